@@ -1,0 +1,67 @@
+"""All of Textcast's settings, read once from ``TEXTCAST_*`` environment variables.
+
+One :class:`Settings` object is built at start-up and passed down; nothing below
+this module reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TEXTCAST_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite file and generated keys.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy async URL; empty means SQLite in DATA_DIR/textcast.db.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str = Field(
+        "",
+        description="Base URL providers reach Textcast at (callback URLs); default http://HOST:PORT.",
+    )
+    admin_api_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        None, description="Fernet key encrypting provider secrets; generated into DATA_DIR if unset."
+    )
+    demo: bool = Field(True, description="Run the built-in Twilio simulator and a 'simulator' provider.")
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(8010, ge=1, le=65535)
+    allow_private_targets: bool = Field(
+        False,
+        description="Let provider endpoints resolve to loopback/private addresses (tests, labs).",
+    )
+    default_region: str = Field("US", description="Region for numbers written without +country.")
+    max_segments: int = Field(10, ge=1, le=100, description="Longest message accepted, in segments.")
+    dispatcher: bool = Field(True, description="Run the dispatcher inside `serve`.")
+    dispatch_batch_size: int = Field(200, ge=1, le=5000)
+    dispatch_concurrency: int = Field(50, ge=1, le=1000)
+    dispatch_poll_interval: float = Field(0.2, gt=0, le=60)
+    lease_seconds: float = Field(60.0, ge=5, le=3600)
+    http_timeout: float = Field(15.0, gt=0, le=300)
+    max_attempts: int = Field(6, ge=1, le=50)
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'textcast.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://{self.simulator_host}:{self.simulator_port}"

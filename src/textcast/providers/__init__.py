@@ -1,0 +1,1 @@
+"""SMS providers: one module each, behind the small interface in ``base``."""

@@ -1,0 +1,107 @@
+"""The provider interface: what every SMS provider module implements.
+
+Providers are small, async and stateless apart from their configuration. They
+never touch the database: the dispatcher and the webhook receivers do that with
+what providers return. Every failure leaves a provider as :class:`ProviderError`
+(``permanent`` says whether a retry can help).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from textcast.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message as the dispatcher hands it to a provider."""
+
+    message_id: int
+    to: str
+    body: str
+    sender_type: str
+    sender_id: str
+    media_urls: tuple[str, ...] = ()
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said when it accepted a message.
+
+    ``status`` is a Textcast status (``accepted``, ``sending`` or ``sent``).
+    """
+
+    provider_message_id: str | None
+    status: str = "accepted"
+    segments: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A message's state as the provider reports it (callback or look-up)."""
+
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    amount: str
+    currency: str
+
+
+class HttpClient:
+    """The one shared aiohttp session plus the per-request timeout.
+
+    Kept as a seam so tests and benchmarks can hand providers any session.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float = 15.0) -> None:
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+
+class Provider(ABC):
+    """Base class of provider implementations.
+
+    Subclasses declare ``type`` (the registry key), ``config_model`` (settings
+    stored in clear) and ``secrets_model`` (settings stored encrypted, masked
+    in every answer).
+    """
+
+    type: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    secrets_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel, secrets: BaseModel) -> None:
+        self.config = config
+        self.secrets = secrets
+
+    @abstractmethod
+    async def send(self, http: HttpClient, message: OutboundMessage) -> SendResult:
+        """Submit one message; raise :class:`ProviderError` when it is refused."""
+
+    async def balance(self, http: HttpClient) -> Balance:
+        """The account balance; providers without one keep this default."""
+        raise ProviderError("unsupported", f"{self.type} providers have no balance API", True)
+
+    async def verify_credentials(self, http: HttpClient) -> None:
+        """Raise :class:`ProviderError` when the credentials are refused.
+
+        The default does nothing: many HTTP APIs have no side-effect-free check.
+        """
+
+    async def fetch_status(self, http: HttpClient, provider_message_id: str) -> StatusUpdate | None:
+        """Look a message up at the provider (reconciliation); None when unsupported."""
+        return None
