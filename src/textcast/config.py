@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TEXTCAST_", extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="Folder for the SQLite file and generated keys.")
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the SQLite file and generated keys."
+    )
     database_url: str = Field(
         "",
         description="SQLAlchemy async URL; empty means SQLite in DATA_DIR/textcast.db.",
@@ -28,9 +30,12 @@ class Settings(BaseSettings):
     )
     admin_api_key: SecretStr | None = None
     secret_key: SecretStr | None = Field(
-        None, description="Fernet key encrypting provider secrets; generated into DATA_DIR if unset."
+        None,
+        description="Fernet key encrypting provider secrets; generated into DATA_DIR if unset.",
     )
-    demo: bool = Field(True, description="Run the built-in Twilio simulator and a 'simulator' provider.")
+    demo: bool = Field(
+        True, description="Run the built-in Twilio simulator and a 'simulator' provider."
+    )
     simulator_host: str = "127.0.0.1"
     simulator_port: int = Field(8010, ge=1, le=65535)
     allow_private_targets: bool = Field(
@@ -38,7 +43,9 @@ class Settings(BaseSettings):
         description="Let provider endpoints resolve to loopback/private addresses (tests, labs).",
     )
     default_region: str = Field("US", description="Region for numbers written without +country.")
-    max_segments: int = Field(10, ge=1, le=100, description="Longest message accepted, in segments.")
+    max_segments: int = Field(
+        10, ge=1, le=100, description="Longest message accepted, in segments."
+    )
     dispatcher: bool = Field(True, description="Run the dispatcher inside `serve`.")
     dispatch_batch_size: int = Field(200, ge=1, le=5000)
     dispatch_concurrency: int = Field(50, ge=1, le=1000)
@@ -46,6 +53,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=5, le=3600)
     http_timeout: float = Field(15.0, gt=0, le=300)
     max_attempts: int = Field(6, ge=1, le=50)
+    retry_base_delay: float = Field(
+        2.0, ge=0, le=3600, description="First retry wait, doubled each try."
+    )
 
     @field_validator("default_region")
     @classmethod

@@ -8,15 +8,19 @@ what providers return. Every failure leaves a provider as :class:`ProviderError`
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 from pydantic import BaseModel
 
 from textcast.errors import ProviderError
+
+if TYPE_CHECKING:
+    from textcast.netguard import TargetGuard
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,21 @@ class Balance:
 
 
 class HttpClient:
-    """The one shared aiohttp session plus the per-request timeout.
+    """The one shared aiohttp session, the per-request timeout and the SSRF guard.
 
     Kept as a seam so tests and benchmarks can hand providers any session.
+    Providers await ``guard.check(url)`` before each request when a guard is set.
     """
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        timeout: float = 15.0,
+        guard: TargetGuard | None = None,
+    ) -> None:
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.guard = guard
 
 
 class Provider(ABC):
@@ -81,8 +92,8 @@ class Provider(ABC):
     """
 
     type: ClassVar[str]
-    config_model: ClassVar[type[BaseModel]]
-    secrets_model: ClassVar[type[BaseModel]]
+    config_model: ClassVar[builtins.type[BaseModel]]
+    secrets_model: ClassVar[builtins.type[BaseModel]]
 
     def __init__(self, config: BaseModel, secrets: BaseModel) -> None:
         self.config = config
@@ -101,7 +112,33 @@ class Provider(ABC):
 
         The default does nothing: many HTTP APIs have no side-effect-free check.
         """
+        return None
 
     async def fetch_status(self, http: HttpClient, provider_message_id: str) -> StatusUpdate | None:
         """Look a message up at the provider (reconciliation); None when unsupported."""
         return None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> tuple[BaseModel, BaseModel]:
+        """Split an API payload into (config, secrets), raising ``ValidationFailed``."""
+        return validate_models(cls.config_model, cls.secrets_model, payload)
+
+    def endpoints(self) -> list[str]:
+        """URLs this provider will call, so the SSRF guard can vet them at save time."""
+        return []
+
+
+def validate_models(
+    config_model: type[BaseModel], secrets_model: type[BaseModel], payload: Mapping[str, Any]
+) -> tuple[BaseModel, BaseModel]:
+    """Validate a payload into both models, naming the first bad field on failure."""
+    from pydantic import ValidationError
+
+    from textcast.errors import ValidationFailed
+
+    try:
+        return config_model.model_validate(payload), secrets_model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ValidationFailed(field, first["msg"]) from None

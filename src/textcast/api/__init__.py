@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): thin handlers over ``textcast.services``."""

@@ -1,0 +1,51 @@
+"""The ASGI application: API, webhooks, health; the dispatcher runs in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+
+from textcast import __version__
+from textcast.api import routes_messages, routes_providers, routes_system
+from textcast.api.deps import require_api_key
+from textcast.api.errors import install_error_handlers
+from textcast.context import Context
+from textcast.dispatch.dispatcher import Dispatcher
+from textcast.webhooks import routes as webhook_routes
+
+DESCRIPTION = (
+    "Self-hosted SMS engagement engine. Every `/api/` call needs "
+    "`Authorization: Bearer <key>`; webhooks are verified by provider signatures."
+)
+
+
+def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
+    """Build the app over ``ctx``. The dispatcher runs inside it unless disabled."""
+    with_dispatcher = ctx.settings.dispatcher if run_dispatcher is None else run_dispatcher
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if with_dispatcher:
+            app.state.dispatcher = Dispatcher(ctx)
+            task = asyncio.create_task(app.state.dispatcher.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+
+    app = FastAPI(title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    secured = [Depends(require_api_key)]
+    app.include_router(routes_providers.router, dependencies=secured)
+    app.include_router(routes_messages.router, dependencies=secured)
+    app.include_router(webhook_routes.router)
+    app.include_router(routes_system.router)
+    return app

@@ -1,0 +1,38 @@
+"""Request dependencies: the shared context, a transactional session, the API key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast.context import Context
+from textcast.services import apikeys
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+async def get_session(ctx: Annotated[Context, Depends(get_ctx)]) -> AsyncIterator[AsyncSession]:
+    async with ctx.session() as session:
+        yield session
+
+
+async def require_api_key(request: Request, ctx: Annotated[Context, Depends(get_ctx)]) -> None:
+    """``Authorization: Bearer <key>``; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", challenge)
+    async with ctx.sessions() as session:
+        if await apikeys.find_active(session, key.strip()) is None:
+            raise HTTPException(401, "invalid or revoked API key", challenge)
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

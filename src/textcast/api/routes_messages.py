@@ -1,0 +1,123 @@
+"""/api/v1/messages, the test-SMS action and the segment preview."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from textcast import segments
+from textcast import status as message_status
+from textcast.api.deps import CtxDep, SessionDep
+from textcast.api.views import message_view
+from textcast.context import Context
+from textcast.services import messages as message_service
+
+router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+
+class TestSmsRequest(BaseModel):
+    """Send Test SMS: country code plus mobile number, and the text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country_code: str = Field(
+        "", max_length=5, description="e.g. +1 or 44; empty if `number` has it"
+    )
+    number: str = Field(min_length=1, max_length=30)
+    message: str = Field("This is a test message from Textcast.", max_length=1600)
+    sender: str | None = None
+    wait: float = Field(15, ge=0, le=120, description="seconds to wait for a final status")
+
+
+class PreviewRequest(BaseModel):
+    body: str = Field(max_length=20000)
+
+
+@router.post("/messages", status_code=status.HTTP_202_ACCEPTED)
+async def send_message(
+    request: message_service.SendRequest,
+    ctx: CtxDep,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    submitted = await message_service.submit(
+        ctx.settings, session, request, idempotency_key=idempotency_key
+    )
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return message_view(submitted.message)
+
+
+@router.get("/messages")
+async def list_messages(
+    session: SessionDep,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    to: str | None = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    rows = await message_service.list_messages(
+        session, status_filter=status_filter, to=to, before_id=before_id, limit=limit
+    )
+    return {
+        "messages": [message_view(m) for m in rows],
+        "next_before_id": rows[-1].id if len(rows) == limit else None,
+    }
+
+
+@router.get("/messages/{message_id}")
+async def show_message(message_id: int, session: SessionDep) -> dict[str, Any]:
+    message = await message_service.get_message(session, message_id)
+    return message_view(message, await message_service.history(session, message_id))
+
+
+@router.post("/test-messages", status_code=status.HTTP_201_CREATED)
+async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
+    """Send one test SMS through the real sending path and wait for its outcome."""
+    number = request.number.strip()
+    if request.country_code and not number.startswith("+"):
+        number = "+" + request.country_code.strip().lstrip("+") + number.lstrip("0")
+    send = message_service.SendRequest(to=number, body=request.message, sender=request.sender)
+    async with ctx.session() as session:
+        message_id = (
+            await message_service.submit(ctx.settings, session, send, is_test=True)
+        ).message.id
+    return await wait_for_outcome(ctx, message_id, request.wait)
+
+
+async def wait_for_outcome(ctx: Context, message_id: int, timeout: float) -> dict[str, Any]:
+    """The message once final (or ``timeout`` seconds), with its history and a hint."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with ctx.sessions() as session:
+            message = await message_service.get_message(session, message_id)
+            if message.status in message_status.FINAL or time.monotonic() >= deadline:
+                view = message_view(message, await message_service.history(session, message_id))
+                view["final"] = message.status in message_status.FINAL
+                if message.error_code == "21608":
+                    view["hint"] = (
+                        "Twilio trial accounts only send to verified numbers: verify this number "
+                        "in the Twilio console (Phone Numbers > Verified Caller IDs) "
+                        "or upgrade the account."
+                    )
+                return view
+        await asyncio.sleep(0.1)
+
+
+@router.post("/segments")
+async def preview_segments(request: PreviewRequest) -> dict[str, Any]:
+    """How a body will be encoded and split, before sending it."""
+    info = segments.analyze(request.body)
+    return {
+        "encoding": info.encoding,
+        "segments": info.segments,
+        "characters": info.characters,
+        "units": info.units,
+        "per_segment": info.per_segment,
+        "remaining": info.remaining,
+    }

@@ -1,0 +1,125 @@
+"""/api/v1/providers and /api/v1/senders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, status
+
+from textcast.api.deps import CtxDep, SessionDep
+from textcast.api.views import provider_view, sender_view
+from textcast.providers.presets import list_presets
+from textcast.services import providers as provider_service
+from textcast.services import senders as sender_service
+
+router = APIRouter(prefix="/api/v1", tags=["providers"])
+
+PROVIDER_EXAMPLE = {
+    "name": "twilio-main",
+    "type": "twilio",
+    "account_sid": "AC" + "0" * 32,
+    "auth_token": "your-auth-token",
+    "senders": [{"name": "main-number", "type": "long_code", "sender_id": "+14155550100"}],
+}
+
+
+def _object(payload: Any) -> dict[str, Any]:
+    from textcast.errors import ValidationFailed
+
+    if not isinstance(payload, dict):
+        raise ValidationFailed("body", "expected a JSON object")
+    return payload
+
+
+@router.get("/providers")
+async def list_providers(ctx: CtxDep, session: SessionDep) -> list[dict[str, Any]]:
+    return [provider_view(ctx, row) for row in await provider_service.list_providers(session)]
+
+
+@router.get("/providers/presets")
+async def presets() -> list[dict[str, Any]]:
+    """Generic HTTP presets and the fields each needs."""
+    return list_presets()
+
+
+@router.post("/providers", status_code=status.HTTP_201_CREATED)
+async def create_provider(
+    ctx: CtxDep, session: SessionDep, payload: Any = Body(..., examples=[PROVIDER_EXAMPLE])
+) -> dict[str, Any]:
+    row = await provider_service.create_provider(ctx, session, _object(payload))
+    return provider_view(ctx, row)
+
+
+@router.get("/providers/{ref}")
+async def show_provider(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    return provider_view(ctx, await provider_service.get_provider(session, ref))
+
+
+@router.patch("/providers/{ref}")
+async def update_provider(
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+) -> dict[str, Any]:
+    row = await provider_service.update_provider(ctx, session, ref, _object(payload))
+    await session.flush()
+    return provider_view(ctx, await provider_service.get_provider(session, row.id))
+
+
+@router.put("/providers/{ref}/credentials")
+async def reauthenticate(
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+) -> dict[str, Any]:
+    """Replace the credentials; they are verified with the provider before saving."""
+    row = await provider_service.reauthenticate(ctx, session, ref, _object(payload))
+    return provider_view(ctx, row)
+
+
+@router.delete("/providers/{ref}")
+async def delete_provider(ref: str, session: SessionDep) -> dict[str, Any]:
+    row = await provider_service.delete_provider(session, ref)
+    return {"deleted": True, "id": row.id}
+
+
+@router.get("/providers/{ref}/balance")
+async def balance(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, str]:
+    result = await provider_service.check_balance(ctx, session, ref)
+    return {"balance": result.amount, "currency": result.currency}
+
+
+@router.get("/providers/{ref}/senders")
+async def list_senders(ref: str, ctx: CtxDep, session: SessionDep) -> list[dict[str, Any]]:
+    row = await provider_service.get_provider(session, ref)
+    return [sender_view(ctx.settings, s) for s in row.senders if s.deleted_at is None]
+
+
+@router.post("/providers/{ref}/senders", status_code=status.HTTP_201_CREATED)
+async def add_sender(
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+) -> dict[str, Any]:
+    row = await provider_service.get_provider(session, ref)
+    sender = await sender_service.add_sender(
+        session, row, sender_service.parse_sender(_object(payload))
+    )
+    return sender_view(ctx.settings, sender)
+
+
+@router.get("/senders/{ref}")
+async def show_sender(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    return sender_view(ctx.settings, await sender_service.get_sender(session, ref))
+
+
+@router.patch("/senders/{ref}")
+async def update_sender(
+    ref: str, ctx: CtxDep, session: SessionDep, changes: sender_service.SenderUpdate
+) -> dict[str, Any]:
+    return sender_view(ctx.settings, await sender_service.update_sender(session, ref, changes))
+
+
+@router.post("/senders/{ref}/default")
+async def set_default(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    return sender_view(ctx.settings, await sender_service.set_default(session, ref))
+
+
+@router.delete("/senders/{ref}")
+async def delete_sender(ref: str, session: SessionDep) -> dict[str, Any]:
+    sender = await sender_service.delete_sender(session, ref)
+    return {"deleted": True, "id": sender.id}

@@ -1,0 +1,85 @@
+"""The `textcast` command line (Typer + Rich), thin over the same services as the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+
+from textcast.cli.common import fail, load_settings
+from textcast.cli.messages import apikeys_app, messages_app, send, send_test
+from textcast.cli.providers import providers_app, senders_app
+
+app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(providers_app, name="providers")
+app.add_typer(senders_app, name="senders")
+app.add_typer(messages_app, name="messages")
+app.add_typer(apikeys_app, name="apikeys")
+app.command("send")(send)
+app.command("send-test")(send_test)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (TEXTCAST_HOST)."),
+    port: int | None = typer.Option(None, help="Port (TEXTCAST_PORT)."),
+    log_level: str = typer.Option("info"),
+) -> None:
+    """API + webhooks + dispatcher (+ the simulator in demo mode)."""
+    from textcast.server import serve as serve_forever
+
+    settings = load_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(serve_forever(settings, log_level=log_level))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot start: {exc}")
+
+
+@app.command()
+def worker(log_level: str = typer.Option("info")) -> None:
+    """The dispatcher alone, for extra processes sharing a PostgreSQL database."""
+    from textcast.server import run_worker
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run_worker(load_settings()))
+
+
+@app.command()
+def simulator(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8010),
+    account_sid: str = typer.Option(..., help="Account SID the simulator accepts (AC + 32 hex)."),
+    auth_token: str = typer.Option(
+        ..., help="Its auth token (signs callbacks too).", envvar="TWILIO_AUTH_TOKEN"
+    ),
+) -> None:
+    """Run the Twilio-compatible simulator on its own."""
+    from textcast.simulator import run_simulator_forever
+
+    print(f"Twilio simulator on http://{host}:{port} for account {account_sid}", flush=True)
+    run_simulator_forever(host, port, {account_sid: auth_token})
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    from textcast.db import migrate
+
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url)
+    typer.echo("database is up to date")

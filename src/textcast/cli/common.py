@@ -1,0 +1,90 @@
+"""What every CLI command shares: settings, a context, output, error handling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from textcast.config import Settings
+from textcast.context import Context
+from textcast.db import migrate
+from textcast.errors import ProviderError, TextcastError, ValidationFailed
+from textcast.netguard import TargetRefused
+
+T = TypeVar("T")
+console = Console()
+errors = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"bad setting TEXTCAST_{str(first['loc'][0]).upper()}: {first['msg']}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(action: Callable[[Context], Awaitable[T]]) -> T:
+    """Run ``action`` with a migrated database; Textcast errors become clean exits."""
+    settings = load_settings()
+
+    async def _main() -> T:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(settings.effective_database_url)
+        ctx = Context.create(settings)
+        try:
+            return await action(ctx)
+        finally:
+            await ctx.close()
+
+    try:
+        return asyncio.run(_main())
+    except ValidationFailed as exc:
+        fail(f"{exc.field}: {exc.message}", 2)
+    except ProviderError as exc:
+        fail(f"provider error {exc.code}: {exc.message}")
+    except (TextcastError, TargetRefused) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot reach the database or a service: {exc}")
+
+
+def emit(data: Any, as_json: bool, *, table: Callable[[Any], Table] | None = None) -> None:
+    if as_json or table is None:
+        console.print_json(json.dumps(data, default=str))
+    else:
+        console.print(table(data))
+
+
+def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    return table
+
+
+def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, str]:
+    """``key=value`` options into a dict; a clear error for anything else."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"{option} expects key=value, got {pair!r}", 2)
+        out[key] = value
+    return out

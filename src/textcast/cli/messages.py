@@ -1,0 +1,199 @@
+"""`textcast send`, `send-test`, `messages ...` and `apikeys ...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from textcast.api.routes_messages import wait_for_outcome
+from textcast.api.views import message_view
+from textcast.cli.common import JsonOption, emit, make_table, run
+from textcast.context import Context
+from textcast.services import apikeys
+from textcast.services import messages as message_service
+from textcast.services.senders import validation_failed
+
+messages_app = typer.Typer(help="Messages in the outbox and their history.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+
+
+def _message_table(m: dict[str, Any]) -> Table:
+    table = make_table(f"Message {m['id']}", ["field", "value"], [])
+    for key in (
+        "status",
+        "to",
+        "provider_message_id",
+        "segments",
+        "encoding",
+        "error_code",
+        "error_description",
+        "attempts",
+        "possible_duplicate",
+    ):
+        table.add_row(key, "" if m.get(key) is None else str(m[key]))
+    for event in m.get("history", []):
+        table.add_row(
+            f"  {event['at']}",
+            f"{event['status']} ({event['source']})"
+            + (f" {event['error_code']}" if event["error_code"] else ""),
+        )
+    if m.get("hint"):
+        table.add_row("hint", m["hint"])
+    return table
+
+
+def _messages_table(rows: list[dict[str, Any]]) -> Table:
+    return make_table(
+        "Messages",
+        ["id", "status", "to", "segments", "error", "created"],
+        [
+            (m["id"], m["status"], m["to"], m["segments"], m["error_code"], m["created_at"])
+            for m in rows
+        ],
+    )
+
+
+def _request(to: str, body: str, sender: str | None) -> message_service.SendRequest:
+    try:
+        return message_service.SendRequest(to=to, body=body, sender=sender)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def send_and_wait(
+    to: str, body: str, sender: str | None, wait: float, *, is_test: bool
+) -> dict[str, Any]:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            submitted = await message_service.submit(
+                ctx.settings, session, _request(to, body, sender), is_test=is_test
+            )
+        view = await wait_for_outcome(ctx, submitted.message.id, wait)
+        if wait and view["status"] == "queued":
+            view["hint"] = "still queued: is `textcast serve` (or `textcast worker`) running?"
+        return view
+
+    return run(action)
+
+
+def send(
+    to: str = typer.Option(..., help="Recipient, E.164 or national (TEXTCAST_DEFAULT_REGION)."),
+    body: str = typer.Option(..., help="Message text."),
+    sender: str | None = typer.Option(None, help="Sender name (default sender if omitted)."),
+    wait: float = typer.Option(0, help="Seconds to wait for a final status."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Queue one message."""
+    emit(send_and_wait(to, body, sender, wait, is_test=False), as_json, table=_message_table)
+
+
+def send_test(
+    number: str = typer.Option(..., "--to", help="Mobile number (with --country-code, or E.164)."),
+    country_code: str = typer.Option("", help="Country calling code, e.g. 1 or 44."),
+    message: str = typer.Option("This is a test message from Textcast.", help="Text to send."),
+    sender: str | None = typer.Option(None, help="Sender name (default sender if omitted)."),
+    wait: float = typer.Option(15, help="Seconds to wait for the final status."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send a test SMS through the real path and show what happened."""
+    if country_code and not number.startswith("+"):
+        number = "+" + country_code.lstrip("+") + number.lstrip("0")
+    result = send_and_wait(number, message, sender, wait, is_test=True)
+    emit(result, as_json, table=_message_table)
+    if result["status"] in ("failed", "undelivered"):
+        raise typer.Exit(1)
+
+
+@messages_app.command("list")
+def list_messages(
+    status: str | None = typer.Option(None),
+    to: str | None = typer.Option(None),
+    limit: int = typer.Option(50, min=1, max=500),
+    as_json: bool = JsonOption,
+) -> None:
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            rows = await message_service.list_messages(
+                session, status_filter=status, to=to, limit=limit
+            )
+            return [message_view(m) for m in rows]
+
+    emit(run(action), as_json, table=_messages_table)
+
+
+@messages_app.command("show")
+def show_message(message_id: int, as_json: bool = JsonOption) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            message = await message_service.get_message(session, message_id)
+            return message_view(message, await message_service.history(session, message_id))
+
+    emit(run(action), as_json, table=_message_table)
+
+
+@apikeys_app.command("create")
+def create_key(
+    name: str = typer.Option("cli", help="A label for the key."), as_json: bool = JsonOption
+) -> None:
+    """Mint a key; it is shown once and stored only as a hash."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            new = await apikeys.create_key(session, name)
+            return {"id": new.record.id, "name": name, "key": new.key}
+
+    emit(
+        run(action),
+        as_json,
+        table=lambda k: make_table(
+            "New API key (shown once)", ["id", "name", "key"], [(k["id"], k["name"], k["key"])]
+        ),
+    )
+
+
+@apikeys_app.command("list")
+def list_keys(as_json: bool = JsonOption) -> None:
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            return [
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "prefix": k.prefix,
+                    "created_at": k.created_at,
+                    "revoked": k.revoked_at is not None,
+                }
+                for k in await apikeys.list_keys(session)
+            ]
+
+    emit(
+        run(action),
+        as_json,
+        table=lambda rows: make_table(
+            "API keys",
+            ["id", "name", "prefix", "created", "revoked"],
+            [
+                (
+                    k["id"],
+                    k["name"],
+                    k["prefix"] + "…",
+                    k["created_at"],
+                    "yes" if k["revoked"] else "",
+                )
+                for k in rows
+            ],
+        ),
+    )
+
+
+@apikeys_app.command("revoke")
+def revoke_key(key_id: int, as_json: bool = JsonOption) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            record = await apikeys.revoke(session, key_id)
+            return {"id": record.id, "revoked": True}
+
+    emit(run(action), as_json)

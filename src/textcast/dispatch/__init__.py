@@ -1,0 +1,1 @@
+"""The dispatcher: claims queued messages from the outbox and sends them."""

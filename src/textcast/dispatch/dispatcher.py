@@ -1,0 +1,288 @@
+"""The dispatch loop: claim a batch, send with bounded concurrency, record in bulk.
+
+Sending and recording are decoupled: each finished send drops an
+:class:`Outcome` into a buffer that a flusher writes every few milliseconds in
+one transaction, so the database is not the bottleneck and a slow provider
+call never holds a database connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from textcast import error_codes, metrics
+from textcast.context import Context
+from textcast.db.models import Provider as ProviderRow
+from textcast.db.models import Sender, utcnow
+from textcast.dispatch import outbox
+from textcast.dispatch.outbox import Claimed, Outcome
+from textcast.dispatch.ratelimit import SenderRateLimiter
+from textcast.dispatch.retry import RetryStrategy
+from textcast.errors import ProviderError
+from textcast.providers.base import OutboundMessage, Provider
+from textcast.services.providers import instantiate
+from textcast.webhooks.meta import sign_meta, with_meta
+from textcast.webhooks.urls import status_callback_url
+
+log = logging.getLogger(__name__)
+
+# A message whose sender is busy for longer than this goes back to the queue
+# with a due time instead of holding a concurrency slot while it waits.
+HOLD_SECONDS = 2.0
+FLUSH_INTERVAL = 0.02
+SUPPRESSED_CODE = "21610"
+
+
+@dataclass
+class _LoadedProvider:
+    updated_at: object
+    type: str
+    impl: Provider
+    webhook_secret: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        worker_id: str | None = None,
+        retry: RetryStrategy | None = None,
+        limiter: SenderRateLimiter | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.retry = retry or RetryStrategy(
+            max_attempts=ctx.settings.max_attempts, base_delay=ctx.settings.retry_base_delay
+        )
+        self.limiter = limiter or SenderRateLimiter()
+        self._providers: dict[int, _LoadedProvider] = {}
+        self._senders: dict[int, Sender] = {}
+        self._results: list[Outcome] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._last_requeue = 0.0
+
+    # --- the loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, shutdown_timeout: float = 20.0) -> None:
+        """Dispatch until ``stop`` is set, then finish in-flight sends and flush."""
+        flusher = asyncio.create_task(self._flush_loop(stop))
+        try:
+            while not stop.is_set():
+                claimed = await self.step()
+                if not claimed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.settings.dispatch_poll_interval)
+        finally:
+            if self._inflight:
+                await asyncio.wait(self._inflight, timeout=shutdown_timeout)
+            for task in self._inflight:
+                task.cancel()
+            await flusher
+            await self.flush()
+
+    async def step(self) -> int:
+        """Claim what fits in the free concurrency and start sending it."""
+        await self._maybe_requeue_expired()
+        capacity = self.settings.dispatch_concurrency - len(self._inflight)
+        if capacity <= 0:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        batch = await self._claim(min(capacity, self.settings.dispatch_batch_size))
+        for message in batch:
+            task = asyncio.create_task(self._send(message))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(batch)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Send until nothing is due or in flight (tests, CLI one-shots)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = await self.step()
+            if self._inflight:
+                await asyncio.wait(self._inflight, timeout=0.05)
+            await self.flush()
+            if not claimed and not self._inflight:
+                return
+        raise TimeoutError("dispatcher did not drain in time")
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() or self._inflight:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write buffered outcomes; on a database error keep them for the next try."""
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            async with self.ctx.session() as session:
+                await outbox.record(session, batch)
+        except Exception:
+            log.exception("recording %d send outcomes failed; will retry", len(batch))
+            self._results[:0] = batch
+            await asyncio.sleep(0.5)
+
+    # --- claiming ------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        async with self.ctx.session() as session:
+            batch = await outbox.claim(
+                session,
+                worker=self.worker_id,
+                limit=limit,
+                lease_seconds=self.settings.lease_seconds,
+            )
+            if batch:
+                await self._load_refs(session, batch)
+                suppressed = await outbox.suppressed_numbers(session, batch)
+            else:
+                suppressed = set()
+        ready = []
+        for message in batch:
+            if (message.provider_id, message.to) in suppressed:
+                self._results.append(_suppressed(message))
+            else:
+                ready.append(message)
+        return ready
+
+    async def _load_refs(self, session: object, batch: Sequence[Claimed]) -> None:
+        """Refresh the senders and providers a batch needs (one query each)."""
+        assert hasattr(session, "scalars")
+        sender_ids = {m.sender_id for m in batch}
+        for sender in await session.scalars(select(Sender).where(Sender.id.in_(sender_ids))):
+            self._senders[sender.id] = sender
+        provider_ids = {m.provider_id for m in batch}
+        rows = await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(provider_ids)))
+        for row in rows:
+            cached = self._providers.get(row.id)
+            if cached is None or cached.updated_at != row.updated_at:
+                self._providers[row.id] = _LoadedProvider(
+                    row.updated_at,
+                    row.type,
+                    instantiate(self.ctx, row),
+                    str(self.ctx.box.decrypt(row.webhook_secret_encrypted)),
+                )
+
+    async def _maybe_requeue_expired(self) -> None:
+        now = time.monotonic()
+        if now - self._last_requeue < max(1.0, self.settings.lease_seconds / 4):
+            return
+        self._last_requeue = now
+        async with self.ctx.session() as session:
+            count = await outbox.requeue_expired(session)
+        if count:
+            log.warning("requeued %d message(s) whose lease expired", count)
+
+    # --- sending -------------------------------------------------------------------
+
+    async def _send(self, message: Claimed) -> None:
+        sender = self._senders[message.sender_id]
+        provider = self._providers[message.provider_id]
+        if self.limiter.delay_for(sender.id, sender.mps, message.segments) > HOLD_SECONDS:
+            wait = self.limiter.delay_for(sender.id, sender.mps, message.segments)
+            self._results.append(
+                Outcome(message.id, "released", next_attempt_at=utcnow() + timedelta(seconds=wait))
+            )
+            return
+        wait = self.limiter.reserve(sender.id, sender.mps, message.segments)
+        if wait:
+            await asyncio.sleep(wait)
+        outbound = self._outbound(message, sender, provider)
+        started = time.perf_counter()
+        try:
+            result = await provider.impl.send(self.ctx.http, outbound)
+        except ProviderError as error:
+            self._results.append(self._failure(message, provider, error, started))
+        except Exception as exc:  # a bug must not lose the message: retry it like a network error
+            log.exception("unexpected error sending message %s", message.id)
+            internal = ProviderError("internal", f"{type(exc).__name__}: {exc}", permanent=False)
+            self._results.append(self._failure(message, provider, internal, started))
+        else:
+            latency = time.perf_counter() - started
+            metrics.SENDS.labels(provider.type, "accepted").inc()
+            metrics.SEND_LATENCY.observe(latency)
+            self._results.append(
+                Outcome(
+                    message.id,
+                    "accepted",
+                    provider_message_id=result.provider_message_id,
+                    new_status=result.status,
+                    latency_ms=latency * 1000,
+                )
+            )
+
+    def _outbound(
+        self, message: Claimed, sender: Sender, provider: _LoadedProvider
+    ) -> OutboundMessage:
+        base = sender.custom_callback_url or status_callback_url(self.settings, message.provider_id)
+        callback = with_meta(base, sign_meta(provider.webhook_secret, message.id, sender.id))
+        return OutboundMessage(
+            message_id=message.id,
+            to=message.to,
+            body=message.body,
+            sender_type=sender.type,
+            sender_id=sender.sender_id,
+            media_urls=message.media_urls,
+            status_callback=callback,
+        )
+
+    def _failure(
+        self, message: Claimed, provider: _LoadedProvider, error: ProviderError, started: float
+    ) -> Outcome:
+        latency = time.perf_counter() - started
+        metrics.SEND_LATENCY.observe(latency)
+        description = error_codes.describe(error.code)
+        text = (
+            f"{error.message} — {description}"
+            if description and description != error.message
+            else error.message
+        )
+        if self.retry.should_retry(error, message.attempts):
+            metrics.SENDS.labels(provider.type, "retry").inc()
+            delay = self.retry.delay(message.attempts, error.retry_after)
+            return Outcome(
+                message.id,
+                "retry",
+                error_code=error.code,
+                error_message=text,
+                http_status=error.http_status,
+                latency_ms=latency * 1000,
+                next_attempt_at=utcnow() + timedelta(seconds=delay),
+            )
+        metrics.SENDS.labels(provider.type, "failed").inc()
+        lookup = error_codes.lookup(error.code)
+        suppress = (
+            (message.provider_id, message.to) if lookup and lookup.suppress_recipient else None
+        )
+        return Outcome(
+            message.id,
+            "failed",
+            error_code=error.code,
+            error_message=text,
+            http_status=error.http_status,
+            latency_ms=latency * 1000,
+            suppress=suppress,
+        )
+
+
+def _suppressed(message: Claimed) -> Outcome:
+    return Outcome(
+        message.id,
+        "failed",
+        error_code=SUPPRESSED_CODE,
+        error_message="recipient is on the suppression list (opted out); not sent",
+    )

@@ -1,0 +1,156 @@
+"""Start-up: migrate, build the context, make the admin key, start the pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from dataclasses import dataclass
+
+import uvicorn
+from aiohttp import web
+from sqlalchemy import select
+
+from textcast.config import Settings
+from textcast.context import Context
+from textcast.db import migrate
+from textcast.db.models import Provider as ProviderRow
+from textcast.dispatch.dispatcher import Dispatcher
+from textcast.services import apikeys
+from textcast.services.providers import create_provider
+from textcast.simulator import SimulatorState, start_simulator
+
+log = logging.getLogger("textcast")
+
+SIMULATOR_PROVIDER = "simulator"
+# Twilio's magic "valid From" test number: what a test account may send from.
+SIMULATOR_FROM = "+15005550006"
+
+
+@dataclass
+class Prepared:
+    ctx: Context
+    new_admin_key: str | None
+
+
+async def prepare(settings: Settings) -> Prepared:
+    """Migrate the database and make sure an admin key exists (and, in demo mode,
+    the simulated provider)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url)
+    ctx = Context.create(settings)
+    async with ctx.session() as session:
+        configured = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        new_key = await apikeys.ensure_admin_key(session, configured)
+    if settings.demo:
+        await ensure_simulator_provider(ctx)
+    return Prepared(ctx, new_key)
+
+
+async def ensure_simulator_provider(ctx: Context) -> None:
+    async with ctx.session() as session:
+        found = await session.scalar(
+            select(ProviderRow.id).where(
+                ProviderRow.is_simulated.is_(True), ProviderRow.deleted_at.is_(None)
+            )
+        )
+        if found is not None:
+            return
+        payload = {
+            "name": SIMULATOR_PROVIDER,
+            "type": "twilio",
+            "account_sid": "AC" + secrets.token_hex(16),
+            "auth_token": secrets.token_hex(16),
+            "base_url": ctx.settings.simulator_url,
+            "senders": [
+                {
+                    "name": "simulator-number",
+                    "type": "long_code",
+                    "sender_id": SIMULATOR_FROM,
+                    "mps": 100,
+                    "mms_capable": True,
+                }
+            ],
+        }
+        await create_provider(ctx, session, payload, is_simulated=True)
+
+
+async def simulator_accounts(ctx: Context) -> dict[str, str]:
+    """Account SID → auth token of every simulated provider, for the in-process simulator."""
+    async with ctx.sessions() as session:
+        rows = await session.scalars(
+            select(ProviderRow).where(
+                ProviderRow.is_simulated.is_(True), ProviderRow.deleted_at.is_(None)
+            )
+        )
+        return {
+            str(row.config["account_sid"]): str(
+                ctx.box.decrypt(row.secrets_encrypted)["auth_token"]
+            )
+            for row in rows
+        }
+
+
+async def start_demo_simulator(ctx: Context) -> web.AppRunner:
+    state = SimulatorState()
+    for sid, token in (await simulator_accounts(ctx)).items():
+        state.add_account(sid, token)
+    return await start_simulator(state, ctx.settings.simulator_host, ctx.settings.simulator_port)
+
+
+def banner(settings: Settings, new_key: str | None, *, demo: bool) -> str:
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [
+        f"Textcast is running at {url}  (API docs: {url}/docs)",
+        f"Callbacks are built from {settings.effective_public_url}",
+    ]
+    if demo:
+        lines.append(
+            f"Built-in Twilio simulator at {settings.simulator_url} (provider 'simulator')"
+        )
+    if new_key:
+        lines.append(f"Admin API key (shown once, store it now): {new_key}")
+    else:
+        lines.append(
+            "Admin API key: the one shown on first start (new ones: `textcast apikeys create`)"
+        )
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings, *, log_level: str = "info") -> None:
+    from textcast.api.app import create_app
+
+    prepared = await prepare(settings)
+    ctx = prepared.ctx
+    runner = await start_demo_simulator(ctx) if settings.demo else None
+    config = uvicorn.Config(
+        create_app(ctx),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    print(banner(settings, prepared.new_admin_key, demo=settings.demo), flush=True)
+    try:
+        await server.serve()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await ctx.close()
+
+
+async def run_worker(settings: Settings) -> None:
+    """The dispatcher alone (no API): one of many processes sharing PostgreSQL."""
+    migrate.upgrade(settings.effective_database_url)
+    ctx = Context.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started")
+    try:
+        await Dispatcher(ctx).run(stop)
+    finally:
+        await ctx.close()

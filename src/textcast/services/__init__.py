@@ -1,0 +1,1 @@
+"""The engine's operations, shared by the API, the CLI and the dashboard."""

@@ -1,0 +1,164 @@
+"""Accepting messages into the outbox, and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast import phone, segments, status
+from textcast.config import Settings
+from textcast.db.models import Message, MessageEvent, Sender
+from textcast.db.models import Provider as ProviderRow
+from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.services import senders as sender_service
+
+TWILIO_BODY_LIMIT = 1600  # characters, per Twilio's API definition
+MAX_MEDIA = 10
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=40)
+    body: str = Field("", max_length=20000)
+    sender: str | None = Field(None, description="sender name; the default sender when omitted")
+    media_urls: list[HttpUrl] = Field(default_factory=list, max_length=MAX_MEDIA)
+    template_id: str | None = Field(None, max_length=100)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    message: Message
+    replayed: bool = False
+
+
+async def resolve_sender(session: AsyncSession, name: str | None) -> Sender:
+    if name is None:
+        sender = await sender_service.default_sender(session)
+        if sender is None:
+            raise ValidationFailed(
+                "sender", "there is no default sender: add a provider with a sender first"
+            )
+        return sender
+    found = await sender_service.find_sender(session, name, missing_ok=True)
+    if found is None:
+        raise ValidationFailed("sender", f"no sender named {name!r}")
+    return found
+
+
+def request_hash(request: SendRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit(
+    settings: Settings,
+    session: AsyncSession,
+    request: SendRequest,
+    *,
+    idempotency_key: str | None = None,
+    is_test: bool = False,
+) -> Submitted:
+    """Validate and queue one message. Nothing is sent here: the dispatcher does that
+    once this transaction has committed."""
+    if idempotency_key:
+        earlier = await session.scalar(
+            select(Message).where(Message.idempotency_key == idempotency_key)
+        )
+        if earlier is not None:
+            if earlier.request_hash != request_hash(request):
+                raise Conflict("this Idempotency-Key was already used with a different request")
+            return Submitted(earlier, replayed=True)
+    sender = await resolve_sender(session, request.sender)
+    to = phone.normalize(request.to, settings.default_region, field="to")
+    media = [str(url) for url in request.media_urls]
+    provider = await session.get(ProviderRow, sender.provider_id)
+    provider_type = provider.type if provider is not None else ""
+    info = validate_content(
+        settings, sender, provider_type, request.body, media, request.template_id
+    )
+    message = Message(
+        provider_id=sender.provider_id,
+        sender_id=sender.id,
+        to=to,
+        body=request.body,
+        media_urls=media,
+        template_id=request.template_id,
+        status=status.QUEUED,
+        segments=info.segments,
+        encoding=info.encoding,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(request) if idempotency_key else None,
+        is_test=is_test,
+    )
+    session.add(message)
+    await session.flush()
+    session.add(MessageEvent(message_id=message.id, status=status.QUEUED, source="api"))
+    return Submitted(message)
+
+
+def validate_content(
+    settings: Settings,
+    sender: Sender,
+    provider_type: str,
+    body: str,
+    media: list[str],
+    template_id: str | None,
+) -> segments.SegmentInfo:
+    """Refuse content the sender or provider cannot take; the segment count on success."""
+    if not body.strip() and not media:
+        raise ValidationFailed("body", "must not be empty (or send media_urls from an MMS sender)")
+    if media and not sender.mms_capable:
+        raise ValidationFailed("media_urls", f"sender {sender.name!r} is not MMS capable")
+    if sender.template_id_required and not template_id:
+        raise ValidationFailed("template_id", f"sender {sender.name!r} requires a template ID")
+    if len(body) > TWILIO_BODY_LIMIT and provider_type == "twilio":
+        raise ValidationFailed("body", f"Twilio accepts at most {TWILIO_BODY_LIMIT} characters")
+    info = segments.analyze(body)
+    if info.segments > settings.max_segments:
+        raise ValidationFailed(
+            "body",
+            f"is {info.segments} segments long; the limit is {settings.max_segments}"
+            " (TEXTCAST_MAX_SEGMENTS)",
+        )
+    return info
+
+
+async def get_message(session: AsyncSession, message_id: int) -> Message:
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"no message {message_id}")
+    return message
+
+
+async def history(session: AsyncSession, message_id: int) -> list[MessageEvent]:
+    query = (
+        select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    status_filter: str | None = None,
+    to: str | None = None,
+    sender_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Message]:
+    query = select(Message).order_by(Message.id.desc()).limit(limit)
+    if status_filter:
+        query = query.where(Message.status == status_filter)
+    if to:
+        query = query.where(Message.to == to)
+    if sender_id is not None:
+        query = query.where(Message.sender_id == sender_id)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    return list(await session.scalars(query))

@@ -1,0 +1,246 @@
+"""Provider accounts: create with senders, show (secrets masked), update,
+re-authenticate, delete, check balance."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from textcast import status
+from textcast.context import Context
+from textcast.crypto import mask
+from textcast.db.models import Message, utcnow
+from textcast.db.models import Provider as ProviderRow
+from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
+from textcast.netguard import TargetRefused
+from textcast.providers.base import Balance, Provider
+from textcast.providers.registry import provider_class
+from textcast.services import senders as sender_service
+
+NAME_MAX = 100
+RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated"})
+IN_FLIGHT = (status.QUEUED, status.DISPATCHING)
+
+
+def reveal(model: BaseModel) -> dict[str, Any]:
+    """A secrets model as plain JSON-able values, for encryption only."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    return {key: plain(value) for key, value in model.model_dump().items()}
+
+
+def masked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Secrets as the API shows them: recognisable, never usable."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out[key] = {name: mask(str(item)) for name, item in value.items()}
+        else:
+            out[key] = mask(None if value is None else str(value))
+    return out
+
+
+def instantiate(ctx: Context, row: ProviderRow) -> Provider:
+    """The provider implementation for a stored row, secrets decrypted in memory."""
+    cls = provider_class(row.type)
+    config = cls.config_model.model_validate(row.config)
+    secret_values = cls.secrets_model.model_validate(ctx.box.decrypt(row.secrets_encrypted))
+    return cls(config, secret_values)
+
+
+def _validate(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise sender_service.validation_failed(exc) from None
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationFailed("name", "a provider needs a non-empty name (its nickname)")
+    if len(name) > NAME_MAX:
+        raise ValidationFailed("name", f"at most {NAME_MAX} characters")
+    return name.strip()
+
+
+async def _vet_endpoints(ctx: Context, provider: Provider, field: str) -> None:
+    for url in provider.endpoints():
+        try:
+            await ctx.guard.check(url)
+        except TargetRefused as exc:
+            raise ValidationFailed(field, str(exc)) from None
+
+
+async def create_provider(
+    ctx: Context, session: AsyncSession, payload: Mapping[str, Any], *, is_simulated: bool = False
+) -> ProviderRow:
+    """Validate, optionally verify, and store a provider with its senders."""
+    name = _check_name(payload.get("name"))
+    cls = provider_class(str(payload.get("type", "")))
+    settings_part = {key: value for key, value in payload.items() if key not in RESERVED_KEYS}
+    config, secret_values = cls.from_payload(settings_part)
+    provider = cls(config, secret_values)
+    await _vet_endpoints(ctx, provider, "base_url" if cls.type == "twilio" else "url")
+    raw_senders = payload.get("senders") or []
+    if not isinstance(raw_senders, list):
+        raise ValidationFailed("senders", "must be a list of senders")
+    sender_inputs = [sender_service.parse_sender(item) for item in raw_senders]
+    if await find_provider(session, name, missing_ok=True) is not None:
+        raise Conflict(f"a provider named {name!r} already exists")
+    if payload.get("verify"):
+        await verify(ctx, provider)
+    row = ProviderRow(
+        name=name,
+        type=cls.type,
+        config=config.model_dump(mode="json"),
+        secrets_encrypted=ctx.box.encrypt(reveal(secret_values)),
+        webhook_secret_encrypted=ctx.box.encrypt(pysecrets.token_urlsafe(32)),
+        is_simulated=is_simulated,
+    )
+    session.add(row)
+    await session.flush()
+    for sender_in in sender_inputs:
+        await sender_service.add_sender(session, row, sender_in)
+    await session.refresh(row, ["senders"])
+    return row
+
+
+async def verify(ctx: Context, provider: Provider) -> None:
+    """Ask the provider whether it accepts the credentials; 422 with its words if not."""
+    try:
+        await provider.verify_credentials(ctx.http)
+    except ProviderError as exc:
+        raise ValidationFailed(
+            "credentials", f"the provider refused them: {exc.message} ({exc.code})"
+        ) from None
+
+
+async def find_provider(
+    session: AsyncSession, ref: str | int, *, missing_ok: bool = False
+) -> ProviderRow | None:
+    """A live provider by id or name."""
+    query = (
+        select(ProviderRow)
+        .where(ProviderRow.deleted_at.is_(None))
+        .options(selectinload(ProviderRow.senders))
+    )
+    if isinstance(ref, int) or str(ref).isdigit():
+        query = query.where(ProviderRow.id == int(ref))
+    else:
+        query = query.where(ProviderRow.name == str(ref))
+    row = await session.scalar(query)
+    if row is None and not missing_ok:
+        raise NotFound(f"no provider {ref!r}")
+    return row
+
+
+async def get_provider(session: AsyncSession, ref: str | int) -> ProviderRow:
+    row = await find_provider(session, ref)
+    assert row is not None  # find_provider raised otherwise
+    return row
+
+
+async def list_providers(session: AsyncSession) -> list[ProviderRow]:
+    query = (
+        select(ProviderRow)
+        .where(ProviderRow.deleted_at.is_(None))
+        .options(selectinload(ProviderRow.senders))
+        .order_by(ProviderRow.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def update_provider(
+    ctx: Context, session: AsyncSession, ref: str | int, changes: Mapping[str, Any]
+) -> ProviderRow:
+    """Rename or change non-secret settings; credentials go through :func:`reauthenticate`."""
+    row = await get_provider(session, ref)
+    if "name" in changes:
+        name = _check_name(changes["name"])
+        other = await find_provider(session, name, missing_ok=True)
+        if other is not None and other.id != row.id:
+            raise Conflict(f"a provider named {name!r} already exists")
+        row.name = name
+    config_changes = {k: v for k, v in changes.items() if k not in RESERVED_KEYS}
+    if config_changes:
+        cls = provider_class(row.type)
+        config = _validate(cls.config_model, {**row.config, **config_changes})
+        await _vet_endpoints(ctx, cls(config, instantiate(ctx, row).secrets), "base_url")
+        row.config = config.model_dump(mode="json")
+    row.updated_at = utcnow()
+    return row
+
+
+async def reauthenticate(
+    ctx: Context, session: AsyncSession, ref: str | int, credentials: Mapping[str, Any]
+) -> ProviderRow:
+    """Replace the credentials after the provider has accepted them."""
+    row = await get_provider(session, ref)
+    cls = provider_class(row.type)
+    config_part = {k: v for k, v in credentials.items() if k in cls.config_model.model_fields}
+    config = _validate(cls.config_model, {**row.config, **config_part})
+    secret_values = _validate(cls.secrets_model, credentials)
+    provider = cls(config, secret_values)
+    await _vet_endpoints(ctx, provider, "base_url")
+    await verify(ctx, provider)
+    row.config = config.model_dump(mode="json")
+    row.secrets_encrypted = ctx.box.encrypt(reveal(secret_values))
+    row.updated_at = utcnow()
+    return row
+
+
+async def in_flight_count(session: AsyncSession, provider_id: int) -> int:
+    query = select(func.count(Message.id)).where(
+        Message.provider_id == provider_id, Message.status.in_(IN_FLIGHT)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def delete_provider(session: AsyncSession, ref: str | int) -> ProviderRow:
+    """Soft-delete: history keeps pointing at the row, the name becomes free again.
+
+    Refused while messages wait in the outbox, so none is stranded.
+    """
+    row = await get_provider(session, ref)
+    pending = await in_flight_count(session, row.id)
+    if pending:
+        raise Conflict(
+            f"provider {row.name!r} still has {pending} message(s) queued or sending; "
+            "wait for them to finish, then delete"
+        )
+    now = utcnow()
+    row.deleted_at = now
+    row.name = f"{row.name}~deleted~{row.id}"
+    had_default = False
+    for sender in row.senders:
+        if sender.deleted_at is None:
+            had_default = had_default or sender.is_default
+            sender_service.retire(sender, now)
+    if had_default:
+        await sender_service.promote_new_default(session)
+    return row
+
+
+async def check_balance(ctx: Context, session: AsyncSession, ref: str | int) -> Balance:
+    row = await get_provider(session, ref)
+    return await instantiate(ctx, row).balance(ctx.http)
+
+
+def secret_view(ctx: Context, row: ProviderRow) -> dict[str, Any]:
+    return masked(ctx.box.decrypt(row.secrets_encrypted))
+
+
+async def webhook_secret(ctx: Context, row: ProviderRow) -> str:
+    return str(ctx.box.decrypt(row.webhook_secret_encrypted))

@@ -1,0 +1,1 @@
+"""Provider callbacks: signature checks, status and inbound receivers."""

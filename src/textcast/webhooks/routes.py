@@ -1,0 +1,189 @@
+"""Twilio's status callbacks and inbound messages.
+
+Each request is verified (``X-Twilio-Signature``; 403 when wrong or missing),
+parsed, stored durably together with its effect in one transaction, and only
+then answered 200. Callbacks for unknown messages are stored and answered 200
+too, so Twilio does not retry them forever.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from textcast import metrics
+from textcast.api.deps import get_ctx
+from textcast.context import Context
+from textcast.db.models import Provider as ProviderRow
+from textcast.db.models import Sender
+from textcast.providers.twilio import parse_status_callback
+from textcast.services import callbacks
+from textcast.webhooks.meta import verify_meta, with_meta
+from textcast.webhooks.signature import public_url, verify
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
+
+MAX_BODY_BYTES = (
+    64 * 1024
+)  # Twilio's callbacks are a few hundred bytes; 1,600-char bodies fit easily
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+AUTH_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class _ProviderAuth:
+    auth_token: str
+    webhook_secret: str
+    custom_callback_urls: dict[int, str]
+    loaded_at: float
+
+
+class WebhookRejected(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def _provider_auth(ctx: Context, request: Request, provider_id: int) -> _ProviderAuth:
+    """Token, meta secret and custom URLs, cached briefly: callbacks come in bursts."""
+    cache: dict[int, _ProviderAuth] = request.app.state.__dict__.setdefault("webhook_auth", {})
+    cached = cache.get(provider_id)
+    if cached is not None and time.monotonic() - cached.loaded_at < AUTH_CACHE_SECONDS:
+        return cached
+    async with ctx.sessions() as session:
+        row = await session.get(ProviderRow, provider_id)
+        if row is None or row.deleted_at is not None or row.type != "twilio":
+            raise WebhookRejected(404, f"no Twilio provider {provider_id}")
+        rows = await session.execute(
+            select(Sender.id, Sender.custom_callback_url).where(
+                Sender.provider_id == provider_id, Sender.custom_callback_url.is_not(None)
+            )
+        )
+        custom = {row.id: str(row.custom_callback_url) for row in rows}
+    secrets = ctx.box.decrypt(row.secrets_encrypted)
+    auth = _ProviderAuth(
+        auth_token=str(secrets["auth_token"]),
+        webhook_secret=str(ctx.box.decrypt(row.webhook_secret_encrypted)),
+        custom_callback_urls=custom,
+        loaded_at=time.monotonic(),
+    )
+    cache[provider_id] = auth
+    return auth
+
+
+async def _read_params(request: Request) -> list[tuple[str, str]]:
+    """The form fields (POST body or GET query), size-capped and strictly UTF-8."""
+    if request.method == "GET":
+        return parse_qsl(request.url.query, keep_blank_values=True)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not valid UTF-8 form data") from None
+
+
+def _signed_url(request: Request) -> str:
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    host = request.headers.get("host", request.url.netloc)
+    return str(public_url(request.url.scheme, host, path, request.headers))
+
+
+async def _verified(
+    ctx: Context, request: Request, provider_id: int
+) -> tuple[_ProviderAuth, list[tuple[str, str]]]:
+    auth = await _provider_auth(ctx, request, provider_id)
+    params = await _read_params(request)
+    signature = request.headers.get("x-twilio-signature")
+    url = _signed_url(request)
+    signed_params = params if request.method == "POST" else []
+    if verify(auth.auth_token, signature, url, signed_params):
+        return auth, params
+    # Relayed through the sender's custom callback URL: Twilio signed that URL, not ours.
+    meta = verify_meta(auth.webhook_secret, request.query_params.get("meta"))
+    custom = auth.custom_callback_urls.get(meta.sender_id) if meta else None
+    if (
+        custom
+        and meta
+        and verify(
+            auth.auth_token,
+            signature,
+            with_meta(custom, request.query_params["meta"]),
+            signed_params,
+        )
+    ):
+        return auth, params
+    raise WebhookRejected(403, "invalid or missing X-Twilio-Signature")
+
+
+def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
+    metrics.CALLBACKS.labels(kind, f"rejected_{exc.status}").inc()
+    return JSONResponse({"error": "webhook_rejected", "message": exc.message}, exc.status)
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+@router.post("/{provider_id}/status")
+async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Response:
+    try:
+        auth, params = await _verified(ctx, request, provider_id)
+    except WebhookRejected as exc:
+        return _rejected(exc, "status")
+    form = dict(params)
+    update = parse_status_callback(form)
+    meta = verify_meta(auth.webhook_secret, request.query_params.get("meta"))
+    sid = update.provider_message_id if update else form.get("MessageSid")
+    async with ctx.session() as session:
+        message = await callbacks.find_message(session, provider_id, meta, sid)
+        if message is None:
+            outcome = "unmatched"
+        elif update is None:
+            outcome = "ignored"
+        else:
+            outcome = callbacks.apply_status(session, message, update, source="callback")
+        callbacks.store_receipt(
+            session,
+            provider_id=provider_id,
+            kind="status",
+            payload=params,
+            provider_message_id=sid,
+            message_id=message.id if message else None,
+            outcome=outcome,
+        )
+    metrics.CALLBACKS.labels("status", outcome).inc()
+    return Response(status_code=200)
+
+
+@router.api_route("/{provider_id}/inbound", methods=["POST", "GET"])
+async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
+    try:
+        _, params = await _verified(ctx, request, provider_id)
+    except WebhookRejected as exc:
+        return _rejected(exc, "inbound")
+    async with ctx.session() as session:
+        message, keyword = await callbacks.receive_inbound(session, provider_id, dict(params))
+        callbacks.store_receipt(
+            session,
+            provider_id=provider_id,
+            kind="inbound",
+            payload=params,
+            provider_message_id=message.provider_message_id,
+            message_id=None,
+            outcome=keyword or "stored",
+        )
+    metrics.CALLBACKS.labels("inbound", keyword or "stored").inc()
+    return Response(EMPTY_TWIML, media_type="text/xml")

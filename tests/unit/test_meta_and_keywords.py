@@ -1,0 +1,59 @@
+"""The signed ``meta`` attribution parameter and whole-message keywords."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from textcast.keywords import classify
+from textcast.webhooks.meta import Meta, sign_meta, verify_meta, with_meta
+
+
+def test_meta_round_trips_and_resists_tampering() -> None:
+    token = sign_meta("secret", 42, 7)
+    assert verify_meta("secret", token) == Meta(42, 7)
+    assert verify_meta("other-secret", token) is None
+    forged = token.replace("42.", "43.", 1)
+    assert verify_meta("secret", forged) is None
+    for junk in ("", "1.2", "a.b.c", "1.2.3.4", None):
+        assert verify_meta("secret", junk) is None
+
+
+def test_with_meta_keeps_existing_query_parameters() -> None:
+    url = with_meta("https://relay.example.com/cb?tenant=acme&meta=old", "1.2.abc")
+    assert url == "https://relay.example.com/cb?tenant=acme&meta=1.2.abc"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", "opt_out"),
+        ("  stop \n", "opt_out"),
+        ("Unsubscribe", "opt_out"),
+        ("STOPALL", "opt_out"),
+        ("optout", "opt_out"),
+        ("please stop texting me", None),
+        ("stop!", None),
+        ("START", "opt_in"),
+        ("unstop", "opt_in"),
+        ("yes", "opt_in"),
+        ("HELP", "help"),
+        ("info", "help"),
+        ("Hello", None),
+    ],
+)
+def test_keywords_match_the_whole_trimmed_case_folded_message(
+    body: str, expected: str | None
+) -> None:
+    assert classify(body) == expected
+
+
+@given(
+    st.text(min_size=1).filter(
+        lambda s: (
+            s.strip().casefold()
+            not in {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+        )
+    )
+)
+def test_nothing_but_the_exact_keywords_opts_out(body: str) -> None:
+    assert classify(body) != "opt_out"
