@@ -121,3 +121,22 @@ async def preview_segments(request: PreviewRequest) -> dict[str, Any]:
         "per_segment": info.per_segment,
         "remaining": info.remaining,
     }
+
+
+class BatchRequest(BaseModel):
+    messages: list[Any] = Field(
+        description="Up to 10,000 message objects, each as for POST /messages"
+    )
+
+
+@router.post("/messages/batch", status_code=status.HTTP_202_ACCEPTED)
+async def send_batch(request: BatchRequest, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Queue many messages at once. Each row is validated on its own: good rows
+    are queued, bad rows are reported by index with the field and the reason."""
+    result = await message_service.submit_batch(ctx.settings, session, request.messages)
+    return {
+        "accepted": len(result.accepted),
+        "rejected": len(result.rejected),
+        "messages": [{"index": index, "id": mid} for index, mid in result.accepted],
+        "errors": result.rejected,
+    }

@@ -8,7 +8,7 @@ import logging
 import typer
 
 from textcast.cli.common import fail, load_settings
-from textcast.cli.messages import apikeys_app, messages_app, send, send_test
+from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
 from textcast.cli.providers import providers_app, senders_app
 
 app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
@@ -20,6 +20,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(apikeys_app, name="apikeys")
 app.command("send")(send)
 app.command("send-test")(send_test)
+app.command("send-batch")(send_batch)
 
 
 @app.command()

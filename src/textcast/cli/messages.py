@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
+from rich.progress import Progress
 from rich.table import Table
 
 from textcast.api.routes_messages import wait_for_outcome
 from textcast.api.views import message_view
-from textcast.cli.common import JsonOption, emit, make_table, run
+from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
 from textcast.context import Context
 from textcast.services import apikeys
 from textcast.services import messages as message_service
@@ -197,3 +200,51 @@ def revoke_key(key_id: int, as_json: bool = JsonOption) -> None:
             return {"id": record.id, "revoked": True}
 
     emit(run(action), as_json)
+
+
+def send_batch(
+    csv_file: Path = typer.Argument(..., help="CSV with columns to, body and optionally sender."),
+    chunk: int = typer.Option(1000, min=1, max=10_000, help="Rows per transaction."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Queue every row of a CSV file, reporting bad rows by line number."""
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        fail(f"cannot read {csv_file}: {exc}", 2)
+    if rows and not {"to", "body"} <= set(rows[0]):
+        fail("the CSV needs a header with at least 'to' and 'body' columns", 2)
+    payloads = [
+        {k: v for k, v in row.items() if k in ("to", "body", "sender") and v not in (None, "")}
+        for row in rows
+    ]
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        accepted, errors = 0, []
+        with Progress(
+            *Progress.get_default_columns(), console=console, disable=as_json
+        ) as progress:
+            task = progress.add_task("queueing", total=len(payloads))
+            for start in range(0, len(payloads), chunk):
+                async with ctx.session() as session:
+                    result = await message_service.submit_batch(
+                        ctx.settings, session, list(payloads[start : start + chunk])
+                    )
+                accepted += len(result.accepted)
+                errors += [{**e, "line": int(str(e["index"])) + start + 2} for e in result.rejected]
+                progress.advance(task, len(payloads[start : start + chunk]))
+        return {"accepted": accepted, "rejected": len(errors), "errors": errors}
+
+    result = run(action)
+    emit(
+        result,
+        as_json,
+        table=lambda r: make_table(
+            f"Queued {r['accepted']}, rejected {r['rejected']}",
+            ["line", "field", "message"],
+            [(e["line"], e["field"], e["message"]) for e in r["errors"][:50]],
+        ),
+    )
+    if result["rejected"]:
+        raise typer.Exit(1)

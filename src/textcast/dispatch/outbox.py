@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -161,24 +161,26 @@ async def requeue_expired(session: AsyncSession) -> int:
     return len(expired)
 
 
+# Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
+MESSAGES = cast(Table, Message.__table__)
 _ACCEPT = (
-    update(Message)
-    .where(Message.id == bindparam("mid"))
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("mid"))
     .values(
         provider_message_id=bindparam("pmid"),
         status=case(
-            (Message.status == status.DISPATCHING, bindparam("new_status")), else_=Message.status
+            (MESSAGES.c.status == status.DISPATCHING, bindparam("new_status")),
+            else_=MESSAGES.c.status,
         ),
         sent_at=bindparam("at"),
         updated_at=bindparam("at"),
         lease_owner=None,
         lease_expires_at=None,
     )
-    .execution_options(synchronize_session=False)
 )
 _RETRY = (
-    update(Message)
-    .where(Message.id == bindparam("mid"), Message.status == status.DISPATCHING)
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
     .values(
         status=status.QUEUED,
         next_attempt_at=bindparam("next_at"),
@@ -188,24 +190,22 @@ _RETRY = (
         lease_owner=None,
         lease_expires_at=None,
     )
-    .execution_options(synchronize_session=False)
 )
 _RELEASE = (
-    update(Message)
-    .where(Message.id == bindparam("mid"), Message.status == status.DISPATCHING)
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
     .values(
         status=status.QUEUED,
         next_attempt_at=bindparam("next_at"),
-        attempts=Message.attempts - 1,  # it was never tried
+        attempts=MESSAGES.c.attempts - 1,  # it was never tried
         updated_at=bindparam("at"),
         lease_owner=None,
         lease_expires_at=None,
     )
-    .execution_options(synchronize_session=False)
 )
 _FAIL = (
-    update(Message)
-    .where(Message.id == bindparam("mid"), Message.status == status.DISPATCHING)
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
     .values(
         status=status.FAILED,
         error_code=bindparam("code"),
@@ -215,7 +215,6 @@ _FAIL = (
         lease_owner=None,
         lease_expires_at=None,
     )
-    .execution_options(synchronize_session=False)
 )
 
 

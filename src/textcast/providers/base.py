@@ -8,6 +8,7 @@ what providers return. Every failure leaves a provider as :class:`ProviderError`
 
 from __future__ import annotations
 
+import base64
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -65,6 +66,12 @@ class Balance:
     currency: str
 
 
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """An ``Authorization: Basic`` header (UTF-8 credentials, RFC 7617)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 class HttpClient:
     """The one shared aiohttp session, the per-request timeout and the SSRF guard.
 
@@ -81,6 +88,17 @@ class HttpClient:
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.guard = guard
+
+    async def check_target(self, url: str) -> None:
+        """Refuse internal targets as a ProviderError (the one error providers raise)."""
+        if self.guard is None:
+            return
+        from textcast.netguard import TargetRefused
+
+        try:
+            await self.guard.check(url)
+        except TargetRefused as exc:
+            raise ProviderError("target_refused", str(exc), permanent=not exc.transient) from None
 
 
 class Provider(ABC):

@@ -26,6 +26,7 @@ from textcast.providers.base import (
     Provider,
     SendResult,
     StatusUpdate,
+    basic_auth,
 )
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -82,10 +83,8 @@ class TwilioProvider(Provider):
         return f"{self.config.base_url}/{API_VERSION}/Accounts/{self.config.account_sid}"
 
     @property
-    def _auth(self) -> aiohttp.BasicAuth:
-        return aiohttp.BasicAuth(
-            self.config.account_sid, self.secrets.auth_token.get_secret_value()
-        )
+    def _auth(self) -> dict[str, str]:
+        return basic_auth(self.config.account_sid, self.secrets.auth_token.get_secret_value())
 
     def endpoints(self) -> list[str]:
         return [self.config.base_url]
@@ -121,11 +120,10 @@ class TwilioProvider(Provider):
         self, http: HttpClient, method: str, url: str, data: list[tuple[str, str]] | None = None
     ) -> dict[str, Any]:
         """One call to Twilio; every failure leaves here as ProviderError."""
-        if http.guard is not None:
-            await http.guard.check(url)
+        await http.check_target(url)
         try:
             async with http.session.request(
-                method, url, data=data, auth=self._auth, timeout=http.timeout
+                method, url, data=data, headers=self._auth, timeout=http.timeout
             ) as response:
                 payload = await _json_or_text(response)
                 if response.status < 300 and isinstance(payload, dict):

@@ -6,13 +6,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone, segments, status
 from textcast.config import Settings
-from textcast.db.models import Message, MessageEvent, Sender
+from textcast.db.models import Message, MessageEvent, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
 from textcast.services import senders as sender_service
@@ -162,3 +162,93 @@ async def list_messages(
     if before_id is not None:
         query = query.where(Message.id < before_id)
     return list(await session.scalars(query))
+
+
+# --- bulk intake ---------------------------------------------------------------
+
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: list[tuple[int, int]]  # (row index, message id)
+    rejected: list[dict[str, object]]  # {"index", "field", "message"}
+
+
+async def submit_batch(
+    settings: Settings, session: AsyncSession, rows: list[object]
+) -> BatchResult:
+    """Validate each row on its own; queue the good ones in bulk, report the bad by index."""
+    if len(rows) > MAX_BATCH:
+        raise ValidationFailed(
+            "messages", f"at most {MAX_BATCH} messages per batch, got {len(rows)}"
+        )
+    senders: dict[str | None, tuple[Sender, str]] = {}
+    numbers: dict[str, str] = {}
+    good: list[tuple[int, dict[str, object]]] = []
+    rejected: list[dict[str, object]] = []
+    for index, raw in enumerate(rows):
+        try:
+            good.append((index, await _batch_row(settings, session, raw, senders, numbers)))
+        except ValidationFailed as exc:
+            rejected.append({"index": index, "field": exc.field, "message": exc.message})
+    if not good:
+        return BatchResult([], rejected)
+    ids = list(
+        await session.scalars(
+            insert(Message).returning(Message.id, sort_by_parameter_order=True),
+            [values for _, values in good],
+        )
+    )
+    now = utcnow()
+    await session.execute(
+        insert(MessageEvent),
+        [
+            {"message_id": mid, "status": status.QUEUED, "source": "api", "created_at": now}
+            for mid in ids
+        ],
+    )
+    return BatchResult([(index, mid) for (index, _), mid in zip(good, ids, strict=True)], rejected)
+
+
+async def _batch_row(
+    settings: Settings,
+    session: AsyncSession,
+    raw: object,
+    senders: dict[str | None, tuple[Sender, str]],
+    numbers: dict[str, str],
+) -> dict[str, object]:
+    try:
+        request = SendRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationFailed(
+            ".".join(str(p) for p in first["loc"]) or "body", first["msg"]
+        ) from None
+    if request.sender not in senders:
+        sender = await resolve_sender(session, request.sender)
+        provider = await session.get(ProviderRow, sender.provider_id)
+        senders[request.sender] = (sender, provider.type if provider is not None else "")
+    sender, provider_type = senders[request.sender]
+    # Numbers repeat across a campaign; parsing is the costly part of a row.
+    if request.to not in numbers:
+        numbers[request.to] = phone.normalize(request.to, settings.default_region, field="to")
+    media = [str(url) for url in request.media_urls]
+    info = validate_content(
+        settings, sender, provider_type, request.body, media, request.template_id
+    )
+    now = utcnow()
+    return {
+        "provider_id": sender.provider_id,
+        "sender_id": sender.id,
+        "to": numbers[request.to],
+        "body": request.body,
+        "media_urls": media,
+        "template_id": request.template_id,
+        "status": status.QUEUED,
+        "segments": info.segments,
+        "encoding": info.encoding,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -78,7 +78,7 @@ def _check_name(name: Any) -> str:
 async def _vet_endpoints(ctx: Context, provider: Provider, field: str) -> None:
     for url in provider.endpoints():
         try:
-            await ctx.guard.check(url)
+            await ctx.guard.check(url, unresolvable_ok=True)
         except TargetRefused as exc:
             raise ValidationFailed(field, str(exc)) from None
 

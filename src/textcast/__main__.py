@@ -1,0 +1,5 @@
+"""`python -m textcast` runs the CLI."""
+
+from textcast.cli import app
+
+app()

@@ -1,0 +1,248 @@
+"""Ready-made generic HTTP definitions for common SMS APIs, from each
+provider's own documentation. The user supplies credentials; the sender comes
+from the Textcast sender (``$$From``).
+
+Every preset accepts ``base_url`` to point it at a regional endpoint or a test
+server while keeping the documented path and fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from textcast.errors import ValidationFailed
+
+Builder = Callable[[Mapping[str, str], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PresetField:
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    default: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    docs_url: str
+    base_url: str
+    fields: tuple[PresetField, ...]
+    build: Builder = field(repr=False)
+
+
+def _msg91(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    # Flow API v5: DLT-registered template ("flow") with the text as a template variable.
+    var = v.get("body_variable") or "VAR1"
+    body = (
+        '{"template_id": "' + v["template_id"] + '", "sender": "$$From", "short_url": "0", '
+        '"recipients": [{"mobiles": "$$To", "' + var + '": "$$Body"}]}'
+    )
+    return {
+        "method": "POST",
+        "url": f"{base}/api/v5/flow/",
+        "headers": {"authkey": "$$Secret.authkey"},
+        "body_format": "json",
+        "body": body,
+        "to_format": "e164_no_plus",
+        "success": {"json_path": "type", "equals": "success"},
+        "message_id": {"json_path": "message"},
+        "error_message": {"json_path": "message"},
+    }
+
+
+def _textlocal(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": f"{base}/send/",
+        "body_format": "form",
+        "to_format": "e164_no_plus",
+        "params": {
+            "apikey": "$$Secret.apikey",
+            "numbers": "$$To",
+            "sender": "$$From",
+            "message": "$$Body",
+        },
+        "success": {"json_path": "status", "equals": "success"},
+        "message_id": {"json_path": "messages.0.id"},
+        "error_code": {"json_path": "errors.0.code"},
+        "error_message": {"json_path": "errors.0.message"},
+    }
+
+
+def _plivo(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": f"{base}/v1/Account/{v['auth_id']}/Message/",
+        "basic_username": v["auth_id"],
+        "basic_password": "$$Secret.auth_token",
+        "body_format": "json",
+        "params": {"src": "$$From", "dst": "$$To", "text": "$$Body"},
+        "message_id": {"json_path": "message_uuid.0"},
+        "error_message": {"json_path": "error"},
+    }
+
+
+def _bulksms(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": f"{base}/v1/messages?auto-unicode=true",
+        "basic_username": v["username"],
+        "basic_password": "$$Secret.password",
+        "body_format": "json",
+        "params": {"to": "$$To", "from": "$$From", "body": "$$Body"},
+        "message_id": {"json_path": "0.id"},
+        "error_message": {"json_path": "detail"},
+    }
+
+
+def _exotel(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    params = {"From": "$$From", "To": "$$To", "Body": "$$Body"}
+    if v.get("dlt_entity_id"):
+        params["DltEntityId"] = v["dlt_entity_id"]
+    if v.get("dlt_template_id"):
+        params["DltTemplateId"] = v["dlt_template_id"]
+    return {
+        "method": "POST",
+        "url": f"{base}/v1/Accounts/{v['account_sid']}/Sms/send.json",
+        "basic_username": v["api_key"],
+        "basic_password": "$$Secret.api_token",
+        "body_format": "form",
+        "params": params,
+        "message_id": {"json_path": "SMSMessage.Sid"},
+        "error_message": {"json_path": "RestException.Message"},
+    }
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "msg91",
+            "MSG91 (Flow API v5)",
+            "https://docs.msg91.com/sms/send-sms",
+            "https://control.msg91.com",
+            (
+                PresetField("authkey", "Auth key", secret=True),
+                PresetField(
+                    "template_id",
+                    "Flow / template ID",
+                    help="DLT-approved flow the text is sent through",
+                ),
+                PresetField(
+                    "body_variable",
+                    "Template variable for the text",
+                    required=False,
+                    default="VAR1",
+                ),
+            ),
+            _msg91,
+        ),
+        Preset(
+            "textlocal",
+            "Textlocal",
+            "https://api.textlocal.in/docs/sendsms",
+            "https://api.textlocal.in",
+            (PresetField("apikey", "API key", secret=True),),
+            _textlocal,
+        ),
+        Preset(
+            "plivo",
+            "Plivo",
+            "https://www.plivo.com/docs/messaging/api/message/send-a-message",
+            "https://api.plivo.com",
+            (
+                PresetField("auth_id", "Auth ID"),
+                PresetField("auth_token", "Auth token", secret=True),
+            ),
+            _plivo,
+        ),
+        Preset(
+            "bulksms",
+            "BulkSMS (JSON REST API)",
+            "https://www.bulksms.com/developer/json/v1/",
+            "https://api.bulksms.com",
+            (
+                PresetField("username", "Username or token ID"),
+                PresetField("password", "Password or token secret", secret=True),
+            ),
+            _bulksms,
+        ),
+        Preset(
+            "exotel",
+            "Exotel",
+            "https://developer.exotel.com/api/sms",
+            "https://api.exotel.com",
+            (
+                PresetField("account_sid", "Account SID"),
+                PresetField("api_key", "API key"),
+                PresetField("api_token", "API token", secret=True),
+                PresetField("dlt_entity_id", "DLT entity ID (India)", required=False),
+                PresetField("dlt_template_id", "DLT template ID (India)", required=False),
+            ),
+            _exotel,
+        ),
+    )
+}
+
+
+def build_preset(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A full generic definition from a preset name and the user's credentials.
+
+    Secret fields go to ``credentials`` and are referenced as ``$$Secret.<name>``;
+    anything else in ``payload`` (headers, rules) overrides the preset.
+    """
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise ValidationFailed(
+            "preset", f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}"
+        )
+    given = payload.get("credentials") or {}
+    if not isinstance(given, dict):
+        raise ValidationFailed("credentials", "expected an object of credential names to values")
+    values: dict[str, str] = {}
+    for spec in preset.fields:
+        value = given.get(spec.name, spec.default)
+        if value in (None, "") and spec.required:
+            raise ValidationFailed(f"credentials.{spec.name}", f"{preset.title} needs {spec.label}")
+        if value not in (None, ""):
+            values[spec.name] = str(value)
+    base = str(payload.get("base_url") or preset.base_url).rstrip("/")
+    definition = preset.build(values, base)
+    secret_names = {spec.name for spec in preset.fields if spec.secret}
+    password_ref = definition.pop("basic_password", None)
+    overrides = {k: v for k, v in payload.items() if k not in ("preset", "credentials", "base_url")}
+    result: dict[str, Any] = {**definition, **overrides, "preset": name}
+    result["credentials"] = {k: v for k, v in values.items() if k in secret_names}
+    if password_ref:
+        result["basic_password"] = values[password_ref.removeprefix("$$Secret.")]
+    return result
+
+
+def list_presets() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "title": p.title,
+            "docs_url": p.docs_url,
+            "base_url": p.base_url,
+            "fields": [
+                {
+                    "name": f.name,
+                    "label": f.label,
+                    "secret": f.secret,
+                    "required": f.required,
+                    "default": f.default,
+                    "help": f.help,
+                }
+                for f in p.fields
+            ],
+        }
+        for p in PRESETS.values()
+    ]
