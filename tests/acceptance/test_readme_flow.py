@@ -123,3 +123,19 @@ def test_cli_adds_a_twilio_provider_with_masked_token(demo: dict[str, Any]) -> N
     assert "supersecrettoken99" not in result.stdout
     keys = cli(demo, "apikeys", "create", "--name", "ci", "--json")
     assert json.loads(keys.stdout)["key"].startswith("tc_")
+
+
+def test_cli_send_batch_reads_csv_and_reports_bad_lines(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "campaign.csv"
+    csv_file.write_text(
+        "to,body\n+14155552671,Hello one\nnot-a-number,Hello two\n+14155552672,Hello three 😀\n"
+    )
+    result = cli(demo, "send-batch", str(csv_file), "--json")
+    assert result.returncode == 1  # a bad row is a failure worth a non-zero exit
+    report = json.loads(result.stdout)
+    assert (report["accepted"], report["rejected"]) == (2, 1)
+    assert report["errors"][0]["line"] == 3 and report["errors"][0]["field"] == "to"
+    missing = cli(demo, "send-batch", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr

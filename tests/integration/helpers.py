@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+
 from textcast.webhooks.signature import compute_signature
 
 

@@ -238,3 +238,51 @@ async def test_metrics_show_messages_by_status_and_sends(
     assert 'textcast_messages{status="delivered"} 1' in text
     assert 'textcast_sends_total{provider="twilio",result="accepted"}' in text
     assert "textcast_callbacks_total" in text
+
+
+async def test_idempotency_key_replays_the_same_message_and_refuses_a_different_body(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_twilio(http, server, simulator)
+    headers = {**server.headers, "Idempotency-Key": "order-42"}
+    url = f"{server.url}/api/v1/messages"
+    first = await api(http, "POST", url, headers, {"to": "+14155552671", "body": "shipped"})
+    again = await api(http, "POST", url, headers, {"to": "+14155552671", "body": "shipped"})
+    other = await api(http, "POST", url, headers, {"to": "+14155552671", "body": "different"})
+    assert first[0] == again[0] == 202 and first[1]["id"] == again[1]["id"]
+    assert other[0] == 409
+    await final(http, server, first[1]["id"], {"delivered"})
+    assert simulator.state.post_count == 1
+
+
+async def test_batch_keeps_good_rows_and_reports_bad_ones_by_index(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_twilio(http, server, simulator)
+    rows: list[Any] = [{"to": f"+1415555{i:04d}", "body": f"hello {i}"} for i in range(20)]
+    rows[3] = {"to": "nonsense", "body": "x"}
+    rows[7] = {"to": "+14155550100", "body": ""}
+    rows[11] = "not an object"
+    status, body = await api(
+        http, "POST", f"{server.url}/api/v1/messages/batch", server.headers, {"messages": rows}
+    )
+    assert status == 202, body
+    assert (body["accepted"], body["rejected"]) == (17, 3)
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (3, "to"),
+        (7, "body"),
+        (11, "body"),
+    ]
+    ids = [m["id"] for m in body["messages"]]
+    for message_id in ids:
+        await final(http, server, message_id, {"delivered"})
+
+
+async def test_batch_over_the_limit_is_refused(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    rows = [{"to": "+14155552671", "body": "x"}] * 10_001
+    status, body = await api(
+        http, "POST", f"{server.url}/api/v1/messages/batch", server.headers, {"messages": rows}
+    )
+    assert status == 422 and body["field"] == "messages"

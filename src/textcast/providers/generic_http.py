@@ -46,7 +46,10 @@ class ResponseRule(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
         return value
 
     def extract(self, text: str, document: Any) -> str | None:

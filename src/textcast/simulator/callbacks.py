@@ -7,6 +7,7 @@ import secrets
 from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from textcast.simulator.state import CallbackRecord, SimulatedMessage, SimulatorState, now
 from textcast.webhooks.signature import compute_signature
@@ -55,7 +56,8 @@ async def get_signed(
         "X-Twilio-Signature": compute_signature(token, full),
         "User-Agent": "TwilioProxy/1.1",
     }
-    async with session.get(full, headers=headers) as response:
+    # encoded=True: send the very bytes that were signed, without re-quoting.
+    async with session.get(URL(full, encoded=True), headers=headers) as response:
         return response.status, await response.text()
 
 

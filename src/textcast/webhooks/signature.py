@@ -5,7 +5,7 @@ value, names sorted)). A repeated parameter contributes each distinct value, in
 sorted order. Twilio signs the URL exactly as it called it, sometimes with the
 default port and sometimes without, so both forms are tried. JSON bodies are
 signed over the URL alone, which carries ``bodySHA256`` of the body. HMAC-SHA1
-is the default; HMAC-SHA256 when ``X-Twilio-Webhooks-Signature-Settings`` names it.
+is what Twilio uses with the account's auth token.
 """
 
 from __future__ import annotations
@@ -76,26 +76,16 @@ def _first(value: str | None) -> str:
     return (value or "").split(",")[0].strip()
 
 
-def algorithm_from(settings_header: str | None) -> str | None:
-    """The algorithm named by ``X-Twilio-Webhooks-Signature-Settings``; None if unsupported."""
-    for part in (settings_header or "").split(","):
-        name, sep, value = part.partition("=")
-        if sep and name.strip() == "algorithm" and value.strip():
-            chosen = value.strip().upper()
-            return chosen if chosen in ALGORITHMS else None
-    return "HMAC_SHA1"
-
-
 def verify(
     auth_token: str,
     signature: str | None,
     url: str,
     params: Params = (),
     body: bytes | None = None,
-    algorithm: str | None = "HMAC_SHA1",
+    algorithm: str = "HMAC_SHA1",
 ) -> bool:
     """Whether ``signature`` is Twilio's for this request (constant-time compare)."""
-    if not signature or algorithm is None:
+    if not signature:
         return False
     body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
     if body_hash and body is not None:
