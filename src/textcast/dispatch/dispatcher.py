@@ -71,6 +71,13 @@ class Dispatcher:
         self._senders: dict[int, Sender] = {}
         self._results: list[Outcome] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        # Sends in progress are capped by the semaphore; claimed messages waiting
+        # for a slot are capped at a few times that, so claims come in large
+        # batches (few transactions) without hoarding the queue from other workers.
+        self._slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
+        self._max_claimed = max(
+            ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
+        )
         self._last_requeue = 0.0
 
     # --- the loop ------------------------------------------------------------------
@@ -95,8 +102,8 @@ class Dispatcher:
     async def step(self) -> int:
         """Claim what fits in the free concurrency and start sending it."""
         await self._maybe_requeue_expired()
-        capacity = self.settings.dispatch_concurrency - len(self._inflight)
-        if capacity <= 0:
+        capacity = self._max_claimed - len(self._inflight)
+        if capacity < min(self.settings.dispatch_batch_size, self._max_claimed // 2):
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         batch = await self._claim(min(capacity, self.settings.dispatch_batch_size))
@@ -202,6 +209,12 @@ class Dispatcher:
         if wait:
             await asyncio.sleep(wait)
         outbound = self._outbound(message, sender, provider)
+        async with self._slots:
+            await self._send_now(message, provider, outbound)
+
+    async def _send_now(
+        self, message: Claimed, provider: _LoadedProvider, outbound: OutboundMessage
+    ) -> None:
         started = time.perf_counter()
         try:
             result = await provider.impl.send(self.ctx.http, outbound)

@@ -163,6 +163,8 @@ async def requeue_expired(session: AsyncSession) -> int:
 
 # Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
 MESSAGES = cast(Table, Message.__table__)
+EVENTS = cast(Table, MessageEvent.__table__)
+ATTEMPTS = cast(Table, SendAttempt.__table__)
 _ACCEPT = (
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("mid"))
@@ -228,10 +230,10 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
         await session.execute(statements[kind], [_params(o) for o in items])
     events = [_event(o) for o in outcomes if o.kind != "released"]
     if events:
-        await session.execute(insert(MessageEvent), events)
+        await session.execute(insert(EVENTS), events)
     attempts = [_attempt(o) for o in outcomes if o.latency_ms is not None]  # provider was called
     if attempts:
-        await session.execute(insert(SendAttempt), attempts)
+        await session.execute(insert(ATTEMPTS), attempts)
     for outcome in outcomes:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
