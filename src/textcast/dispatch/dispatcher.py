@@ -87,7 +87,12 @@ class Dispatcher:
         flusher = asyncio.create_task(self._flush_loop(stop))
         try:
             while not stop.is_set():
-                claimed = await self.step()
+                try:
+                    claimed = await self.step()
+                except Exception:  # a database outage or bad row must not kill the loop
+                    log.exception("dispatch step failed; retrying shortly")
+                    claimed = 0
+                    await asyncio.sleep(1.0)
                 if not claimed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.dispatch_poll_interval)
