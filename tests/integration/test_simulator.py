@@ -20,11 +20,8 @@ from tests.conftest import Simulator
 from tests.integration.helpers import eventually
 from textcast.providers.base import basic_auth
 
-SPEC = json.loads(
-    (
-        Path(__file__).resolve().parents[3] / "shared" / "reference" / "twilio_api_v2010.json"
-    ).read_text()
-)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010_messaging.json"
+SPEC = json.loads(SPEC_PATH.read_text())
 
 
 def schema(name: str) -> dict[str, Any]:

@@ -11,62 +11,30 @@ from __future__ import annotations
 
 import builtins
 import json
-import re
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from textcast.errors import ProviderError, ValidationFailed
 from textcast.providers import http_template as tpl
-from textcast.providers.base import (
-    HttpClient,
-    OutboundMessage,
-    Provider,
-    SendResult,
-    basic_auth,
-    validate_models,
-)
+from textcast.providers.base import HttpClient, OutboundMessage, Provider, SendResult, basic_auth
+from textcast.providers.base import validate_models as _validate_models
+from textcast.providers.http_template import ResponseRule
 
-RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class ResponseRule(BaseModel):
-    """Where to look in the answer: a JSON path (optionally compared) or a regex."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    json_path: str | None = None
-    equals: str | None = None
-    regex: str | None = None
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
-    def extract(self, text: str, document: Any) -> str | None:
-        if self.json_path:
-            found = tpl.json_path(document, self.json_path)
-            return None if found is None or isinstance(found, dict | list) else str(found)
-        if self.regex:
-            match = re.search(self.regex, text)
-            return match.group(1) if match and match.groups() else match.group(0) if match else None
-        return None
-
-    def holds(self, text: str, document: Any) -> bool:
-        found = self.extract(text, document)
-        return found is not None and (self.equals is None or found == self.equals)
+# 408/425/429 and every 5xx can pass on a later try; other statuses will not.
+RETRYABLE_4XX = frozenset({408, 425, 429})
+RAW_LIMIT = 2000  # characters of the answer kept on the attempt record
+ANSWER_LIMIT = 64 * 1024  # bytes of the answer read at most
+CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
 
 
 class GenericConfig(BaseModel):
+    """The request shape, stored in clear. Secrets appear only as ``$$Secret.<name>``."""
+
     model_config = ConfigDict(extra="ignore")
 
     preset: str | None = None
@@ -76,7 +44,7 @@ class GenericConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     body_format: Literal["form", "json", "raw"] = "form"
-    body: str | None = Field(None, max_length=20000, description="raw or JSON body template")
+    body: str | None = Field(None, max_length=20000, description="body template")
     content_type: str | None = None
     to_format: Literal["e164", "e164_no_plus"] = "e164"
     success: ResponseRule | None = None
@@ -90,16 +58,33 @@ class GenericConfig(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http:// or https:// URL")
+        if "@" in parts.netloc:
+            # The URL is stored in clear; credentials belong in auth or $$Secret.<name>.
+            raise ValueError('no credentials in the URL; use "auth": {"username", "password"}')
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not name or any(c in name for c in ":\r\n \t") or "\r" in text or "\n" in text:
+                raise ValueError(f"invalid header {name!r}")
         return value
 
     @model_validator(mode="after")
-    def _body_needs_post(self) -> GenericConfig:
+    def _body_fits_method(self) -> GenericConfig:
         if self.method == "GET" and self.body:
             raise ValueError("a GET request cannot carry a body; use params or the URL")
+        if self.method == "POST" and self.body_format == "raw" and not self.body:
+            raise ValueError('body_format "raw" needs a body template')
+        if self.method == "POST" and self.body and self.params:
+            raise ValueError("give params or a body template, not both")
         return self
 
 
 class GenericSecrets(BaseModel):
+    """Stored encrypted: the Basic password and named values for ``$$Secret.<name>``."""
+
     model_config = ConfigDict(extra="ignore")
 
     basic_password: SecretStr | None = None
@@ -114,8 +99,9 @@ class GenericHttpProvider(Provider):
     secrets: GenericSecrets
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> tuple[BaseModel, BaseModel]:
-        """A preset with its credentials, or a full custom definition."""
+    def from_payload(cls, payload: Mapping[str, Any]) -> tuple[GenericConfig, GenericSecrets]:
+        """A preset with its credentials, or a full custom definition; ``ValidationFailed``
+        names the field at fault."""
         from textcast.providers.presets import build_preset
 
         if payload.get("preset"):
@@ -128,125 +114,126 @@ class GenericHttpProvider(Provider):
             "basic_username": auth.get("username", payload.get("basic_username")),
             "basic_password": auth.get("password", payload.get("basic_password")),
         }
-        config, secrets = validate_models(GenericConfig, GenericSecrets, merged)
-        _check_placeholders(config, secrets)  # type: ignore[arg-type]
-        return config, secrets
+        config, secrets = _validate_models(GenericConfig, GenericSecrets, merged)
+        result = cast(GenericConfig, config), cast(GenericSecrets, secrets)
+        _check_placeholders(*result)
+        return result
 
     def endpoints(self) -> list[str]:
-        return [self.config.url.split("$$")[0] or self.config.url]
+        return [self.config.url.split("$$")[0]]
 
     def _values(self, message: OutboundMessage) -> dict[str, str]:
         to = message.to if self.config.to_format == "e164" else message.to.lstrip("+")
         values = {"To": to, "Body": message.body, "From": message.sender_id}
-        values.update(
-            {f"Secret.{k}": v.get_secret_value() for k, v in self.secrets.credentials.items()}
-        )
+        for name, secret in self.secrets.credentials.items():
+            values[f"Secret.{name}"] = secret.get_secret_value()
         return values
 
-    def build_request(self, message: OutboundMessage) -> tuple[str, dict[str, str], bytes | None]:
-        """(url, headers, body) exactly as they will be sent."""
+    def build_request(self, message: OutboundMessage) -> tuple[str, CIMultiDict[str], bytes | None]:
+        """(url, headers, body) exactly as they will be sent; raises ``TemplateError``."""
         values, cfg = self._values(message), self.config
         url = tpl.render(cfg.url, values, tpl.url_encoded)
-        headers = {k: tpl.render(v, values, tpl.header_value) for k, v in cfg.headers.items()}
+        headers = CIMultiDict(
+            (k, tpl.header_value(tpl.render(v, values))) for k, v in cfg.headers.items()
+        )
+        if cfg.basic_username is not None:
+            secret = self.secrets.basic_password
+            password = secret.get_secret_value() if secret else ""
+            headers.update(basic_auth(tpl.render(cfg.basic_username, values), password))
         params = {k: tpl.render(v, values) for k, v in cfg.params.items()}
-        body: bytes | None = None
         if cfg.method == "GET":
             if params:
                 url += ("&" if "?" in url else "?") + urlencode(params, quote_via=quote)
-        elif cfg.body is not None:
-            json_body = cfg.body_format == "json" or "json" in (cfg.content_type or "")
-            encode = (
-                tpl.json_escaped
-                if json_body
-                else tpl.form_encoded
-                if cfg.body_format == "form"
-                else str
-            )
-            body = tpl.render(cfg.body, values, encode).encode()
-            headers.setdefault(
-                "Content-Type",
-                cfg.content_type
-                or ("application/json" if json_body else "text/plain; charset=utf-8"),
-            )
-        elif cfg.body_format == "json":
-            body = json.dumps(params, ensure_ascii=False).encode()
-            headers.setdefault("Content-Type", "application/json")
-        else:
-            body = urlencode(params).encode()
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        return url, headers, body
+            return url, headers, None
+        content_type = cfg.content_type or CONTENT_TYPES.get(cfg.body_format)
+        content_type = content_type or "text/plain; charset=utf-8"
+        headers.setdefault("Content-Type", content_type)
+        if cfg.body is not None:
+            return url, headers, tpl.render(cfg.body, values, _body_encoder(cfg, headers)).encode()
+        if cfg.body_format == "json":
+            return url, headers, json.dumps(params, ensure_ascii=False).encode()
+        return url, headers, urlencode(params).encode()
 
     async def send(self, http: HttpClient, message: OutboundMessage) -> SendResult:
+        """POST/GET the message; every failure leaves as ``ProviderError``."""
         try:
             url, headers, body = self.build_request(message)
         except tpl.TemplateError as exc:
             raise ProviderError("template", str(exc), permanent=True) from None
         await http.check_target(url)
-        if self.config.basic_username:
-            password = (
-                self.secrets.basic_password.get_secret_value()
-                if self.secrets.basic_password
-                else ""
-            )
-            user = tpl.render(self.config.basic_username, self._values(message))
-            headers.update(basic_auth(user, password))
         try:
+            # No redirects: a 3xx could send the request (and credentials) past the guard.
             async with http.session.request(
-                self.config.method, url, data=body, headers=headers, timeout=http.timeout
+                self.config.method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=http.timeout,
+                allow_redirects=False,
             ) as response:
-                text = await response.text(errors="replace")
+                text = await _bounded_text(response)
                 return self._result(response.status, response.headers.get("Retry-After"), text)
         except TimeoutError:
-            raise ProviderError(
-                "timeout", "the provider did not answer in time", permanent=False
-            ) from None
+            raise ProviderError("timeout", "the provider did not answer in time", False) from None
+        except (aiohttp.InvalidURL, ValueError) as exc:
+            raise ProviderError("invalid_request", f"cannot send to {url!r}: {exc}", True) from None
         except aiohttp.ClientError as exc:
-            raise ProviderError(
-                "network", f"cannot reach the provider: {exc}", permanent=False
-            ) from None
+            raise ProviderError("network", f"cannot reach the provider: {exc}", False) from None
 
     def _result(self, status: int, retry_after: str | None, text: str) -> SendResult:
         try:
-            document: Any = json.loads(text) if text else None
+            document: Any = json.loads(text) if text.strip() else None
         except ValueError:
             document = None
-        ok = 200 <= status < 300 and (
-            self.config.success is None or self.config.success.holds(text, document)
-        )
-        if ok:
-            rule = self.config.message_id
-            return SendResult(
-                rule.extract(text, document) if rule else None,
-                raw={"status": status, "body": text[:1000]},
-            )
-        code = self.config.error_code.extract(text, document) if self.config.error_code else None
-        detail = (
-            self.config.error_message.extract(text, document) if self.config.error_message else None
-        )
+        cfg = self.config
+        if 200 <= status < 300 and (cfg.success is None or cfg.success.holds(text, document)):
+            found = cfg.message_id.extract(text, document) if cfg.message_id else None
+            return SendResult(found, raw=_raw(status, text, document))
+        code = cfg.error_code.extract(text, document) if cfg.error_code else None
+        detail = cfg.error_message.extract(text, document) if cfg.error_message else None
+        retryable = status >= 500 or status in RETRYABLE_4XX
         raise ProviderError(
             code=code or f"http_{status}",
             message=detail or text[:300] or f"HTTP {status}",
-            permanent=status not in RETRYABLE_HTTP,
+            permanent=not retryable,
             http_status=status,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after=tpl.parse_retry_after(retry_after) if retryable else None,
         )
+
+
+def _body_encoder(cfg: GenericConfig, headers: CIMultiDict[str]) -> Callable[[str], str]:
+    """How values are escaped inside a body template: by format, else by content type."""
+    kind = headers["Content-Type"].lower()
+    if cfg.body_format == "json" or "json" in kind:
+        return tpl.json_escaped
+    if cfg.body_format == "form" or "x-www-form-urlencoded" in kind:
+        return tpl.form_encoded
+    return str
+
+
+async def _bounded_text(response: aiohttp.ClientResponse) -> str:
+    """The answer's text, read up to ANSWER_LIMIT bytes: SMS APIs answer briefly, and an
+    endpoint streaming megabytes must not cost memory on the hot path."""
+    data = await response.content.read(ANSWER_LIMIT)
+    try:
+        return data.decode(response.charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name
+        return data.decode("utf-8", errors="replace")
+
+
+def _raw(status: int, text: str, document: Any) -> dict[str, Any]:
+    """The answer for the attempt record: parsed JSON when small, else truncated text."""
+    if document is not None and len(text) <= RAW_LIMIT:
+        return {"http_status": status, "body": document}
+    return {"http_status": status, "body": text[:RAW_LIMIT]}
 
 
 def _check_placeholders(config: GenericConfig, secrets: GenericSecrets) -> None:
     """Refuse templates that name secrets nobody configured — at save time, not at send time."""
-    templates = [
-        config.url,
-        config.basic_username or "",
-        config.body or "",
-        *config.headers.values(),
-        *config.params.values(),
-    ]
-    for template in templates:
-        for name in tpl.names_in(template):
-            if (
-                name.startswith("Secret.")
-                and name.removeprefix("Secret.") not in secrets.credentials
-            ):
-                raise ValidationFailed(
-                    "credentials", f"the template uses $${name} but no such credential is set"
-                )
+    templates = [config.url, config.basic_username or "", config.body or ""]
+    templates += [*config.headers.values(), *config.params.values()]
+    for name in set().union(*(tpl.names_in(t) for t in templates)):
+        if name.startswith("Secret.") and name.removeprefix("Secret.") not in secrets.credentials:
+            raise ValidationFailed(
+                "credentials", f"the template uses $${name} but no such credential is set"
+            )

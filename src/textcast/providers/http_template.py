@@ -1,29 +1,36 @@
-"""Placeholders for generic HTTP providers, encoded for where they land.
+"""Templates and answer rules for generic HTTP providers.
 
 ``$$To``, ``$$Body``, ``$$From`` and ``$$Secret.<name>`` (case-sensitive) are
 replaced in one pass, so a message body that itself contains ``$$To`` stays
-as written. Each value is encoded for its location: percent-encoding in URLs,
-form encoding in form bodies, JSON escaping inside JSON, verbatim in headers.
+as written. Each value is encoded for where it lands: percent-encoding in
+URLs, form encoding in form bodies, JSON escaping inside JSON, verbatim in
+headers (where line breaks are refused, as they would smuggle headers).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 PLACEHOLDER = re.compile(r"\$\$(To|Body|From|Secret\.[A-Za-z0-9_]+)")
 
 
 class TemplateError(ValueError):
-    """A template names a secret that is not configured, or renders invalid output."""
+    """A template names a value that is not set, or renders something unsendable."""
 
 
 def render(
     template: str, values: Mapping[str, str], encode: Callable[[str], str] = lambda v: v
 ) -> str:
+    """``template`` with every placeholder replaced by its ``encode``-d value."""
+
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
@@ -34,6 +41,7 @@ def render(
 
 
 def url_encoded(value: str) -> str:
+    # safe="" so "/", "?", "&", "=" and "#" inside a value cannot reshape the URL.
     return quote(value, safe="")
 
 
@@ -42,6 +50,7 @@ def form_encoded(value: str) -> str:
 
 
 def json_escaped(value: str) -> str:
+    """The inside of a JSON string literal: quotes, backslashes and controls escaped."""
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
@@ -70,3 +79,63 @@ def json_path(document: Any, path: str) -> Any:
         if current is None:
             return None
     return current
+
+
+class ResponseRule(BaseModel):
+    """Where to find a value in the provider's answer: a JSON path or a regex.
+
+    With ``equals``, the rule *holds* only when the value found equals it.
+    A regex yields its first group, or the whole match when it has no group.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    json_path: str | None = None
+    equals: str | None = None
+    regex: str | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ResponseRule:
+        if bool(self.json_path) == bool(self.regex):
+            raise ValueError("give exactly one of json_path or regex")
+        return self
+
+    def extract(self, text: str, document: Any) -> str | None:
+        if self.json_path:
+            found = json_path(document, self.json_path)
+            if found is None or isinstance(found, dict | list):
+                return None
+            # JSON booleans read as the JSON words, so `equals: "true"` works.
+            return json.dumps(found) if isinstance(found, bool) else str(found)
+        match = re.search(self.regex or "", text)
+        if match is None:
+            return None
+        return match.group(1) if match.groups() else match.group(0)
+
+    def holds(self, text: str, document: Any) -> bool:
+        found = self.extract(text, document)
+        return found is not None and (self.equals is None or found == self.equals)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP-date) as seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

@@ -168,7 +168,6 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
     return Response(status_code=200)
 
 
-@router.api_route("/{provider_id}/inbound", methods=["POST", "GET"])
 async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
     try:
         _, params = await _verified(ctx, request, provider_id)
@@ -187,3 +186,13 @@ async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
         )
     metrics.CALLBACKS.labels("inbound", keyword or "stored").inc()
     return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+# Twilio calls inbound webhooks by POST or GET (seed 002 configures GET).
+for _method in ("POST", "GET"):
+    router.add_api_route(
+        "/{provider_id}/inbound",
+        inbound,
+        methods=[_method],
+        operation_id=f"twilio_inbound_{_method.lower()}",
+    )
