@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=5, le=3600)
     http_timeout: float = Field(15.0, gt=0, le=300)
     max_attempts: int = Field(6, ge=1, le=50)
+    reconcile_after_seconds: float = Field(
+        3600, ge=0, description="Look up messages still without a final status after this long."
+    )
+    unknown_after_seconds: float = Field(
+        259200, ge=0, description="Mark them 'unknown' when the provider still has no answer."
+    )
     retry_base_delay: float = Field(
         2.0, ge=0, le=3600, description="First retry wait, doubled each try."
     )

@@ -27,6 +27,7 @@ from textcast.db.models import Sender, utcnow
 from textcast.dispatch import outbox
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.ratelimit import SenderRateLimiter
+from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
 from textcast.providers.base import OutboundMessage, Provider
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 # with a due time instead of holding a concurrency slot while it waits.
 HOLD_SECONDS = 2.0
 FLUSH_INTERVAL = 0.02
+RECONCILE_INTERVAL = 60.0
 SUPPRESSED_CODE = "21610"
 
 
@@ -79,6 +81,7 @@ class Dispatcher:
             ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
         )
         self._last_requeue = 0.0
+        self._last_reconcile = time.monotonic()
 
     # --- the loop ------------------------------------------------------------------
 
@@ -107,6 +110,7 @@ class Dispatcher:
     async def step(self) -> int:
         """Claim what fits in the free concurrency and start sending it."""
         await self._maybe_requeue_expired()
+        await self._maybe_reconcile()
         capacity = self._max_claimed - len(self._inflight)
         if capacity < min(self.settings.dispatch_batch_size, self._max_claimed // 2):
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
@@ -188,6 +192,16 @@ class Dispatcher:
                     instantiate(self.ctx, row),
                     str(self.ctx.box.decrypt(row.webhook_secret_encrypted)),
                 )
+
+    async def _maybe_reconcile(self) -> None:
+        """Every minute, look up messages whose final callback never arrived."""
+        now = time.monotonic()
+        if now - self._last_reconcile < RECONCILE_INTERVAL:
+            return
+        self._last_reconcile = now
+        counts = await reconcile_once(self.ctx)
+        if counts["checked"]:
+            log.info("reconciliation: %s", counts)
 
     async def _maybe_requeue_expired(self) -> None:
         now = time.monotonic()
