@@ -89,4 +89,5 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
 def _describe(message: Message) -> str | None:
     if message.error_code is None:
         return None
-    return error_codes.describe(message.error_code) or message.error_message
+    # What the provider or dispatcher recorded, else the Twilio catalogue's words.
+    return message.error_message or error_codes.describe(message.error_code)

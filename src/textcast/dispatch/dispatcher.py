@@ -277,7 +277,9 @@ class Dispatcher:
     ) -> Outcome:
         latency = time.perf_counter() - started
         metrics.SEND_LATENCY.observe(latency)
-        description = error_codes.describe(error.code)
+        # The catalogue holds Twilio's codes; another provider's "21610" means something else.
+        catalogue = provider.type == "twilio"
+        description = error_codes.describe(error.code) if catalogue else None
         text = (
             f"{error.message} — {description}"
             if description and description != error.message
@@ -296,7 +298,7 @@ class Dispatcher:
                 next_attempt_at=utcnow() + timedelta(seconds=delay),
             )
         metrics.SENDS.labels(provider.type, "failed").inc()
-        lookup = error_codes.lookup(error.code)
+        lookup = error_codes.lookup(error.code) if catalogue else None
         suppress = (
             (message.provider_id, message.to) if lookup and lookup.suppress_recipient else None
         )

@@ -130,7 +130,7 @@ class TwilioProvider(Provider):
             headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         try:
             async with http.session.request(
-                method, url, data=body, headers=headers, timeout=http.timeout
+                method, url, data=body, headers=headers, timeout=http.timeout, allow_redirects=False
             ) as response:
                 payload = await _json_or_text(response)
                 if response.status < 300 and isinstance(payload, dict):
