@@ -2,7 +2,9 @@
 status callbacks, injected replies, errors, latency and 429s.
 
 A test double in the spirit of httpx's MockTransport: the Twilio provider only
-needs a different base URL to talk to it.
+needs a different base URL to talk to it. Modules: ``state`` (settings and what
+was received), ``rules`` (Twilio's validation), ``twilio_api`` and ``control``
+(the endpoints), ``callbacks`` (signed requests out), ``app`` (the server).
 """
 
 from textcast.simulator.app import create_app, run_simulator_forever, start_simulator

@@ -1,27 +1,39 @@
-"""Signed status callbacks and injected inbound messages, as Twilio sends them."""
+"""Signed requests the simulator makes, as Twilio makes them: status callbacks for
+accepted messages and injected inbound messages."""
 
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import secrets
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from yarl import URL
 
+from textcast import segments
 from textcast.simulator.state import CallbackRecord, SimulatedMessage, SimulatorState, now
 from textcast.webhooks.signature import compute_signature
 
 API_VERSION = "2010-04-01"
-FINAL = frozenset({"delivered", "undelivered", "failed"})
+# The sender a Messaging Service "picks" once the message leaves "accepted".
+SERVICE_SENDER = "+15005550006"
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1"}
 
 
-def status_payload(message: SimulatedMessage, status: str) -> list[tuple[str, str]]:
+def sender(message: SimulatedMessage) -> str:
+    return message.from_ or SERVICE_SENDER
+
+
+def status_form(message: SimulatedMessage, status: str) -> list[tuple[str, str]]:
+    """The parameters of one status callback."""
     form = [
         ("MessageSid", message.sid),
         ("SmsSid", message.sid),
         ("AccountSid", message.account_sid),
-        ("From", message.from_ or ""),
+        ("From", sender(message)),
         ("To", message.to),
         ("MessageStatus", status),
         ("SmsStatus", status),
@@ -29,71 +41,104 @@ def status_payload(message: SimulatedMessage, status: str) -> list[tuple[str, st
     ]
     if message.messaging_service_sid:
         form.append(("MessagingServiceSid", message.messaging_service_sid))
-    if status in ("failed", "undelivered") and message.error_code:
+    if status in ("failed", "undelivered") and message.error_code is not None:
         form.append(("ErrorCode", str(message.error_code)))
     if status in ("delivered", "undelivered"):
         form.append(("RawDlrDoneDate", now().strftime("%y%m%d%H%M")))
     return form
 
 
-async def post_signed(
-    session: aiohttp.ClientSession, url: str, token: str, form: list[tuple[str, str]]
+async def send_signed(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str,
+    form: list[tuple[str, str]],
+    idempotency_token: str | None = None,
 ) -> tuple[int, str]:
+    """POST ``form`` (signed over URL + params) or GET it in the query (signed over
+    the full URL); returns the answer's status and text."""
     headers = {
-        "X-Twilio-Signature": compute_signature(token, url, form),
-        "I-Twilio-Idempotency-Token": secrets.token_hex(16),
-        "User-Agent": "TwilioProxy/1.1",
+        **FORM,
+        "I-Twilio-Idempotency-Token": idempotency_token or secrets.token_hex(16),
     }
-    async with session.post(url, data=form, headers=headers) as response:
-        return response.status, await response.text()
+    data: bytes | None = None
+    if method == "GET":
+        url = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(form)}"
+        headers["X-Twilio-Signature"] = compute_signature(token, url)
+        del headers["Content-Type"]
+    else:
+        headers["X-Twilio-Signature"] = compute_signature(token, url, form)
+        data = urlencode(form).encode()
+    # encoded=True sends the URL byte for byte as signed; aiohttp would otherwise re-quote it.
+    async with session.request(
+        method, URL(url, encoded=True), data=data, headers=headers
+    ) as response:
+        return response.status, await response.text(errors="replace")
 
 
-async def get_signed(
-    session: aiohttp.ClientSession, url: str, token: str, form: list[tuple[str, str]]
-) -> tuple[int, str]:
-    full = f"{url}{'&' if '?' in url else '?'}{urlencode(form)}"
-    headers = {
-        "X-Twilio-Signature": compute_signature(token, full),
-        "User-Agent": "TwilioProxy/1.1",
-    }
-    # encoded=True: send the very bytes that were signed, without re-quoting.
-    async with session.get(URL(full, encoded=True), headers=headers) as response:
-        return response.status, await response.text()
+def callback_order(message: SimulatedMessage) -> list[str]:
+    """The statuses to report, in the order they are sent."""
+    order = list(message.steps)
+    if message.out_of_order and len(order) >= 2:
+        order[-1], order[-2] = order[-2], order[-1]
+    return order
 
 
 async def run_status_callbacks(
     state: SimulatorState, session: aiohttp.ClientSession, message: SimulatedMessage
 ) -> None:
-    """queued/accepted → sent → final (optionally duplicated or out of order), each signed."""
-    if not message.status_callback or not state.config.callbacks:
+    """One callback per status change, ``step_seconds`` apart, signed with the
+    account's token; a duplicate repeats the same idempotency token, as a retry would."""
+    url = message.status_callback
+    account = state.accounts.get(message.account_sid)
+    if url is None or account is None:
         return
-    sequence = [message.status, "sent", message.outcome]
-    if state.rng.random() < state.config.out_of_order_ratio:
-        sequence = [message.outcome, message.status, "sent"]
-    token = state.accounts[message.account_sid].auth_token
-    for status in sequence:
-        await asyncio.sleep(state.config.callback_delay_ms / 1000)
-        if message.status not in FINAL:
-            message.status = status
-        repeats = 2 if state.rng.random() < state.config.duplicate_callback_ratio else 1
-        for _ in range(repeats):
-            await _deliver(state, session, message, status, token)
+    for status in callback_order(message):
+        await asyncio.sleep(message.step_seconds)
+        form = status_form(message, status)
+        token = secrets.token_hex(16)
+        for attempt in range(1, 3 if message.duplicate_callbacks else 2):
+            record = CallbackRecord(message.sid, status, url, None, None, token, attempt)
+            try:
+                record.http_status, _ = await send_signed(
+                    session, "POST", url, account.auth_token, form, token
+                )
+            except Exception as exc:  # a dead target must never take the simulator down
+                record.error = f"{type(exc).__name__}: {exc}"
+            state.callback_log.append(record)
 
 
-async def _deliver(
-    state: SimulatorState,
-    session: aiohttp.ClientSession,
-    message: SimulatedMessage,
-    status: str,
-    token: str,
-) -> None:
-    url = message.status_callback or ""
-    try:
-        code, _ = await post_signed(session, url, token, status_payload(message, status))
-        state.callback_log.append(CallbackRecord(message.sid, status, url, code))
-    except (
-        aiohttp.ClientError,
-        TimeoutError,
-        OSError,
-    ) as exc:  # the target may be down; never crash
-        state.callback_log.append(CallbackRecord(message.sid, status, url, None, str(exc)))
+def inbound_form(account_sid: str, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The parameters of an inbound SMS/MMS webhook for ``data`` (from, to, body,
+    media_urls, messaging_service_sid)."""
+    body = str(data.get("body") or "")
+    media = [str(url) for url in data.get("media_urls") or []]
+    sid = ("MM" if media else "SM") + secrets.token_hex(16)
+    form = [
+        ("ToCountry", "US"),
+        ("ToState", "CA"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("ToZip", "94105"),
+        ("FromCountry", "US"),
+        ("FromState", "CA"),
+        ("FromCity", "SAN FRANCISCO"),
+        ("FromZip", "94103"),
+        ("SmsMessageSid", sid),
+        ("SmsSid", sid),
+        ("MessageSid", sid),
+        ("AccountSid", account_sid),
+        ("From", str(data.get("from") or "")),
+        ("To", str(data.get("to") or "")),
+        ("Body", body),
+        ("NumMedia", str(len(media))),
+        ("NumSegments", str(segments.analyze(body).segments)),
+        ("SmsStatus", "received"),
+        ("ApiVersion", API_VERSION),
+    ]
+    if data.get("messaging_service_sid"):
+        form.append(("MessagingServiceSid", str(data["messaging_service_sid"])))
+    for index, url in enumerate(media):
+        kind = mimetypes.guess_type(urlsplit(url).path)[0] or "application/octet-stream"
+        form += [(f"MediaUrl{index}", url), (f"MediaContentType{index}", kind)]
+    return form

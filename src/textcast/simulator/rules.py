@@ -1,8 +1,10 @@
-"""How Twilio judges a send request: required fields, formats, magic test numbers."""
+"""How Twilio judges a send request (required fields, formats, magic test numbers)
+and which final status a delivery error code ends in."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -10,12 +12,16 @@ from textcast.simulator.state import Account
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Twilio wants callback URLs already percent-encoded: printable ASCII, no spaces.
+ENCODED_URL = re.compile(r"^[\x21-\x7e]+$")
 BODY_LIMIT = 1600
+URL_LIMIT = 4000
+MEDIA_LIMIT = 10
 
-# Twilio's documented magic numbers for test credentials.
+# The magic numbers Twilio documents for test credentials, and the error each triggers.
 MAGIC_TO = {
     "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
-    "+15005550002": (21612, "Twilio cannot route to this number."),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS."),
     "+15005550003": (
         21408,
         "Permission to send an SMS has not been enabled for the region indicated by the 'To' number.",
@@ -30,7 +36,7 @@ MAGIC_FROM = {
     ),
     "+15005550007": (
         21606,
-        "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account.",
+        "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this destination.",
     ),
     "+15005550008": (
         21611,
@@ -38,21 +44,32 @@ MAGIC_FROM = {
     ),
 }
 
+# Codes where Twilio never hands the message to a carrier end "failed"; carrier-side
+# refusals (30003-30008 and the like) end "undelivered" after "sent".
+FAILED_CODES = frozenset({30001, 30002, 30010})
+
 
 @dataclass(frozen=True)
 class Refusal:
+    """A Twilio error answer: code, message and HTTP status."""
+
     code: int
     message: str
     status: int = 400
 
 
-def check_send(form: dict[str, list[str]], account: Account) -> Refusal | None:
+def final_status(error_code: int | None) -> str:
+    if error_code is None:
+        return "delivered"
+    if error_code in FAILED_CODES or not 30000 <= error_code < 31000:
+        return "failed"
+    return "undelivered"
+
+
+def check_send(form: Mapping[str, list[str]], account: Account) -> Refusal | None:
     """The error Twilio would answer for this form, or None when it would accept it."""
-    to = _one(form, "To")
-    from_ = _one(form, "From")
-    service = _one(form, "MessagingServiceSid")
-    body = _one(form, "Body") or ""
-    media = form.get("MediaUrl", [])
+    to, from_, service = _one(form, "To"), _one(form, "From"), _one(form, "MessagingServiceSid")
+    body, media = _one(form, "Body") or "", form.get("MediaUrl", [])
     if not to:
         return Refusal(21604, "A 'To' phone number is required.")
     if not from_ and not service:
@@ -63,25 +80,44 @@ def check_send(form: dict[str, list[str]], account: Account) -> Refusal | None:
         return Refusal(21602, "Message body is required.")
     if len(body) > BODY_LIMIT:
         return Refusal(21617, "The concatenated message body exceeds the 1600 character limit.")
-    for url in [*media, *form.get("StatusCallback", [])]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            return Refusal(21620, f"Invalid media or callback URL: {url}")
+    if len(media) > MEDIA_LIMIT:
+        return Refusal(21623, f"Too many media URLs: at most {MEDIA_LIMIT} are allowed.")
+    if not all(_absolute_http_url(url) for url in media):
+        return Refusal(21620, "Invalid media URL(s)")
+    callback = _one(form, "StatusCallback")
+    if callback is not None and not _absolute_http_url(callback):
+        return Refusal(21609, f"The StatusCallback URL {callback[:200]} is not a valid URL.")
+    return _check_numbers(to, from_, account)
+
+
+def _check_numbers(to: str, from_: str | None, account: Account) -> Refusal | None:
     if to in MAGIC_TO:
         return Refusal(*MAGIC_TO[to])
     if not E164.match(to):
-        return Refusal(21211, f"The 'To' number {to} is not a valid phone number.")
+        return Refusal(21211, f"The 'To' number {to[:40]} is not a valid phone number.")
     if from_ in MAGIC_FROM:
         return Refusal(*MAGIC_FROM[from_])
+    if from_ == to:
+        return Refusal(21266, "'To' and 'From' number cannot be the same")
     if account.trial and to not in account.verified_numbers:
         return Refusal(
             21608,
-            f"The number {to} is unverified. Trial accounts cannot send messages to unverified numbers; "
-            "verify it at twilio.com/user/account/phone-numbers/verified, or purchase a Twilio number.",
+            f"The number {to} is unverified. Trial accounts can only send messages to verified numbers.",
         )
     return None
 
 
-def _one(form: dict[str, list[str]], name: str) -> str | None:
+def _absolute_http_url(url: str) -> bool:
+    if len(url) > URL_LIMIT or not ENCODED_URL.match(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _one(form: Mapping[str, list[str]], name: str) -> str | None:
     values = form.get(name)
     return values[0] if values else None

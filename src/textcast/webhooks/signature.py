@@ -1,11 +1,12 @@
 """Twilio request signatures (``X-Twilio-Signature``).
 
-The signature is base64(HMAC(auth token, URL + every POST parameter's name and
-value, names sorted)). A repeated parameter contributes each distinct value, in
-sorted order. Twilio signs the URL exactly as it called it, sometimes with the
-default port and sometimes without, so both forms are tried. JSON bodies are
-signed over the URL alone, which carries ``bodySHA256`` of the body. HMAC-SHA1
-is what Twilio uses with the account's auth token.
+The signature is base64(HMAC-SHA1(auth token, URL + name + value of every POST
+parameter, names sorted)). Repeated names follow the ``twilio`` package's
+``RequestValidator``, which is the oracle in the tests: each name once, then each
+of its *distinct* values in sorted order. Twilio signs the URL exactly as it
+called it, sometimes with the scheme's default port and sometimes without, so
+both forms are tried. JSON bodies are signed over the URL alone, whose
+``bodySHA256`` query parameter carries the hex SHA-256 of the body.
 """
 
 from __future__ import annotations
@@ -13,19 +14,33 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 Params = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
-ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
-DEFAULT_PORTS = {"https": 443, "http": 80}
+
+# Twilio signs with the auth token using SHA-1; SHA-256 is what its newer shared-key
+# webhooks use, kept so one function serves both.
+ALGORITHMS: dict[str, Callable[..., Any]] = {
+    "HMAC_SHA1": hashlib.sha1,
+    "HMAC_SHA256": hashlib.sha256,
+}
+DEFAULT_PORTS = {"https": "443", "http": "80"}
+
+
+def _pairs(params: Params) -> Iterable[tuple[str, str | Sequence[str]]]:
+    # Starlette's form and query objects keep only the last value in items().
+    multi_items = getattr(params, "multi_items", None)
+    if callable(multi_items):
+        return list(multi_items())
+    return params.items() if isinstance(params, Mapping) else params
 
 
 def _grouped(params: Params) -> dict[str, set[str]]:
     grouped: dict[str, set[str]] = {}
-    items = params.items() if isinstance(params, Mapping) else params
-    for name, value in items:
-        values = [value] if isinstance(value, str) else list(value)
+    for name, value in _pairs(params):
+        values = [value] if isinstance(value, str) else value
         grouped.setdefault(name, set()).update(values)
     return grouped
 
@@ -33,29 +48,42 @@ def _grouped(params: Params) -> dict[str, set[str]]:
 def compute_signature(
     auth_token: str, url: str, params: Params = (), algorithm: str = "HMAC_SHA1"
 ) -> str:
-    payload = url
+    """The ``X-Twilio-Signature`` value for a request to ``url`` with ``params``.
+
+    ``params`` is a mapping (a value may be a list of values), a multidict, or a
+    sequence of (name, value) pairs. Raises KeyError for an unknown algorithm.
+    """
+    payload = [url]
     for name, values in sorted(_grouped(params).items()):
-        for value in sorted(values):
-            payload += name + value
-    digest = hmac.new(auth_token.encode(), payload.encode(), ALGORITHMS[algorithm]).digest()
+        payload.extend(name + value for value in sorted(values))
+    digest = hmac.new(
+        auth_token.encode(), "".join(payload).encode(), ALGORITHMS[algorithm]
+    ).digest()
     return base64.b64encode(digest).decode()
 
 
 def candidate_urls(url: str) -> list[str]:
-    """``url`` as given, with the default port added, and with it removed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    userinfo = parts.netloc.rpartition("@")[0]
-    prefix = f"{userinfo}@" if userinfo else ""
-    default = DEFAULT_PORTS.get(parts.scheme)
-    urls = [url]
-    if parts.port is None and default:
-        urls.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}")))
-    if parts.port is not None and parts.port == default:
-        urls.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}")))
-    return urls
+    """``url`` as given, then with the scheme's default port added or removed.
+
+    Only the port changes: host case, user info and the rest of the URL stay byte
+    for byte as given, since any other change alters the signature.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # validates the port; raises ValueError when malformed
+    except ValueError:
+        return [url]
+    default = DEFAULT_PORTS.get(parts.scheme.lower())
+    if default is None or not parts.netloc:
+        return [url]
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if port is None:
+        host = hostport.removesuffix(":")  # "host:" has an empty port
+        return [url, urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{default}"))]
+    host, _, written = hostport.rpartition(":")
+    if written == default:
+        return [url, urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}"))]
+    return [url]
 
 
 def public_url(
@@ -65,15 +93,33 @@ def public_url(
     headers: Mapping[str, str],
     trust_forwarded: bool = True,
 ) -> str:
-    """The URL the caller used, rebuilt behind a proxy from X-Forwarded-Proto/Host."""
+    """The URL the caller used, rebuilt behind a proxy.
+
+    With ``trust_forwarded``, the first value of X-Forwarded-Proto and of
+    X-Forwarded-Host (header names in any case) replace ``scheme`` and ``host``.
+    Only trust them when a proxy you run sets them: a client can send anything.
+    ``path_and_query`` must be the raw (still percent-encoded) request target.
+    """
     if trust_forwarded:
-        scheme = _first(headers.get("x-forwarded-proto")) or scheme
-        host = _first(headers.get("x-forwarded-host")) or host
+        scheme = _first(_header(headers, "x-forwarded-proto")) or scheme
+        host = _first(_header(headers, "x-forwarded-host")) or host
     return f"{scheme}://{host}{path_and_query}"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # a plain dict is case-sensitive; aiohttp/Starlette headers are not
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
 
 
 def _first(value: str | None) -> str:
     return (value or "").split(",")[0].strip()
+
+
+def _same(expected: str, given: str) -> bool:
+    # compare_digest refuses non-ASCII str; headers and query values can hold anything.
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
 
 def verify(
@@ -84,15 +130,23 @@ def verify(
     body: bytes | None = None,
     algorithm: str = "HMAC_SHA1",
 ) -> bool:
-    """Whether ``signature`` is Twilio's for this request (constant-time compare)."""
-    if not signature:
+    """Whether ``signature`` is Twilio's for this request; compared in constant time.
+
+    A missing or empty signature, or an unknown algorithm, is False. When ``body``
+    is given and ``url`` carries ``bodySHA256`` (JSON webhooks), the body must hash
+    to it and the signature covers the URL alone, so ``params`` are ignored.
+    """
+    if not signature or algorithm not in ALGORITHMS:
         return False
-    body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
-    if body_hash and body is not None:
-        if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), body_hash[0]):
-            return False
-        params = ()
-    return any(
-        hmac.compare_digest(compute_signature(auth_token, candidate, params, algorithm), signature)
+    if body is not None:
+        body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
+        if body_hash:
+            if not _same(hashlib.sha256(body).hexdigest(), body_hash[0].lower()):
+                return False
+            params = ()
+    # Check every candidate (no early exit) so timing does not reveal which URL form matched.
+    results = [
+        _same(compute_signature(auth_token, candidate, params, algorithm), signature)
         for candidate in candidate_urls(url)
-    )
+    ]
+    return any(results)
