@@ -15,18 +15,22 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, free_port
 from tests.integration.helpers import api, eventually
 from textcast.errors import ProviderError
 from textcast.netguard import TargetGuard
 from textcast.providers.base import HttpClient, OutboundMessage
 from textcast.providers.generic_http import GenericHttpProvider
+from textcast.providers.presets import PRESETS
 
-BODY = 'Order "42" & co: 1+1=2, 100%\nThanks! 😀'
+BODY = 'Order "42" & co: 1+1=2, 100% = a+b\\c\nThanks! 😀 — नमस्ते'
+TO = "+919876543210"
 
 
 @dataclass
 class FakeApi:
+    """A provider stand-in on 127.0.0.1 that records requests and answers as told."""
+
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     answer: tuple[int, Any, dict[str, str]] = (200, {}, {})
@@ -37,8 +41,8 @@ class FakeApi:
             {
                 "method": request.method,
                 "path": request.path,
-                "query": dict(request.query),
-                "headers": dict(request.headers),
+                "query": {k: request.query.getall(k) for k in request.query},
+                "headers": request.headers,
                 "body": await request.read(),
             }
         )
@@ -49,6 +53,11 @@ class FakeApi:
         return web.Response(
             status=status, text=text, headers=headers, content_type="application/json"
         )
+
+    @property
+    def last(self) -> dict[str, Any]:
+        assert self.requests, "the provider was never called"
+        return self.requests[-1]
 
 
 @pytest.fixture
@@ -65,187 +74,418 @@ async def fake_api() -> AsyncIterator[FakeApi]:
     await runner.cleanup()
 
 
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-# name, credentials, documented success answer, expected id, check(request)
-PRESET_CASES: list[tuple[str, dict[str, str], tuple[int, Any], str, Any]] = [
-    (
-        "msg91",
-        {"authkey": "AK123", "template_id": "flow-1"},
-        (200, {"type": "success", "message": "3763646c3058373530393832"}),
-        "3763646c3058373530393832",
-        lambda r: (
-            r["method"] == "POST"
-            and r["path"] == "/api/v5/flow/"
-            and r["headers"]["authkey"] == "AK123"
-            and json.loads(r["body"])
-            == {
-                "template_id": "flow-1",
-                "sender": "TXTCST",
-                "short_url": "0",
-                "recipients": [{"mobiles": "919876543210", "VAR1": BODY}],
-            }
-        ),
-    ),
-    (
-        "textlocal",
-        {"apikey": "TL-KEY"},
-        (200, {"status": "success", "messages": [{"id": "1151346216", "recipient": 919876543210}]}),
-        "1151346216",
-        lambda r: (
-            r["path"] == "/send/"
-            and r["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-            and parse_qs(r["body"].decode())
-            == {
-                "apikey": ["TL-KEY"],
-                "numbers": ["919876543210"],
-                "sender": ["TXTCST"],
-                "message": [BODY],
-            }
-        ),
-    ),
-    (
-        "plivo",
-        {"auth_id": "MAXXXXXXXX", "auth_token": "plivo-token"},
-        (
-            202,
-            {
-                "api_id": "x",
-                "message": "message(s) queued",
-                "message_uuid": ["db3ce55a-7f1d-11e1-8ea7"],
-            },
-        ),
-        "db3ce55a-7f1d-11e1-8ea7",
-        lambda r: (
-            r["path"] == "/v1/Account/MAXXXXXXXX/Message/"
-            and r["headers"]["Authorization"] == basic("MAXXXXXXXX", "plivo-token")
-            and json.loads(r["body"]) == {"src": "TXTCST", "dst": "+919876543210", "text": BODY}
-        ),
-    ),
-    (
-        "bulksms",
-        {"username": "user1", "password": "pw1"},
-        (201, [{"id": "1234567", "type": "SENT", "to": "+919876543210"}]),
-        "1234567",
-        lambda r: (
-            r["path"] == "/v1/messages"
-            and r["query"] == {"auto-unicode": "true"}
-            and r["headers"]["Authorization"] == basic("user1", "pw1")
-            and json.loads(r["body"]) == {"to": "+919876543210", "from": "TXTCST", "body": BODY}
-        ),
-    ),
-    (
-        "exotel",
-        {"account_sid": "acme1", "api_key": "key1", "api_token": "tok1", "dlt_entity_id": "110"},
-        (200, {"SMSMessage": {"Sid": "b6f3c9", "Status": "queued"}}),
-        "b6f3c9",
-        lambda r: (
-            r["path"] == "/v1/Accounts/acme1/Sms/send.json"
-            and r["headers"]["Authorization"] == basic("key1", "tok1")
-            and parse_qs(r["body"].decode())
-            == {"From": ["TXTCST"], "To": ["+919876543210"], "Body": [BODY], "DltEntityId": ["110"]}
-        ),
-    ),
-]
-
-
-def outbound() -> OutboundMessage:
-    return OutboundMessage(1, "+919876543210", BODY, "alphanumeric", "TXTCST")
+def outbound(body: str = BODY) -> OutboundMessage:
+    return OutboundMessage(1, TO, body, "alphanumeric", "TXTCST")
 
 
 def make(payload: dict[str, Any]) -> GenericHttpProvider:
     config, secrets = GenericHttpProvider.from_payload(payload)
-    return GenericHttpProvider(config, secrets)  # type: ignore[arg-type]
+    return GenericHttpProvider(config, secrets)
 
 
-@pytest.mark.parametrize(("name", "credentials", "answer", "expected_id", "check"), PRESET_CASES)
-async def test_each_preset_sends_its_documented_request(
-    fake_api: FakeApi,
-    name: str,
-    credentials: dict[str, str],
-    answer: tuple[int, Any],
-    expected_id: str,
-    check: Any,
-) -> None:
-    fake_api.answer = (answer[0], answer[1], {})
-    provider = make({"preset": name, "credentials": credentials, "base_url": fake_api.url})
-    async with aiohttp.ClientSession() as session:
-        result = await provider.send(HttpClient(session), outbound())
-    assert result.provider_message_id == expected_id
-    assert check(fake_api.requests[-1]), fake_api.requests[-1]
+def decoded(request: dict[str, Any]) -> Any:
+    """The request body as its content type says: JSON, or form fields."""
+    raw: bytes = request["body"]
+    if request["headers"]["Content-Type"] == "application/json":
+        return json.loads(raw.decode("utf-8"))
+    return parse_qs(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
 
 
-async def test_a_success_rule_turns_a_200_with_an_error_into_a_permanent_failure(
-    fake_api: FakeApi,
-) -> None:
-    fake_api.answer = (
-        200,
-        {"status": "failure", "errors": [{"code": 7, "message": "Insufficient credits"}]},
+@dataclass(frozen=True)
+class PresetCase:
+    """One documented send API: what we must send and what it answers."""
+
+    name: str
+    credentials: dict[str, str]
+    path: str
+    query: dict[str, list[str]]
+    authorization: str | None
+    extra_headers: dict[str, str]
+    content_type: str
+    fields: Any
+    answer: tuple[int, Any]
+    message_id: str
+
+
+PRESET_CASES = [
+    PresetCase(
+        "msg91",
+        {"authkey": "AK123", "template_id": "6571a1b2c3"},
+        "/api/v5/flow/",
         {},
-    )
+        None,
+        {"authkey": "AK123"},
+        "application/json",
+        {
+            "template_id": "6571a1b2c3",
+            "sender": "TXTCST",
+            "short_url": "0",
+            "recipients": [{"mobiles": "919876543210", "VAR1": BODY}],
+        },
+        (200, {"type": "success", "message": "3763646c3058373530393832"}),
+        "3763646c3058373530393832",
+    ),
+    PresetCase(
+        "textlocal",
+        {"apikey": "TL-KEY"},
+        "/send/",
+        {},
+        None,
+        {},
+        "application/x-www-form-urlencoded",
+        {
+            "apikey": ["TL-KEY"],
+            "numbers": ["919876543210"],
+            "sender": ["TXTCST"],
+            "message": [BODY],
+        },
+        (
+            200,
+            {
+                "balance": 1162,
+                "batch_id": 123456789,
+                "cost": 2,
+                "num_messages": 1,
+                "messages": [{"id": "1151346216", "recipient": 919876543210}],
+                "status": "success",
+            },
+        ),
+        "1151346216",
+    ),
+    PresetCase(
+        "plivo",
+        {"auth_id": "MAXXXXXXXXXXXXXXXXXX", "auth_token": "plivo-token"},
+        "/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/",
+        {},
+        basic("MAXXXXXXXXXXXXXXXXXX", "plivo-token"),
+        {},
+        "application/json",
+        {"src": "TXTCST", "dst": "919876543210", "text": BODY},
+        (
+            202,
+            {
+                "api_id": "db342550-7f1d-11e1-8ea7-1231380bc196",
+                "message": "message(s) queued",
+                "message_uuid": ["db3ce55a-7f1d-11e1-8ea7-1231380bc196"],
+            },
+        ),
+        "db3ce55a-7f1d-11e1-8ea7-1231380bc196",
+    ),
+    PresetCase(
+        "bulksms",
+        {"username": "user1", "password": "pw1"},
+        "/v1/messages",
+        {"auto-unicode": ["true"], "longMessageMaxParts": ["30"]},
+        basic("user1", "pw1"),
+        {},
+        "application/json",
+        {"to": TO, "from": "TXTCST", "body": BODY},
+        (201, [{"id": "1234567", "type": "SENT", "to": TO, "status": {"type": "ACCEPTED"}}]),
+        "1234567",
+    ),
+    PresetCase(
+        "exotel",
+        {
+            "account_sid": "acme1",
+            "api_key": "key1",
+            "api_token": "tok1",
+            "dlt_entity_id": "1101",
+            "dlt_template_id": "1107",
+        },
+        "/v1/Accounts/acme1/Sms/send.json",
+        {},
+        basic("key1", "tok1"),
+        {},
+        "application/x-www-form-urlencoded",
+        {
+            "From": ["TXTCST"],
+            "To": [TO],
+            "Body": [BODY],
+            "DltEntityId": ["1101"],
+            "DltTemplateId": ["1107"],
+        },
+        (200, {"SMSMessage": {"Sid": "b6f3c9a1d2e3", "Status": "queued", "To": TO}}),
+        "b6f3c9a1d2e3",
+    ),
+]
+
+
+def test_the_table_covers_every_preset() -> None:
+    assert {case.name for case in PRESET_CASES} == set(PRESETS)
+
+
+@pytest.mark.parametrize("case", PRESET_CASES, ids=lambda case: case.name)
+async def test_each_preset_sends_its_documented_request(
+    fake_api: FakeApi, session: aiohttp.ClientSession, case: PresetCase
+) -> None:
+    fake_api.answer = (*case.answer, {})
     provider = make(
-        {"preset": "textlocal", "credentials": {"apikey": "k"}, "base_url": fake_api.url}
+        {"preset": case.name, "credentials": case.credentials, "base_url_override": fake_api.url}
     )
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(ProviderError) as caught:
-            await provider.send(HttpClient(session), outbound())
-    assert (caught.value.code, caught.value.message, caught.value.permanent) == (
-        "7",
-        "Insufficient credits",
-        True,
-    )
+    result = await provider.send(HttpClient(session), outbound())
+    request = fake_api.last
+    assert (request["method"], request["path"], request["query"]) == ("POST", case.path, case.query)
+    assert request["headers"].get("Authorization") == case.authorization
+    for name, value in case.extra_headers.items():
+        assert request["headers"][name] == value
+    assert request["headers"]["Content-Type"] == case.content_type
+    assert decoded(request) == case.fields
+    assert (result.provider_message_id, result.status) == (case.message_id, "accepted")
+    assert result.raw["body"] == case.answer[1]
 
 
 @pytest.mark.parametrize(
-    ("status", "headers", "permanent", "retry_after"),
+    ("name", "credentials", "answer", "expected"),
     [
-        (429, {"Retry-After": "7"}, False, 7.0),
-        (503, {}, False, None),
-        (400, {}, True, None),
-        (401, {}, True, None),
+        (
+            "textlocal",
+            {"apikey": "k"},
+            (
+                200,
+                {"status": "failure", "errors": [{"code": 7, "message": "Insufficient credits"}]},
+            ),
+            ("7", "Insufficient credits", True, 200),
+        ),
+        (
+            "msg91",
+            {"authkey": "k", "template_id": "t"},
+            (200, {"type": "error", "message": "Invalid template id"}),
+            ("http_200", "Invalid template id", True, 200),
+        ),
+        (
+            "exotel",
+            {"account_sid": "a", "api_key": "k", "api_token": "t"},
+            (
+                401,
+                {
+                    "RestException": {
+                        "Status": 401,
+                        "Message": "Authentication failed.",
+                        "Code": "UNAUTHORIZED",
+                    }
+                },
+            ),
+            ("UNAUTHORIZED", "Authentication failed.", True, 401),
+        ),
+        (
+            "bulksms",
+            {"username": "u", "password": "p"},
+            (
+                403,
+                {
+                    "type": "https://developer.bulksms.com/json/v1/errors#insufficient-credits",
+                    "title": "Insufficient Credits",
+                    "status": 403,
+                },
+            ),
+            ("Insufficient Credits", None, True, 403),
+        ),
+        (
+            "plivo",
+            {"auth_id": "MA1", "auth_token": "t"},
+            (400, {"api_id": "x", "error": "invalid destination number"}),
+            ("http_400", "invalid destination number", True, 400),
+        ),
     ],
 )
-async def test_http_errors_are_classified(
+async def test_refusals_are_permanent_with_the_providers_code_and_message(
     fake_api: FakeApi,
+    session: aiohttp.ClientSession,
+    name: str,
+    credentials: dict[str, str],
+    answer: tuple[int, Any],
+    expected: tuple[str, str | None, bool, int],
+) -> None:
+    fake_api.answer = (*answer, {})
+    provider = make({"preset": name, "credentials": credentials, "base_url": fake_api.url})
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    error = caught.value
+    code, message, permanent, status = expected
+    assert (error.code, error.permanent, error.http_status) == (code, permanent, status)
+    assert error.message == (message or json.dumps(answer[1]))
+    assert error.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retry_after"),
+    [
+        (429, {"Retry-After": "7"}, 7.0),
+        (503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        (500, {}, None),
+        (502, {}, None),
+        (501, {}, None),
+        (408, {}, None),
+    ],
+)
+async def test_overload_and_server_errors_are_retryable(
+    fake_api: FakeApi,
+    session: aiohttp.ClientSession,
     status: int,
     headers: dict[str, str],
-    permanent: bool,
     retry_after: float | None,
 ) -> None:
-    fake_api.answer = (status, {"error": "nope"}, headers)
+    fake_api.answer = (status, {"error": "busy"}, headers)
     provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To", "text": "$$Body"}})
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(ProviderError) as caught:
-            await provider.send(HttpClient(session), outbound())
-    assert (caught.value.permanent, caught.value.retry_after, caught.value.code) == (
-        permanent,
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    error = caught.value
+    assert (error.permanent, error.retry_after, error.code) == (
+        False,
         retry_after,
         f"http_{status}",
     )
+    assert error.http_status == status
 
 
-async def test_a_timeout_is_retryable(fake_api: FakeApi) -> None:
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_other_client_errors_are_permanent(
+    fake_api: FakeApi, session: aiohttp.ClientSession, status: int
+) -> None:
+    fake_api.answer = (status, "nope", {"Retry-After": "5"})
+    provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To"}})
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    assert (caught.value.permanent, caught.value.code, caught.value.message) == (
+        True,
+        f"http_{status}",
+        "nope",
+    )
+
+
+async def test_a_2xx_without_the_id_still_succeeds(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    fake_api.answer = (200, "queued, thanks", {})
+    provider = make(
+        {
+            "url": f"{fake_api.url}/send",
+            "params": {"to": "$$To"},
+            "message_id": {"regex": r"id=(\w+)"},
+        }
+    )
+    result = await provider.send(HttpClient(session), outbound())
+    assert result.provider_message_id is None
+    assert result.raw == {"http_status": 200, "body": "queued, thanks"}
+
+
+async def test_custom_rules_read_text_answers(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    provider = make(
+        {
+            "url": f"{fake_api.url}/send",
+            "params": {"to": "$$To"},
+            "success": {"regex": r"^OK"},
+            "message_id": {"regex": r"OK (\d+)"},
+            "error_code": {"regex": r"ERR (\d+)"},
+        }
+    )
+    fake_api.answer = (200, "OK 98765", {})
+    assert (await provider.send(HttpClient(session), outbound())).provider_message_id == "98765"
+    fake_api.answer = (200, "ERR 42 bad number", {})
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    assert (caught.value.code, caught.value.permanent) == ("42", True)
+
+
+async def test_a_get_api_receives_every_value_intact(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    provider = make(
+        {
+            "method": "GET",
+            "url": f"{fake_api.url}/rest?method=sms&mobile_no=$$To&content=$$Body",
+            "params": {"sender": "$$From", "access_token": "$$Secret.token"},
+            "credentials": {"token": "x y&z"},
+            "headers": {"X-Static": "yes"},
+        }
+    )
+    await provider.send(HttpClient(session), outbound())
+    request = fake_api.last
+    assert request["method"] == "GET" and request["body"] == b""
+    assert request["headers"]["X-Static"] == "yes"
+    assert request["query"] == {
+        "method": ["sms"],
+        "mobile_no": [TO],
+        "content": [BODY],
+        "sender": ["TXTCST"],
+        "access_token": ["x y&z"],
+    }
+
+
+async def test_a_raw_json_template_arrives_as_valid_utf8_json(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    provider = make(
+        {
+            "url": f"{fake_api.url}/v2/sms",
+            "body_format": "raw",
+            "content_type": "application/json",
+            "body": '{"sms": [{"message": "$$Body", "to": ["$$To"]}], "sender": "$$From"}',
+            "to_format": "e164_no_plus",
+        }
+    )
+    await provider.send(HttpClient(session), outbound())
+    raw: bytes = fake_api.last["body"]
+    assert "😀".encode() in raw  # UTF-8, not \\u escapes or "?"
+    assert json.loads(raw) == {
+        "sms": [{"message": BODY, "to": ["919876543210"]}],
+        "sender": "TXTCST",
+    }
+
+
+async def test_a_timeout_is_retryable(fake_api: FakeApi, session: aiohttp.ClientSession) -> None:
     fake_api.delay = 1.0
     provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To"}})
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(ProviderError) as caught:
-            await provider.send(HttpClient(session, timeout=0.2), outbound())
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session, timeout=0.2), outbound())
     assert caught.value.code == "timeout" and not caught.value.permanent
 
 
-async def test_the_guard_blocks_loopback_unless_allowed(fake_api: FakeApi) -> None:
+async def test_an_unreachable_provider_is_retryable(session: aiohttp.ClientSession) -> None:
+    port = free_port()  # bound and released: nothing listens there now
+    provider = make({"url": f"http://127.0.0.1:{port}/send", "params": {"to": "$$To"}})
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    assert caught.value.code == "network" and not caught.value.permanent
+
+
+async def test_redirects_are_not_followed(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    # A redirect could lead past the guard (to 169.254.169.254, say) with our credentials.
+    fake_api.answer = (302, "", {"Location": f"{fake_api.url}/elsewhere"})
     provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To"}})
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(ProviderError) as caught:
-            await provider.send(
-                HttpClient(session, guard=TargetGuard(allow_private=False)), outbound()
-            )
-        assert caught.value.code == "target_refused" and caught.value.permanent
-        assert fake_api.requests == []
-        await provider.send(HttpClient(session, guard=TargetGuard(allow_private=True)), outbound())
-    assert len(fake_api.requests) == 1
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session), outbound())
+    assert [r["path"] for r in fake_api.requests] == ["/send"]
+    assert caught.value.permanent and "redirects" in caught.value.message
+
+
+async def test_the_guard_blocks_loopback_unless_allowed(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To"}})
+    with pytest.raises(ProviderError) as caught:
+        await provider.send(HttpClient(session, guard=TargetGuard(allow_private=False)), outbound())
+    assert caught.value.code == "target_refused" and caught.value.permanent
+    assert "127.0.0.1" in caught.value.message
+    assert fake_api.requests == []
+    await provider.send(HttpClient(session, guard=TargetGuard(allow_private=True)), outbound())
+    only_this = TargetGuard(allow_private=False, allowed_origins=[fake_api.url])
+    await provider.send(HttpClient(session, guard=only_this), outbound())
+    assert len(fake_api.requests) == 2
 
 
 async def test_generic_provider_end_to_end_through_the_api(
@@ -261,7 +501,7 @@ async def test_generic_provider_end_to_end_through_the_api(
             "name": "plivo-test",
             "type": "generic",
             "preset": "plivo",
-            "base_url": fake_api.url,
+            "base_url_override": fake_api.url,
             "credentials": {"auth_id": "MA1", "auth_token": "secret-plivo-token"},
             "senders": [{"name": "brand", "type": "alphanumeric", "sender_id": "TXTCST"}],
         },
@@ -274,7 +514,7 @@ async def test_generic_provider_end_to_end_through_the_api(
         "POST",
         f"{server.url}/api/v1/messages",
         server.headers,
-        {"to": "+919876543210", "body": BODY, "sender": "brand"},
+        {"to": TO, "body": BODY, "sender": "brand"},
     )
     assert status == 202
 
@@ -286,7 +526,7 @@ async def test_generic_provider_end_to_end_through_the_api(
 
     message = await eventually(accepted)
     assert message["provider_message_id"] == "uuid-1"
-    assert json.loads(fake_api.requests[-1]["body"])["text"] == BODY
+    assert json.loads(fake_api.last["body"])["text"] == BODY
 
 
 async def test_private_endpoint_is_refused_when_not_allowed(

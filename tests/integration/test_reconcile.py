@@ -24,7 +24,9 @@ async def queue_one(ctx: Context, simulator: Simulator) -> int:
         return (await message_service.submit(ctx.settings, session, request)).message.id
 
 
-async def test_a_message_whose_callbacks_were_lost_is_reconciled(ctx: Context, simulator: Simulator) -> None:
+async def test_a_message_whose_callbacks_were_lost_is_reconciled(
+    ctx: Context, simulator: Simulator
+) -> None:
     # No Textcast server is listening at public_url: every callback is lost.
     await simulator.control("PATCH", "config", {"callback_delay_ms": 1})
     message_id = await queue_one(ctx, simulator)
@@ -47,7 +49,9 @@ async def test_a_message_the_provider_cannot_find_becomes_unknown_after_the_wind
     await Dispatcher(ctx).drain()
     async with ctx.session() as session:
         await session.execute(
-            update(Message).where(Message.id == message_id).values(provider_message_id="SM" + "0" * 32)
+            update(Message)
+            .where(Message.id == message_id)
+            .values(provider_message_id="SM" + "0" * 32)
         )
     ctx.settings.reconcile_after_seconds = 0
     ctx.settings.unknown_after_seconds = 3600

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -71,6 +71,11 @@ class GenericConfig(BaseModel):
                 raise ValueError(f"invalid header {name!r}")
         return value
 
+    def templates(self) -> list[str]:
+        """Every string placeholders are replaced in."""
+        fixed = [self.url, self.basic_username or "", self.body or ""]
+        return [*fixed, *self.headers.values(), *self.params.values()]
+
     @model_validator(mode="after")
     def _body_fits_method(self) -> GenericConfig:
         if self.method == "GET" and self.body:
@@ -114,10 +119,13 @@ class GenericHttpProvider(Provider):
             "basic_username": auth.get("username", payload.get("basic_username")),
             "basic_password": auth.get("password", payload.get("basic_password")),
         }
-        config, secrets = _validate_models(GenericConfig, GenericSecrets, merged)
-        result = cast(GenericConfig, config), cast(GenericSecrets, secrets)
-        _check_placeholders(*result)
-        return result
+        models = _validate_models(GenericConfig, GenericSecrets, merged)
+        config, secrets = cast(tuple[GenericConfig, GenericSecrets], models)
+        # A template naming a missing secret is refused when saved, not when sending.
+        unknown = tpl.unknown_secrets(config.templates(), secrets.credentials)
+        if unknown:
+            raise ValidationFailed("credentials", f"$$Secret.{unknown[0]} is used but not set")
+        return config, secrets
 
     def endpoints(self) -> list[str]:
         return [self.config.url.split("$$")[0]]
@@ -149,7 +157,8 @@ class GenericHttpProvider(Provider):
         content_type = content_type or "text/plain; charset=utf-8"
         headers.setdefault("Content-Type", content_type)
         if cfg.body is not None:
-            return url, headers, tpl.render(cfg.body, values, _body_encoder(cfg, headers)).encode()
+            encode = tpl.body_encoder(cfg.body_format, headers["Content-Type"])
+            return url, headers, tpl.render(cfg.body, values, encode).encode()
         if cfg.body_format == "json":
             return url, headers, json.dumps(params, ensure_ascii=False).encode()
         return url, headers, urlencode(params).encode()
@@ -171,16 +180,17 @@ class GenericHttpProvider(Provider):
                 timeout=http.timeout,
                 allow_redirects=False,
             ) as response:
-                text = await _bounded_text(response)
-                return self._result(response.status, response.headers.get("Retry-After"), text)
+                text = await tpl.read_answer(response, ANSWER_LIMIT)
+                return self._result(response.status, response.headers, text)
         except TimeoutError:
             raise ProviderError("timeout", "the provider did not answer in time", False) from None
-        except (aiohttp.InvalidURL, ValueError) as exc:
-            raise ProviderError("invalid_request", f"cannot send to {url!r}: {exc}", True) from None
+        except (aiohttp.InvalidURL, ValueError):
+            # The message would repeat the URL, which may carry a $$Secret value.
+            raise ProviderError("invalid_url", "the rendered URL is invalid", True) from None
         except aiohttp.ClientError as exc:
             raise ProviderError("network", f"cannot reach the provider: {exc}", False) from None
 
-    def _result(self, status: int, retry_after: str | None, text: str) -> SendResult:
+    def _result(self, status: int, headers: Mapping[str, str], text: str) -> SendResult:
         try:
             document: Any = json.loads(text) if text.strip() else None
         except ValueError:
@@ -188,52 +198,21 @@ class GenericHttpProvider(Provider):
         cfg = self.config
         if 200 <= status < 300 and (cfg.success is None or cfg.success.holds(text, document)):
             found = cfg.message_id.extract(text, document) if cfg.message_id else None
-            return SendResult(found, raw=_raw(status, text, document))
+            return SendResult(found, raw=tpl.answer_record(status, text, document, RAW_LIMIT))
         code = cfg.error_code.extract(text, document) if cfg.error_code else None
         detail = cfg.error_message.extract(text, document) if cfg.error_message else None
         retryable = status >= 500 or status in RETRYABLE_4XX
         raise ProviderError(
             code=code or f"http_{status}",
-            message=detail or text[:300] or f"HTTP {status}",
+            message=detail or _describe(status, headers, text),
             permanent=not retryable,
             http_status=status,
-            retry_after=tpl.parse_retry_after(retry_after) if retryable else None,
+            retry_after=tpl.parse_retry_after(headers.get("Retry-After")) if retryable else None,
         )
 
 
-def _body_encoder(cfg: GenericConfig, headers: CIMultiDict[str]) -> Callable[[str], str]:
-    """How values are escaped inside a body template: by format, else by content type."""
-    kind = headers["Content-Type"].lower()
-    if cfg.body_format == "json" or "json" in kind:
-        return tpl.json_escaped
-    if cfg.body_format == "form" or "x-www-form-urlencoded" in kind:
-        return tpl.form_encoded
-    return str
-
-
-async def _bounded_text(response: aiohttp.ClientResponse) -> str:
-    """The answer's text, read up to ANSWER_LIMIT bytes: SMS APIs answer briefly, and an
-    endpoint streaming megabytes must not cost memory on the hot path."""
-    data = await response.content.read(ANSWER_LIMIT)
-    try:
-        return data.decode(response.charset or "utf-8", errors="replace")
-    except LookupError:  # an unknown charset name
-        return data.decode("utf-8", errors="replace")
-
-
-def _raw(status: int, text: str, document: Any) -> dict[str, Any]:
-    """The answer for the attempt record: parsed JSON when small, else truncated text."""
-    if document is not None and len(text) <= RAW_LIMIT:
-        return {"http_status": status, "body": document}
-    return {"http_status": status, "body": text[:RAW_LIMIT]}
-
-
-def _check_placeholders(config: GenericConfig, secrets: GenericSecrets) -> None:
-    """Refuse templates that name secrets nobody configured — at save time, not at send time."""
-    templates = [config.url, config.basic_username or "", config.body or ""]
-    templates += [*config.headers.values(), *config.params.values()]
-    for name in set().union(*(tpl.names_in(t) for t in templates)):
-        if name.startswith("Secret.") and name.removeprefix("Secret.") not in secrets.credentials:
-            raise ValidationFailed(
-                "credentials", f"the template uses $${name} but no such credential is set"
-            )
+def _describe(status: int, headers: Mapping[str, str], text: str) -> str:
+    if 300 <= status < 400:
+        where = headers.get("Location", "elsewhere")
+        return f"the endpoint redirects (HTTP {status}) to {where}; configure the final URL"
+    return text[:300] or f"HTTP {status}"

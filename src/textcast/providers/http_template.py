@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 PLACEHOLDER = re.compile(r"\$\$(To|Body|From|Secret\.[A-Za-z0-9_]+)")
@@ -54,6 +55,16 @@ def json_escaped(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
+def body_encoder(body_format: str, content_type: str) -> Callable[[str], str]:
+    """How values are escaped inside a body template: by format, else by content type."""
+    kind = content_type.lower()
+    if body_format == "json" or "json" in kind:
+        return json_escaped
+    if body_format == "form" or "x-www-form-urlencoded" in kind:
+        return form_encoded
+    return str
+
+
 def header_value(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise TemplateError("header values cannot contain line breaks")
@@ -62,6 +73,13 @@ def header_value(value: str) -> str:
 
 def names_in(template: str) -> set[str]:
     return {match.group(1) for match in PLACEHOLDER.finditer(template)}
+
+
+def unknown_secrets(templates: Iterable[str], known: Container[str]) -> list[str]:
+    """Names used as ``$$Secret.<name>`` in ``templates`` but missing from ``known``."""
+    used = {name for template in templates for name in names_in(template)}
+    secrets = (name.removeprefix("Secret.") for name in used if name.startswith("Secret."))
+    return sorted(name for name in secrets if name not in known)
 
 
 def json_path(document: Any, path: str) -> Any:
@@ -139,3 +157,23 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+async def read_answer(response: aiohttp.ClientResponse, limit: int) -> str:
+    """The answer's text, at most ``limit`` bytes of it: SMS APIs answer briefly, and an
+    endpoint streaming megabytes must not cost memory on the send path."""
+    data = bytearray()
+    async for chunk in response.content.iter_any():
+        data += chunk
+        if len(data) >= limit:
+            break
+    try:
+        return bytes(data[:limit]).decode(response.charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name
+        return bytes(data[:limit]).decode("utf-8", errors="replace")
+
+
+def answer_record(status: int, text: str, document: Any, limit: int) -> dict[str, Any]:
+    """The answer as kept on the attempt: parsed JSON when small, else truncated text."""
+    small = document is not None and len(text) <= limit
+    return {"http_status": status, "body": document if small else text[:limit]}

@@ -2,23 +2,32 @@
 provider's own documentation. The user supplies credentials; the sender comes
 from the Textcast sender (``$$From``).
 
-Every preset accepts ``base_url`` to point it at a regional endpoint or a test
-server while keeping the documented path and fields.
+Every preset accepts ``base_url_override`` (or ``base_url``) to point it at a
+regional endpoint or a test server while keeping the documented path and fields.
+Non-secret values land inside templates, so each is escaped for where it goes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 from textcast.errors import ValidationFailed
 
+if TYPE_CHECKING:
+    from textcast.providers.generic_http import GenericConfig, GenericSecrets
+
 Builder = Callable[[Mapping[str, str], str], dict[str, Any]]
+PRESET_KEYS = frozenset({"preset", "credentials", "base_url", "base_url_override"})
 
 
 @dataclass(frozen=True)
 class PresetField:
+    """One value the user supplies; ``secret`` ones are stored encrypted, never shown."""
+
     name: str
     label: str
     secret: bool = False
@@ -29,6 +38,8 @@ class PresetField:
 
 @dataclass(frozen=True)
 class Preset:
+    """A provider's documented send API; ``build(values, base_url)`` gives the definition."""
+
     name: str
     title: str
     docs_url: str
@@ -36,20 +47,31 @@ class Preset:
     fields: tuple[PresetField, ...]
     build: Builder = field(repr=False)
 
+    def configure(
+        self, credentials: Mapping[str, str], **overrides: Any
+    ) -> tuple[GenericConfig, GenericSecrets]:
+        """The validated models for these values, as ``GenericHttpProvider`` stores them."""
+        from textcast.providers.generic_http import GenericHttpProvider
+
+        payload = {**overrides, "preset": self.name, "credentials": dict(credentials)}
+        return GenericHttpProvider.from_payload(payload)
+
+
+def _path(value: str) -> str:
+    """A user's value as one URL path segment."""
+    return quote(value, safe="")
+
 
 def _msg91(v: Mapping[str, str], base: str) -> dict[str, Any]:
     # Flow API v5: DLT-registered template ("flow") with the text as a template variable.
-    var = v.get("body_variable") or "VAR1"
-    body = (
-        '{"template_id": "' + v["template_id"] + '", "sender": "$$From", "short_url": "0", '
-        '"recipients": [{"mobiles": "$$To", "' + var + '": "$$Body"}]}'
-    )
+    recipient = {"mobiles": "$$To", v.get("body_variable") or "VAR1": "$$Body"}
+    body = {"template_id": v["template_id"], "sender": "$$From", "short_url": "0"}
     return {
         "method": "POST",
         "url": f"{base}/api/v5/flow/",
         "headers": {"authkey": "$$Secret.authkey"},
         "body_format": "json",
-        "body": body,
+        "body": json.dumps({**body, "recipients": [recipient]}, ensure_ascii=False),
         "to_format": "e164_no_plus",
         "success": {"json_path": "type", "equals": "success"},
         "message_id": {"json_path": "message"},
@@ -79,10 +101,11 @@ def _textlocal(v: Mapping[str, str], base: str) -> dict[str, Any]:
 def _plivo(v: Mapping[str, str], base: str) -> dict[str, Any]:
     return {
         "method": "POST",
-        "url": f"{base}/v1/Account/{v['auth_id']}/Message/",
+        "url": f"{base}/v1/Account/{_path(v['auth_id'])}/Message/",
         "basic_username": v["auth_id"],
         "basic_password": "$$Secret.auth_token",
         "body_format": "json",
+        "to_format": "e164_no_plus",  # documented as country code and number, no "+"
         "params": {"src": "$$From", "dst": "$$To", "text": "$$Body"},
         "message_id": {"json_path": "message_uuid.0"},
         "error_message": {"json_path": "error"},
@@ -92,12 +115,15 @@ def _plivo(v: Mapping[str, str], base: str) -> dict[str, Any]:
 def _bulksms(v: Mapping[str, str], base: str) -> dict[str, Any]:
     return {
         "method": "POST",
-        "url": f"{base}/v1/messages?auto-unicode=true",
+        # auto-unicode: non-GSM text goes as UCS-2 instead of "?"; longMessageMaxParts
+        # lifts the default 3-part cap (both as in BulkSMS's own send sample).
+        "url": f"{base}/v1/messages?auto-unicode=true&longMessageMaxParts=30",
         "basic_username": v["username"],
         "basic_password": "$$Secret.password",
         "body_format": "json",
         "params": {"to": "$$To", "from": "$$From", "body": "$$Body"},
         "message_id": {"json_path": "0.id"},
+        "error_code": {"json_path": "title"},
         "error_message": {"json_path": "detail"},
     }
 
@@ -108,14 +134,17 @@ def _exotel(v: Mapping[str, str], base: str) -> dict[str, Any]:
         params["DltEntityId"] = v["dlt_entity_id"]
     if v.get("dlt_template_id"):
         params["DltTemplateId"] = v["dlt_template_id"]
+    if v.get("encoding_type"):
+        params["EncodingType"] = v["encoding_type"]
     return {
         "method": "POST",
-        "url": f"{base}/v1/Accounts/{v['account_sid']}/Sms/send.json",
+        "url": f"{base}/v1/Accounts/{_path(v['account_sid'])}/Sms/send.json",
         "basic_username": v["api_key"],
         "basic_password": "$$Secret.api_token",
         "body_format": "form",
         "params": params,
         "message_id": {"json_path": "SMSMessage.Sid"},
+        "error_code": {"json_path": "RestException.Code"},
         "error_message": {"json_path": "RestException.Message"},
     }
 
@@ -155,7 +184,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "plivo",
             "Plivo",
-            "https://www.plivo.com/docs/messaging/api/message/send-a-message",
+            "https://docs.plivo.com/docs/messaging/api/message/send-a-message",
             "https://api.plivo.com",
             (
                 PresetField("auth_id", "Auth ID"),
@@ -180,11 +209,21 @@ PRESETS: dict[str, Preset] = {
             "https://developer.exotel.com/api/sms",
             "https://api.exotel.com",
             (
-                PresetField("account_sid", "Account SID"),
+                PresetField(
+                    "account_sid",
+                    "Account SID",
+                    help="Mumbai-cluster accounts: base_url_override https://api.in.exotel.com",
+                ),
                 PresetField("api_key", "API key"),
                 PresetField("api_token", "API token", secret=True),
                 PresetField("dlt_entity_id", "DLT entity ID (India)", required=False),
                 PresetField("dlt_template_id", "DLT template ID (India)", required=False),
+                PresetField(
+                    "encoding_type",
+                    "Encoding type",
+                    required=False,
+                    help='"unicode" for text outside GSM-7 (Exotel\'s default is "plain")',
+                ),
             ),
             _exotel,
         ),
@@ -212,12 +251,15 @@ def build_preset(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         if value in (None, "") and spec.required:
             raise ValidationFailed(f"credentials.{spec.name}", f"{preset.title} needs {spec.label}")
         if value not in (None, ""):
+            if not spec.secret and "$$" in str(value):
+                # Plain values are pasted into templates; "$$" would read as a placeholder.
+                raise ValidationFailed(f"credentials.{spec.name}", 'cannot contain "$$"')
             values[spec.name] = str(value)
-    base = str(payload.get("base_url") or preset.base_url).rstrip("/")
+    base = _base_url(payload) or preset.base_url
     definition = preset.build(values, base)
     secret_names = {spec.name for spec in preset.fields if spec.secret}
     password_ref = definition.pop("basic_password", None)
-    overrides = {k: v for k, v in payload.items() if k not in ("preset", "credentials", "base_url")}
+    overrides = {k: v for k, v in payload.items() if k not in PRESET_KEYS}
     result: dict[str, Any] = {**definition, **overrides, "preset": name}
     result["credentials"] = {k: v for k, v in values.items() if k in secret_names}
     if password_ref:
@@ -225,7 +267,20 @@ def build_preset(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _base_url(payload: Mapping[str, Any]) -> str | None:
+    """The ``base_url_override`` origin (``base_url`` is accepted too), without a slash."""
+    for key in ("base_url_override", "base_url"):
+        value = payload.get(key)
+        if value:
+            parts = urlsplit(str(value))
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+                raise ValidationFailed(key, "expected an http(s) origin like https://host:port")
+            return str(value).rstrip("/")
+    return None
+
+
 def list_presets() -> list[dict[str, Any]]:
+    """The presets and the fields each needs, for the API and the dashboard."""
     return [
         {
             "name": p.name,
