@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import yarl
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -280,3 +281,24 @@ async def test_stop_reply_from_the_simulator_suppresses_the_number(
     async with server.ctx.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(Suppression))
     assert count == 1
+
+
+async def test_signature_covers_the_url_exactly_as_requested(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    message = await accepted_message(server, simulator, http)
+    # Percent-escapes in the path and query are signed as sent, not as decoded.
+    provider_id = message["provider"]["id"]
+    url = (
+        message["provider"]["status_callback_url"].replace(
+            f"/twilio/{provider_id}/",
+            "/twilio/" + "".join(f"%{ord(c):02X}" for c in str(provider_id)) + "/",
+        )
+        + "?tenant=acme%2Fus&note=a%20b"
+    )
+    payload = with_sid(SEED_DELIVERED, message["provider_message_id"])
+    signature = RequestValidator(simulator.auth_token).compute_signature(url, dict(payload))
+    async with http.post(
+        yarl.URL(url, encoded=True), data=payload, headers={"X-Twilio-Signature": signature}
+    ) as response:
+        assert response.status == 200

@@ -97,7 +97,10 @@ async def _read_params(request: Request) -> list[tuple[str, str]]:
 
 
 def _signed_url(request: Request) -> str:
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     host = request.headers.get("host", request.url.netloc)
     return str(public_url(request.url.scheme, host, path, request.headers))
 
