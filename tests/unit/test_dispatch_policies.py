@@ -4,17 +4,9 @@ import random
 
 import pytest
 
-from textcast.dispatch.ratelimit import SenderRateLimiter
+from textcast.dispatch.pacing import schedule
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.parametrize(
@@ -46,22 +38,27 @@ def test_retry_after_is_honoured_when_longer_than_backoff() -> None:
 
 
 def test_a_sender_bursts_one_second_then_paces_at_its_segments_per_second() -> None:
-    clock = FakeClock()
-    limiter = SenderRateLimiter(clock=clock)
-    waits = [limiter.reserve(1, mps=10, segments=1) for _ in range(20)]
+    planned = schedule(tat=0, now=1000.0, mps=10, segments=[1] * 30)
+    waits = [at - 1000.0 for at in planned.send_at]
     assert waits[:10] == pytest.approx([0.0] * 10, abs=1e-9)
     assert waits[10] == pytest.approx(0.1)
     assert waits[19] == pytest.approx(1.0)
+    assert len(planned.send_at) == 30  # the last one leaves at +2.0 s, inside the hold window
 
 
-def test_multi_segment_messages_cost_one_token_per_segment() -> None:
-    limiter = SenderRateLimiter(clock=FakeClock())
-    assert limiter.reserve(1, mps=1, segments=3) == pytest.approx(2.0)
+def test_messages_beyond_the_hold_window_are_handed_back_with_their_due_time() -> None:
+    planned = schedule(tat=0, now=1000.0, mps=1, segments=[1] * 10)
+    assert [at - 1000.0 for at in planned.send_at] == pytest.approx([0.0, 1.0, 2.0])
+    assert planned.release_at == pytest.approx(1003.0)  # +3 s is beyond the window
+    assert planned.tat == pytest.approx(1003.0)
 
 
-def test_one_busy_sender_does_not_delay_another() -> None:
-    limiter = SenderRateLimiter(clock=FakeClock())
-    for _ in range(50):
-        limiter.reserve(1, mps=1, segments=1)
-    assert limiter.reserve(2, mps=1, segments=1) == 0.0
-    assert limiter.delay_for(1, mps=1, segments=1) > 40
+def test_multi_segment_messages_cost_one_slot_per_segment() -> None:
+    planned = schedule(tat=0, now=0.0, mps=1, segments=[3, 1])
+    assert planned.send_at == [pytest.approx(2.0)]
+    assert planned.release_at == pytest.approx(3.0)
+
+
+def test_a_sender_busy_from_earlier_claims_starts_where_they_left_off() -> None:
+    planned = schedule(tat=1001.5, now=1000.0, mps=2, segments=[1])
+    assert planned.send_at == [pytest.approx(1001.0)]

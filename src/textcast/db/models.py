@@ -216,3 +216,14 @@ class Suppression(Base):
     phone: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SenderPacing(Base):
+    """Each sender's next free send time (GCRA), shared by every worker."""
+
+    __tablename__ = "sender_pacing"
+
+    sender_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True
+    )
+    tat: Mapped[float] = mapped_column(Float)

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -24,9 +24,8 @@ from textcast import error_codes, metrics
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender, utcnow
-from textcast.dispatch import outbox
+from textcast.dispatch import outbox, pacing
 from textcast.dispatch.outbox import Claimed, Outcome
-from textcast.dispatch.ratelimit import SenderRateLimiter
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
@@ -37,9 +36,6 @@ from textcast.webhooks.urls import status_callback_url
 
 log = logging.getLogger(__name__)
 
-# A message whose sender is busy for longer than this goes back to the queue
-# with a due time instead of holding a concurrency slot while it waits.
-HOLD_SECONDS = 2.0
 FLUSH_INTERVAL = 0.02
 RECONCILE_INTERVAL = 60.0
 SUPPRESSED_CODE = "21610"
@@ -60,7 +56,6 @@ class Dispatcher:
         *,
         worker_id: str | None = None,
         retry: RetryStrategy | None = None,
-        limiter: SenderRateLimiter | None = None,
     ) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
@@ -68,7 +63,6 @@ class Dispatcher:
         self.retry = retry or RetryStrategy(
             max_attempts=ctx.settings.max_attempts, base_delay=ctx.settings.retry_base_delay
         )
-        self.limiter = limiter or SenderRateLimiter()
         self._providers: dict[int, _LoadedProvider] = {}
         self._senders: dict[int, Sender] = {}
         self._results: list[Outcome] = []
@@ -116,8 +110,8 @@ class Dispatcher:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         batch = await self._claim(min(capacity, self.settings.dispatch_batch_size))
-        for message in batch:
-            task = asyncio.create_task(self._send(message))
+        for message, send_at in batch:
+            task = asyncio.create_task(self._send(message, send_at))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(batch)
@@ -154,7 +148,7 @@ class Dispatcher:
 
     # --- claiming ------------------------------------------------------------------
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _claim(self, limit: int) -> list[tuple[Claimed, float]]:
         async with self.ctx.session() as session:
             batch = await outbox.claim(
                 session,
@@ -162,18 +156,23 @@ class Dispatcher:
                 limit=limit,
                 lease_seconds=self.settings.lease_seconds,
             )
-            if batch:
-                await self._load_refs(session, batch)
-                suppressed = await outbox.suppressed_numbers(session, batch)
-            else:
-                suppressed = set()
-        ready = []
-        for message in batch:
-            if (message.provider_id, message.to) in suppressed:
-                self._results.append(_suppressed(message))
-            else:
-                ready.append(message)
-        return ready
+            if not batch:
+                return []
+            await self._load_refs(session, batch)
+            suppressed = await outbox.suppressed_numbers(session, batch)
+            sendable = [m for m in batch if (m.provider_id, m.to) not in suppressed]
+            planned = await pacing.plan(
+                session,
+                [(m.id, m.sender_id, m.segments) for m in sendable],
+                {m.sender_id: self._senders[m.sender_id].mps for m in sendable},
+                time.time(),
+            )
+            # Over the sender's pace: back to the queue in this same transaction, untried.
+            await outbox.record(
+                session, [_released(mid, at) for mid, at in planned.released.items()]
+            )
+        self._results.extend(_suppressed(m) for m in batch if (m.provider_id, m.to) in suppressed)
+        return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]
 
     async def _load_refs(self, session: object, batch: Sequence[Claimed]) -> None:
         """Refresh the senders and providers a batch needs (one query each)."""
@@ -215,17 +214,12 @@ class Dispatcher:
 
     # --- sending -------------------------------------------------------------------
 
-    async def _send(self, message: Claimed) -> None:
+    async def _send(self, message: Claimed, send_at: float) -> None:
+        """Wait for the slot the shared pacing gave this message, then send it."""
         sender = self._senders[message.sender_id]
         provider = self._providers[message.provider_id]
-        if self.limiter.delay_for(sender.id, sender.mps, message.segments) > HOLD_SECONDS:
-            wait = self.limiter.delay_for(sender.id, sender.mps, message.segments)
-            self._results.append(
-                Outcome(message.id, "released", next_attempt_at=utcnow() + timedelta(seconds=wait))
-            )
-            return
-        wait = self.limiter.reserve(sender.id, sender.mps, message.segments)
-        if wait:
+        wait = send_at - time.time()
+        if wait > 0:
             await asyncio.sleep(wait)
         outbound = self._outbound(message, sender, provider)
         async with self._slots:
@@ -311,6 +305,10 @@ class Dispatcher:
             latency_ms=latency * 1000,
             suppress=suppress,
         )
+
+
+def _released(message_id: int, due_at: float) -> Outcome:
+    return Outcome(message_id, "released", next_attempt_at=datetime.fromtimestamp(due_at, UTC))
 
 
 def _suppressed(message: Claimed) -> Outcome:
