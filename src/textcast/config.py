@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     unknown_after_seconds: float = Field(
         259200, ge=0, description="Mark them 'unknown' when the provider still has no answer."
     )
+    resend_unknown: bool = Field(
+        True,
+        description="Resend (flagged possible_duplicate) a message whose worker died mid-send "
+        "when its provider cannot be asked whether it got it; false fails it instead.",
+    )
     retry_base_delay: float = Field(
         2.0, ge=0, le=3600, description="First retry wait, doubled each try."
     )

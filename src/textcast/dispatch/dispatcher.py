@@ -29,7 +29,7 @@ from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
-from textcast.providers.base import OutboundMessage, Provider
+from textcast.providers.base import OutboundMessage, Provider, SendResult
 from textcast.services.providers import instantiate
 from textcast.webhooks.meta import sign_meta, with_meta
 from textcast.webhooks.urls import status_callback_url
@@ -207,10 +207,80 @@ class Dispatcher:
         if now - self._last_requeue < max(1.0, self.settings.lease_seconds / 4):
             return
         self._last_requeue = now
+        await self.recover_expired()
+
+    async def recover_expired(self) -> None:
+        """Decide what happened to messages whose worker died mid-send.
+
+        Where the provider can be asked (Twilio), a message it already has is
+        recorded as accepted and not resent, and one it never got is requeued
+        as a normal retry. Where it cannot, the message is resent and flagged
+        ``possible_duplicate`` if TEXTCAST_RESEND_UNKNOWN allows, else failed.
+        """
         async with self.ctx.session() as session:
-            count = await outbox.requeue_expired(session)
-        if count:
-            log.warning("requeued %d message(s) whose lease expired", count)
+            taken = await outbox.take_expired(
+                session, worker=self.worker_id, limit=500, lease_seconds=self.settings.lease_seconds
+            )
+            if taken:
+                await self._load_refs(session, taken)
+        if not taken:
+            return
+        found: list[Outcome] = []
+        requeue: list[tuple[int, bool, str]] = []
+        failed: list[Outcome] = []
+        for message in taken:
+            provider = self._providers[message.provider_id]
+            verdict = await self._look_up(message, provider)
+            if isinstance(verdict, SendResult):
+                found.append(
+                    Outcome(
+                        message.id,
+                        "accepted",
+                        provider_message_id=verdict.provider_message_id,
+                        new_status=verdict.status,
+                        detail="found at the provider after its worker stopped; not resent",
+                    )
+                )
+            elif verdict == "absent":
+                requeue.append(
+                    (message.id, False, "worker stopped before the provider got it; resending")
+                )
+            elif self.settings.resend_unknown:
+                requeue.append(
+                    (message.id, True, "worker stopped mid-send; resending as a possible duplicate")
+                )
+            else:
+                failed.append(
+                    Outcome(
+                        message.id,
+                        "failed",
+                        error_code="unknown_outcome",
+                        error_message="worker stopped mid-send and the provider cannot be asked;"
+                        " not resent",
+                    )
+                )
+        async with self.ctx.session() as session:
+            await outbox.record(session, found + failed)
+            await outbox.requeue(session, requeue)
+        log.warning(
+            "recovered %d message(s) from stopped workers: %d found at the provider, %d requeued, "
+            "%d failed",
+            len(taken),
+            len(found),
+            len(requeue),
+            len(failed),
+        )
+
+    async def _look_up(self, message: Claimed, provider: _LoadedProvider) -> SendResult | str:
+        if not provider.impl.supports_lookup:
+            return "unsupported"
+        outbound = self._outbound(message, self._senders[message.sender_id], provider)
+        try:
+            result = await provider.impl.find_sent(self.ctx.http, outbound, message.created_at)
+        except ProviderError as exc:
+            log.warning("could not look message %s up at the provider: %s", message.id, exc)
+            return "unsupported"
+        return result if result is not None else "absent"
 
     # --- sending -------------------------------------------------------------------
 

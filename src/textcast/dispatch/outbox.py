@@ -30,6 +30,7 @@ class Claimed:
     media_urls: tuple[str, ...]
     segments: int
     attempts: int
+    created_at: datetime
 
 
 @dataclass
@@ -50,29 +51,50 @@ class Outcome:
     latency_ms: float | None = None
     next_attempt_at: datetime | None = None
     suppress: tuple[int, str] | None = None  # (provider_id, phone)
+    detail: str | None = None  # for the status history, when not an error message
     at: datetime = field(default_factory=utcnow)
 
 
 async def claim(
     session: AsyncSession, *, worker: str, limit: int, lease_seconds: float
 ) -> list[Claimed]:
+    """Take up to ``limit`` due messages for ``worker`` (one more attempt each)."""
+    due = (Message.status == status.QUEUED, Message.next_attempt_at <= utcnow())
+    return await _take(session, due, worker, limit, lease_seconds, new_attempt=True)
+
+
+async def take_expired(
+    session: AsyncSession, *, worker: str, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """Take over messages whose worker vanished mid-send, so exactly one worker
+    decides what happened to each."""
+    expired = (Message.status == status.DISPATCHING, Message.lease_expires_at < utcnow())
+    return await _take(session, expired, worker, limit, lease_seconds, new_attempt=False)
+
+
+async def _take(
+    session: AsyncSession,
+    where: tuple[Any, ...],
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    *,
+    new_attempt: bool,
+) -> list[Claimed]:
     now = utcnow()
-    due = (
-        select(Message.id)
-        .where(Message.status == status.QUEUED, Message.next_attempt_at <= now)
-        .order_by(Message.next_attempt_at, Message.id)
-        .limit(limit)
+    chosen = (
+        select(Message.id).where(*where).order_by(Message.next_attempt_at, Message.id).limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        chosen = chosen.with_for_update(skip_locked=True)
     stmt = (
         update(Message)
-        .where(Message.id.in_(due.scalar_subquery()))
+        .where(Message.id.in_(chosen.scalar_subquery()))
         .values(
             status=status.DISPATCHING,
             lease_owner=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Message.attempts + 1,
+            attempts=Message.attempts + (1 if new_attempt else 0),
             updated_at=now,
         )
         .returning(
@@ -84,11 +106,12 @@ async def claim(
             Message.media_urls,
             Message.segments,
             Message.attempts,
+            Message.created_at,
         )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
-    claimed = [
+    taken = [
         Claimed(
             r.id,
             r.provider_id,
@@ -98,11 +121,12 @@ async def claim(
             tuple(r.media_urls or ()),
             r.segments,
             r.attempts,
+            r.created_at,
         )
         for r in rows
     ]
-    claimed.sort(key=lambda c: c.id)
-    return claimed
+    taken.sort(key=lambda c: c.id)
+    return taken
 
 
 async def suppressed_numbers(
@@ -116,49 +140,28 @@ async def suppressed_numbers(
     return {(row.provider_id, row.phone) for row in await session.execute(query)}
 
 
-async def requeue_expired(session: AsyncSession) -> int:
-    """Messages whose worker vanished mid-send go back to the queue, flagged.
-
-    The send may or may not have reached the provider, so the message is marked
-    ``possible_duplicate`` rather than silently resent.
-    """
+async def requeue(session: AsyncSession, items: Sequence[tuple[int, bool, str]]) -> None:
+    """Put ``(message id, possible duplicate?, why)`` back in the queue, due now."""
+    if not items:
+        return
     now = utcnow()
-    expired = list(
-        await session.scalars(
-            select(Message.id).where(
-                Message.status == status.DISPATCHING, Message.lease_expires_at < now
-            )
-        )
-    )
-    if not expired:
-        return 0
     await session.execute(
-        update(Message)
-        .where(Message.id.in_(expired), Message.status == status.DISPATCHING)
-        .values(
-            status=status.QUEUED,
-            possible_duplicate=True,
-            lease_owner=None,
-            lease_expires_at=None,
-            next_attempt_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+        _REQUEUE,
+        [{"mid": mid, "dup": dup, "at": now} for mid, dup, _ in items],
     )
     await session.execute(
-        insert(MessageEvent),
+        insert(EVENTS),
         [
             {
                 "message_id": mid,
                 "status": status.QUEUED,
                 "source": "dispatcher",
-                "detail": "lease expired: worker stopped mid-send; requeued as possible duplicate",
+                "detail": why,
                 "created_at": now,
             }
-            for mid in expired
+            for mid, _, why in items
         ],
     )
-    return len(expired)
 
 
 # Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
@@ -200,6 +203,18 @@ _RELEASE = (
         status=status.QUEUED,
         next_attempt_at=bindparam("next_at"),
         attempts=MESSAGES.c.attempts - 1,  # it was never tried
+        updated_at=bindparam("at"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+_REQUEUE = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
+    .values(
+        status=status.QUEUED,
+        possible_duplicate=MESSAGES.c.possible_duplicate | bindparam("dup"),
+        next_attempt_at=bindparam("at"),
         updated_at=bindparam("at"),
         lease_owner=None,
         lease_expires_at=None,
@@ -258,7 +273,9 @@ def _event(o: Outcome) -> dict[str, Any]:
     event_status = {"accepted": o.new_status, "retry": status.QUEUED, "failed": status.FAILED}[
         o.kind
     ]
-    detail = f"retry scheduled: {o.error_message}" if o.kind == "retry" else o.error_message
+    detail = (
+        f"retry scheduled: {o.error_message}" if o.kind == "retry" else o.detail or o.error_message
+    )
     return {
         "message_id": o.message_id,
         "status": event_status,

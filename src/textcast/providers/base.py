@@ -13,6 +13,7 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
@@ -135,6 +136,16 @@ class Provider(ABC):
     async def fetch_status(self, http: HttpClient, provider_message_id: str) -> StatusUpdate | None:
         """Look a message up at the provider (reconciliation); None when unsupported."""
         return None
+
+    async def find_sent(
+        self, http: HttpClient, message: OutboundMessage, since: datetime
+    ) -> SendResult | None:
+        """The provider's record of ``message`` if it got it (a worker died before
+        recording the answer); None when it did not. Only called on providers with
+        ``supports_lookup``."""
+        return None
+
+    supports_lookup: ClassVar[bool] = False
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> tuple[BaseModel, BaseModel]:

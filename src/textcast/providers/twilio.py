@@ -12,6 +12,7 @@ import builtins
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -117,6 +118,33 @@ class TwilioProvider(Provider):
             error_message=_str_or_none(answer.get("error_message")),
         )
 
+    supports_lookup: ClassVar[bool] = True
+
+    async def find_sent(
+        self, http: HttpClient, message: OutboundMessage, since: datetime
+    ) -> SendResult | None:
+        """Match by To (and From), body and creation time among the newest messages."""
+        query = {"To": message.to, "PageSize": "50"}
+        if message.sender_type != "messaging_service":
+            query["From"] = message.sender_id
+        answer = await self._request(
+            http, "GET", f"{self._account_url}/Messages.json?{urlencode(query)}"
+        )
+        for item in answer.get("messages") or []:
+            created = _rfc2822(item.get("date_created"))
+            if (
+                item.get("body") == message.body
+                and created is not None
+                and created >= since - timedelta(minutes=1)
+            ):
+                return SendResult(
+                    provider_message_id=item.get("sid"),
+                    status=STATUS_MAP.get(str(item.get("status")), status.ACCEPTED),
+                    segments=_int_or_none(item.get("num_segments")),
+                    raw=item,
+                )
+        return None
+
     async def _request(
         self, http: HttpClient, method: str, url: str, data: list[tuple[str, str]] | None = None
     ) -> dict[str, Any]:
@@ -209,6 +237,15 @@ def _retry_after(value: str | None) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def _rfc2822(value: Any) -> datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -1,0 +1,116 @@
+"""A worker dies mid-send: the message is neither lost nor blindly resent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from tests.conftest import Simulator, twilio_provider_payload
+from textcast.context import Context
+from textcast.db.models import Message, MessageEvent, utcnow
+from textcast.dispatch import outbox
+from textcast.dispatch.dispatcher import Dispatcher
+from textcast.providers.base import OutboundMessage
+from textcast.services import messages as message_service
+from textcast.services.providers import create_provider, get_provider, instantiate
+
+
+async def queue(ctx: Context, body: str) -> int:
+    async with ctx.session() as session:
+        request = message_service.SendRequest(to="+14155552671", body=body)
+        return (await message_service.submit(ctx.settings, session, request)).message.id
+
+
+async def die_mid_send(ctx: Context) -> list[int]:
+    """Claim like a worker, then 'crash': leave the leases to expire."""
+    async with ctx.session() as session:
+        taken = await outbox.claim(session, worker="dead-worker", limit=100, lease_seconds=30)
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_([m.id for m in taken]))
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    return [m.id for m in taken]
+
+
+async def show(ctx: Context, message_id: int) -> tuple[Message, list[MessageEvent]]:
+    async with ctx.sessions() as session:
+        message = await message_service.get_message(session, message_id)
+        return message, await message_service.history(session, message_id)
+
+
+async def test_twilio_message_that_reached_the_provider_is_recorded_not_resent(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        provider_row = await create_provider(ctx, session, twilio_provider_payload(simulator))
+    message_id = await queue(ctx, "sent just before the crash")
+    await die_mid_send(ctx)
+    # The dead worker's request did reach Twilio before it died.
+    async with ctx.sessions() as session:
+        provider = instantiate(ctx, await get_provider(session, provider_row.id))
+    sent = await provider.send(
+        ctx.http,
+        OutboundMessage(
+            message_id, "+14155552671", "sent just before the crash", "long_code", "+15005550006"
+        ),
+    )
+    await Dispatcher(ctx).recover_expired()
+    message, history = await show(ctx, message_id)
+    assert (message.status, message.provider_message_id) == ("accepted", sent.provider_message_id)
+    assert not message.possible_duplicate
+    assert "not resent" in (history[-1].detail or "")
+    await Dispatcher(ctx).drain()
+    assert simulator.state.post_count == 1
+
+
+async def test_twilio_message_the_provider_never_got_is_resent_without_a_flag(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        await create_provider(ctx, session, twilio_provider_payload(simulator))
+    message_id = await queue(ctx, "never left")
+    await die_mid_send(ctx)
+    dispatcher = Dispatcher(ctx)
+    await dispatcher.recover_expired()
+    await dispatcher.drain()
+    message, _ = await show(ctx, message_id)
+    assert message.status == "accepted" and not message.possible_duplicate
+    assert simulator.state.post_count == 1
+
+
+async def test_without_a_lookup_the_message_is_resent_and_flagged_or_failed_by_setting(
+    ctx: Context, simulator: Simulator
+) -> None:
+    async with ctx.session() as session:
+        await create_provider(
+            ctx,
+            session,
+            {
+                "name": "generic",
+                "type": "generic",
+                "url": f"{simulator.url}/nowhere",
+                "params": {"to": "$$To"},
+                "senders": [{"name": "g", "type": "alphanumeric", "sender_id": "Textcast"}],
+            },
+        )
+    flagged = await queue(ctx, "unknown fate")
+    await die_mid_send(ctx)
+    await Dispatcher(ctx).recover_expired()
+    message, history = await show(ctx, flagged)
+    assert (message.status, message.possible_duplicate) == ("queued", True)
+    assert "possible duplicate" in (history[-1].detail or "")
+
+    ctx.settings.resend_unknown = False
+    async with ctx.session() as session:
+        await session.execute(update(Message).where(Message.id == flagged).values(status="failed"))
+    failed = await queue(ctx, "unknown fate, strict")
+    await die_mid_send(ctx)
+    await Dispatcher(ctx).recover_expired()
+    message, _ = await show(ctx, failed)
+    assert (message.status, message.error_code) == ("failed", "unknown_outcome")
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(Message.status).where(Message.id == flagged)) == "failed"
