@@ -47,8 +47,11 @@ class Settings(BaseSettings):
         10, ge=1, le=100, description="Longest message accepted, in segments."
     )
     dispatcher: bool = Field(True, description="Run the dispatcher inside `serve`.")
+    provider_concurrency: int = Field(
+        50, ge=1, le=1000, description="Sends in flight per provider account, per process."
+    )
     dispatch_batch_size: int = Field(200, ge=1, le=5000)
-    dispatch_concurrency: int = Field(50, ge=1, le=1000)
+    dispatch_concurrency: int = Field(100, ge=1, le=1000)
     dispatch_poll_interval: float = Field(0.2, gt=0, le=60)
     lease_seconds: float = Field(60.0, ge=5, le=3600)
     http_timeout: float = Field(15.0, gt=0, le=300)

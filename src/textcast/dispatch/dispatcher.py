@@ -71,6 +71,8 @@ class Dispatcher:
         # for a slot are capped at a few times that, so claims come in large
         # batches (few transactions) without hoarding the queue from other workers.
         self._slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
+        # Per provider account too: one slow provider must not take every slot.
+        self._provider_slots: dict[int, asyncio.Semaphore] = {}
         self._max_claimed = max(
             ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
         )
@@ -292,7 +294,10 @@ class Dispatcher:
         if wait > 0:
             await asyncio.sleep(wait)
         outbound = self._outbound(message, sender, provider)
-        async with self._slots:
+        provider_slots = self._provider_slots.setdefault(
+            message.provider_id, asyncio.Semaphore(self.settings.provider_concurrency)
+        )
+        async with provider_slots, self._slots:
             await self._send_now(message, provider, outbound)
 
     async def _send_now(
