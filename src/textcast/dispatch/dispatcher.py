@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from textcast import error_codes, metrics
+from textcast import error_codes, metrics, status
 from textcast.context import Context
+from textcast.db.models import Message, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
-from textcast.db.models import Sender, utcnow
 from textcast.dispatch import outbox, pacing
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.reconcile import reconcile_once
@@ -119,7 +119,7 @@ class Dispatcher:
         return len(batch)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Send until nothing is due or in flight (tests, CLI one-shots)."""
+        """Send until no message is queued or in flight (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             claimed = await self.step()
@@ -127,8 +127,18 @@ class Dispatcher:
                 await asyncio.wait(self._inflight, timeout=0.05)
             await self.flush()
             if not claimed and not self._inflight:
-                return
+                if not await self._pending():
+                    return
+                await asyncio.sleep(self.settings.dispatch_poll_interval)
         raise TimeoutError("dispatcher did not drain in time")
+
+    async def _pending(self) -> int:
+        """Messages still waiting: paced, backing off, or held by another worker."""
+        async with self.ctx.sessions() as session:
+            query = select(func.count()).where(
+                Message.status.in_((status.QUEUED, status.DISPATCHING))
+            )
+            return int(await session.scalar(query) or 0)
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self._inflight:
