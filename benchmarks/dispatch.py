@@ -4,8 +4,9 @@ Prints, against the built-in simulator in fast mode (no callbacks) on this
 machine:
   (a) raw aiohttp requests/s to the simulator (the ceiling),
   (b) Textcast queued → provider-accepted on SQLite,
-  (c) the same on PostgreSQL (one dispatcher process),
-each with p50/p99 send latency and the ratio to (a), plus peak RSS.
+  (c) the same on PostgreSQL with 1 and 2 `textcast worker` processes,
+each with p50/p99 send latency and the ratio to (a), plus peak RSS, and
+  (d) 100,000 messages accepted through the batch API.
 
     .venv/bin/python benchmarks/dispatch.py [--messages 20000] [--pg-dsn postgresql://postgres@127.0.0.1/test]
 
@@ -21,8 +22,10 @@ import multiprocessing
 import os
 import resource
 import secrets
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,18 +33,23 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import uvicorn
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from textcast.api.app import create_app
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Message, SendAttempt
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.providers.base import basic_auth
+from textcast.services import apikeys
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
 SID = "AC" + "b" * 32
+SECRET_KEY = Fernet.generate_key().decode()
 TOKEN = "bench-token-" + "x" * 20
 
 
@@ -110,19 +118,22 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def textcast_run(
-    database_url: str, sim_url: str, count: int, data_dir: Path
-) -> dict[str, float]:
-    migrate.upgrade(database_url)
-    settings = Settings(
+def bench_settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(
         data_dir=data_dir,
         database_url=database_url,
         demo=False,
         allow_private_targets=True,
         dispatch_poll_interval=0.01,
         public_url="http://127.0.0.1:9",
+        secret_key=SECRET_KEY,
     )
-    ctx = Context.create(settings)
+
+
+async def prepare(database_url: str, sim_url: str, count: int, data_dir: Path) -> Context:
+    """A migrated database with the benchmark provider and ``count`` queued messages."""
+    migrate.upgrade(database_url)
+    ctx = Context.create(bench_settings(database_url, data_dir))
     async with ctx.session() as session:
         await create_provider(
             ctx,
@@ -138,25 +149,133 @@ async def textcast_run(
                 ],
             },
         )
-    rows = [{"to": f"+1415555{i % 10000:04d}", "body": f"bench message {i}"} for i in range(count)]
+    rows: list[object] = [
+        {"to": f"+1415555{i % 10000:04d}", "body": f"bench message {i}"} for i in range(count)
+    ]
     for start in range(0, count, 10_000):
         async with ctx.session() as session:
-            await message_service.submit_batch(
-                settings, session, list(rows[start : start + 10_000])
-            )
-    dispatcher = Dispatcher(ctx)
-    started = time.perf_counter()
-    await dispatcher.drain(timeout=600)
-    elapsed = time.perf_counter() - started
+            await message_service.submit_batch(ctx.settings, session, rows[start : start + 10_000])
+    return ctx
+
+
+async def figures(ctx: Context, count: int, elapsed: float) -> dict[str, float]:
     async with ctx.sessions() as session:
         accepted = await session.scalar(select(func.count()).where(Message.status == "accepted"))
         latencies = [
             v / 1000 for v in await session.scalars(select(SendAttempt.latency_ms)) if v is not None
         ]
-    await ctx.close()
     if accepted != count:
         raise RuntimeError(f"only {accepted} of {count} messages were accepted")
     return {"rate": count / elapsed, **percentiles(latencies)}
+
+
+async def textcast_in_process(
+    database_url: str, sim_url: str, count: int, data_dir: Path
+) -> dict[str, float]:
+    """The dispatcher in this process (queued → accepted; intake excluded)."""
+    ctx = await prepare(database_url, sim_url, count, data_dir)
+    started = time.perf_counter()
+    await Dispatcher(ctx).drain(timeout=600)
+    result = await figures(ctx, count, time.perf_counter() - started)
+    await ctx.close()
+    return result
+
+
+async def textcast_workers(
+    database_url: str, sim_url: str, count: int, data_dir: Path, processes: int
+) -> dict[str, float]:
+    """``processes`` separate `textcast worker` processes sharing the database."""
+    ctx = await prepare(database_url, sim_url, count, data_dir)
+    env = {
+        **os.environ,
+        "TEXTCAST_DATABASE_URL": database_url,
+        "TEXTCAST_DATA_DIR": str(data_dir),
+        "TEXTCAST_SECRET_KEY": SECRET_KEY,
+        "TEXTCAST_ALLOW_PRIVATE_TARGETS": "true",
+        "TEXTCAST_DEMO": "false",
+        "TEXTCAST_DISPATCH_POLL_INTERVAL": "0.01",
+        "TEXTCAST_PUBLIC_URL": "http://127.0.0.1:9",
+    }
+    started = time.perf_counter()
+    workers = [
+        subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited in a hot path
+            [sys.executable, "-m", "textcast", "worker", "--log-level", "warning"], env=env
+        )
+        for _ in range(processes)
+    ]
+    try:
+        while time.perf_counter() - started < 600:
+            async with ctx.sessions() as session:
+                done = await session.scalar(
+                    select(func.count()).where(Message.status == "accepted")
+                )
+            if done == count:
+                break
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    result = await figures(ctx, count, elapsed)
+    await ctx.close()
+    return result
+
+
+async def batch_intake(count: int, data_dir: Path) -> dict[str, float]:
+    """POST /api/v1/messages/batch, 10,000 rows per call, to a running server (SQLite)."""
+    database_url = f"sqlite+aiosqlite:///{data_dir}/intake.db"
+    migrate.upgrade(database_url)
+    port = free_port()
+    settings = bench_settings(database_url, data_dir)
+    settings.port = port
+    ctx = Context.create(settings)
+    async with ctx.session() as session:
+        await create_provider(
+            ctx,
+            session,
+            {
+                "name": "intake",
+                "type": "twilio",
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "base_url": "http://127.0.0.1:9",
+                "senders": [{"name": "intake", "type": "short_code", "sender_id": "12345"}],
+            },
+        )
+        key = (await apikeys.create_key(session, "bench")).key
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx, run_dispatcher=False), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.05)
+    rows = [{"to": f"+1415555{i % 10000:04d}", "body": f"intake {i}"} for i in range(count)]
+    headers = {"Authorization": f"Bearer {key}"}
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as http:
+        for start in range(0, count, 10_000):
+            async with http.post(
+                f"http://127.0.0.1:{port}/api/v1/messages/batch",
+                headers=headers,
+                json={"messages": rows[start : start + 10_000]},
+            ) as response:
+                answer = await response.json()
+                if response.status != 202 or answer["rejected"]:
+                    raise RuntimeError(
+                        f"batch intake failed: {response.status} {str(answer)[:300]}"
+                    )
+    elapsed = time.perf_counter() - started
+    server.should_exit = True
+    await task
+    await ctx.close()
+    return {"rate": count / elapsed, "seconds": elapsed}
 
 
 async def fresh_pg_database(dsn: str) -> tuple[str, str]:
@@ -183,37 +302,48 @@ async def main(args: argparse.Namespace) -> None:
     sim_url = f"http://127.0.0.1:{port}"
     simulator = multiprocessing.Process(target=run_simulator, args=(port,), daemon=True)
     simulator.start()
+    results: dict[str, dict[str, float]] = {}
     try:
         await wait_until_up(sim_url)
-        results: dict[str, dict[str, float]] = {}
         results["(a) HTTP ceiling, raw aiohttp"] = await http_ceiling(
             sim_url, args.messages, args.concurrency
         )
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            results["(b) Textcast on SQLite"] = await textcast_run(
+            results["(b) Textcast on SQLite"] = await textcast_in_process(
                 url, sim_url, args.messages, Path(tmp)
             )
         if not args.skip_pg:
-            name, url = await fresh_pg_database(args.pg_dsn)
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    results["(c) Textcast on PostgreSQL, 1 process"] = await textcast_run(
-                        url, sim_url, args.messages, Path(tmp)
-                    )
-            finally:
-                await drop_pg_database(args.pg_dsn, name)
+            for processes in (1, 2):
+                name, url = await fresh_pg_database(args.pg_dsn)
+                try:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        plural = "es" if processes > 1 else ""
+                        label = f"(c) Textcast on PostgreSQL, {processes} worker process{plural}"
+                        results[label] = await textcast_workers(
+                            url, sim_url, args.messages, Path(tmp), processes
+                        )
+                finally:
+                    await drop_pg_database(args.pg_dsn, name)
     finally:
         simulator.terminate()
     ceiling = results["(a) HTTP ceiling, raw aiohttp"]["rate"]
     print(f"\n{args.messages} messages, concurrency {args.concurrency}, {os.cpu_count()} cores\n")
-    print(f"{'run':42} {'msg/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}")
-    for label, figures in results.items():
+    print(f"{'run':48} {'msg/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, result in results.items():
         print(
-            f"{label:42} {figures['rate']:9.0f} {figures['rate'] / ceiling:6.2f} "
-            f"{figures['p50_ms']:8.1f} {figures['p99_ms']:8.1f}"
+            f"{label:48} {result['rate']:9.0f} {result['rate'] / ceiling:6.2f} "
+            f"{result['p50_ms']:8.1f} {result['p99_ms']:8.1f}"
         )
-    print(f"\npeak RSS of the benchmark process: {peak_rss_mb():.0f} MB")
+    print(
+        f"\npeak RSS of the benchmark process (simulator and workers excluded): {peak_rss_mb():.0f} MB"
+    )
+    if args.intake:
+        with tempfile.TemporaryDirectory() as tmp:
+            intake = await batch_intake(args.intake, Path(tmp))
+        print(
+            f"batch API intake: {args.intake} messages in {intake['seconds']:.1f} s ({intake['rate']:.0f}/s)"
+        )
 
 
 if __name__ == "__main__":
@@ -227,5 +357,8 @@ if __name__ == "__main__":
         default=os.environ.get("TEXTCAST_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument(
+        "--intake", type=int, default=100_000, help="messages for the batch API run (0 = skip)"
+    )
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)
