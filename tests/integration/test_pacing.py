@@ -77,3 +77,28 @@ async def test_three_workers_share_one_senders_pace(ctx: Context, simulator: Sim
     assert 1.6 <= spread <= 5.0, spread
     # The busy sender did not hold the other one back.
     assert other_last is not None and (other_last - paced[0]).total_seconds() < 1.5
+
+
+async def test_shutdown_finishes_sends_under_way_and_hands_back_the_rest(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False, "latency_ms": 300})
+    payload = twilio_provider_payload(simulator)
+    payload["senders"][0]["mps"] = 1  # one now, one a second later, the rest handed back at claim
+    async with ctx.session() as session:
+        await create_provider(ctx, session, payload)
+    rows: list[object] = [{"to": f"+1415555{i:04d}", "body": f"stop {i}"} for i in range(5)]
+    async with ctx.session() as session:
+        await message_service.submit_batch(ctx.settings, session, rows)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Dispatcher(ctx).run(stop))
+    await asyncio.sleep(0.15)  # the first send is under way, the second is waiting for its slot
+    stop.set()
+    await worker
+    async with ctx.sessions() as session:
+        states = dict((await session.execute(select(Message.body, Message.status))).all())
+        attempts = dict((await session.execute(select(Message.body, Message.attempts))).all())
+    assert states["stop 0"] == "accepted"  # finished, not cut off
+    assert all(states[f"stop {i}"] == "queued" for i in range(1, 5))  # none left 'dispatching'
+    assert all(attempts[f"stop {i}"] == 0 for i in range(1, 5))  # handed back untried
+    assert simulator.state.post_count == 1

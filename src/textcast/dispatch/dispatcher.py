@@ -73,6 +73,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
         # Per provider account too: one slow provider must not take every slot.
         self._provider_slots: dict[int, asyncio.Semaphore] = {}
+        self._stopping = asyncio.Event()
         self._max_claimed = max(
             ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
         )
@@ -96,6 +97,8 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.dispatch_poll_interval)
         finally:
+            # Sends already under way finish; claimed messages not yet started go back.
+            self._stopping.set()
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=shutdown_timeout)
             for task in self._inflight:
@@ -302,12 +305,16 @@ class Dispatcher:
         provider = self._providers[message.provider_id]
         wait = send_at - time.time()
         if wait > 0:
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
         outbound = self._outbound(message, sender, provider)
         provider_slots = self._provider_slots.setdefault(
             message.provider_id, asyncio.Semaphore(self.settings.provider_concurrency)
         )
         async with provider_slots, self._slots:
+            if self._stopping.is_set():
+                self._results.append(_released(message.id, time.time()))
+                return
             await self._send_now(message, provider, outbound)
 
     async def _send_now(
