@@ -275,7 +275,9 @@ async def test_batch_keeps_good_rows_and_reports_bad_ones_by_index(
     ]
     ids = [m["id"] for m in body["messages"]]
     for entry in body["messages"]:  # every returned id is the row at that index
-        _, shown = await api(http, "GET", f"{server.url}/api/v1/messages/{entry['id']}", server.headers)
+        _, shown = await api(
+            http, "GET", f"{server.url}/api/v1/messages/{entry['id']}", server.headers
+        )
         assert shown["body"] == f"hello {entry['index']}"
     for message_id in ids:
         await final(http, server, message_id, {"delivered"})
