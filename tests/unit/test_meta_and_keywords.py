@@ -57,3 +57,9 @@ def test_keywords_match_the_whole_trimmed_case_folded_message(
 )
 def test_nothing_but_the_exact_keywords_opts_out(body: str) -> None:
     assert classify(body) != "opt_out"
+
+
+def test_with_meta_on_a_plain_url_adds_the_only_parameter() -> None:
+    assert with_meta("https://tc.example.com/webhooks/twilio/1/status", "5.1.ab") == (
+        "https://tc.example.com/webhooks/twilio/1/status?meta=5.1.ab"
+    )

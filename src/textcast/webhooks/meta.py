@@ -47,6 +47,8 @@ def verify_meta(secret: str, value: str | None) -> Meta | None:
 
 def with_meta(url: str, meta: str) -> str:
     """``url`` with ``meta`` added to its query string (other parameters kept)."""
+    if "?" not in url and "#" not in url:  # the usual case, on every send: skip the parsing
+        return f"{url}?{urlencode([('meta', meta)])}"
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "meta"]
     query.append(("meta", meta))
