@@ -143,12 +143,17 @@ async def serve(settings: Settings, *, log_level: str = "info") -> None:
 
 async def run_worker(settings: Settings) -> None:
     """The dispatcher alone (no API): one of many processes sharing PostgreSQL."""
-    migrate.upgrade(settings.effective_database_url)
-    ctx = Context.create(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGINT,
+    ):  # before migrating: a stop during start-up is clean too
         loop.add_signal_handler(sig, stop.set)
+    migrate.upgrade(settings.effective_database_url)
+    if stop.is_set():
+        return
+    ctx = Context.create(settings)
     log.info("worker started")
     try:
         await Dispatcher(ctx).run(stop)

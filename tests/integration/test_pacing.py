@@ -10,6 +10,7 @@ import time
 from sqlalchemy import func, select
 
 from tests.conftest import Simulator, twilio_provider_payload
+from tests.integration.helpers import eventually
 from textcast.context import Context
 from textcast.db.models import Message, SendAttempt
 from textcast.dispatch.dispatcher import Dispatcher
@@ -92,7 +93,11 @@ async def test_shutdown_finishes_sends_under_way_and_hands_back_the_rest(
         await message_service.submit_batch(ctx.settings, session, rows)
     stop = asyncio.Event()
     worker = asyncio.create_task(Dispatcher(ctx).run(stop))
-    await asyncio.sleep(0.15)  # the first send is under way, the second is waiting for its slot
+    # Stop once the first send is under way (the simulator holds it for 300 ms);
+    # the second is then waiting for its pace slot.
+    await eventually(
+        lambda: asyncio.sleep(0, result=simulator.state.post_count == 1), interval=0.01
+    )
     stop.set()
     await worker
     async with ctx.sessions() as session:

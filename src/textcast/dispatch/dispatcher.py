@@ -155,7 +155,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         try:
             async with self.ctx.session() as session:
-                await outbox.record(session, batch)
+                await outbox.record(session, self.worker_id, batch)
         except Exception:
             log.exception("recording %d send outcomes failed; will retry", len(batch))
             self._results[:0] = batch
@@ -183,9 +183,8 @@ class Dispatcher:
                 time.time(),
             )
             # Over the sender's pace: back to the queue in this same transaction, untried.
-            await outbox.record(
-                session, [_released(mid, at) for mid, at in planned.released.items()]
-            )
+            released = [_released(mid, at) for mid, at in planned.released.items()]
+            await outbox.record(session, self.worker_id, released)
         self._results.extend(_suppressed(m) for m in batch if (m.provider_id, m.to) in suppressed)
         return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]
 
@@ -232,9 +231,14 @@ class Dispatcher:
         as a normal retry. Where it cannot, the message is resent and flagged
         ``possible_duplicate`` if TEXTCAST_RESEND_UNKNOWN allows, else failed.
         """
+        # Small takes, looked up concurrently and recorded at once, so a recovery
+        # finishes well inside its lease even when this worker is killed again.
         async with self.ctx.session() as session:
             taken = await outbox.take_expired(
-                session, worker=self.worker_id, limit=500, lease_seconds=self.settings.lease_seconds
+                session,
+                worker=self.worker_id,
+                limit=self.settings.provider_concurrency,
+                lease_seconds=self.settings.lease_seconds,
             )
             if taken:
                 await self._load_refs(session, taken)
@@ -243,9 +247,10 @@ class Dispatcher:
         found: list[Outcome] = []
         requeue: list[tuple[int, bool, str]] = []
         failed: list[Outcome] = []
-        for message in taken:
-            provider = self._providers[message.provider_id]
-            verdict = await self._look_up(message, provider)
+        verdicts = await asyncio.gather(
+            *(self._look_up(m, self._providers[m.provider_id]) for m in taken)
+        )
+        for message, verdict in zip(taken, verdicts, strict=True):
             if isinstance(verdict, SendResult):
                 found.append(
                     Outcome(
@@ -275,8 +280,8 @@ class Dispatcher:
                     )
                 )
         async with self.ctx.session() as session:
-            await outbox.record(session, found + failed)
-            await outbox.requeue(session, requeue)
+            await outbox.record(session, self.worker_id, found + failed)
+            await outbox.requeue(session, self.worker_id, requeue)
         log.warning(
             "recovered %d message(s) from stopped workers: %d found at the provider, %d requeued, "
             "%d failed",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -140,14 +140,16 @@ async def suppressed_numbers(
     return {(row.provider_id, row.phone) for row in await session.execute(query)}
 
 
-async def requeue(session: AsyncSession, items: Sequence[tuple[int, bool, str]]) -> None:
+async def requeue(
+    session: AsyncSession, owner: str, items: Sequence[tuple[int, bool, str]]
+) -> None:
     """Put ``(message id, possible duplicate?, why)`` back in the queue, due now."""
     if not items:
         return
     now = utcnow()
     await session.execute(
         _REQUEUE,
-        [{"mid": mid, "dup": dup, "at": now} for mid, dup, _ in items],
+        [{"mid": mid, "dup": dup, "at": now, "owner": owner} for mid, dup, _ in items],
     )
     await session.execute(
         insert(EVENTS),
@@ -167,10 +169,19 @@ async def requeue(session: AsyncSession, items: Sequence[tuple[int, bool, str]])
 # Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
+# Only the worker holding a message's lease may decide its outcome.
+HELD_BY_OWNER = and_(
+    MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == bindparam("owner")
+)
 ATTEMPTS = cast(Table, SendAttempt.__table__)
 _ACCEPT = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"))
+    # A callback may already have moved the message on (and cleared the lease):
+    # the provider's ID is still recorded. A lease taken over by another worker is not.
+    .where(
+        MESSAGES.c.id == bindparam("mid"),
+        or_(HELD_BY_OWNER, MESSAGES.c.status != status.DISPATCHING),
+    )
     .values(
         provider_message_id=bindparam("pmid"),
         status=case(
@@ -185,7 +196,7 @@ _ACCEPT = (
 )
 _RETRY = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
+    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
     .values(
         status=status.QUEUED,
         next_attempt_at=bindparam("next_at"),
@@ -198,7 +209,7 @@ _RETRY = (
 )
 _RELEASE = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
+    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
     .values(
         status=status.QUEUED,
         next_attempt_at=bindparam("next_at"),
@@ -210,7 +221,7 @@ _RELEASE = (
 )
 _REQUEUE = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
+    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
     .values(
         status=status.QUEUED,
         possible_duplicate=MESSAGES.c.possible_duplicate | bindparam("dup"),
@@ -222,7 +233,7 @@ _REQUEUE = (
 )
 _FAIL = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), MESSAGES.c.status == status.DISPATCHING)
+    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
     .values(
         status=status.FAILED,
         error_code=bindparam("code"),
@@ -235,14 +246,14 @@ _FAIL = (
 )
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> None:
     """Write a batch of outcomes with one statement per kind (executemany)."""
     by_kind: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_kind.setdefault(outcome.kind, []).append(outcome)
     statements = {"accepted": _ACCEPT, "retry": _RETRY, "failed": _FAIL, "released": _RELEASE}
     for kind, items in by_kind.items():
-        await session.execute(statements[kind], [_params(o) for o in items])
+        await session.execute(statements[kind], [{**_params(o), "owner": owner} for o in items])
     events = [_event(o) for o in outcomes if o.kind != "released"]
     if events:
         await session.execute(insert(EVENTS), events)
