@@ -8,7 +8,8 @@ machine:
 each with p50/p99 send latency and the ratio to (a), plus peak RSS, and
   (d) 100,000 messages accepted through the batch API.
 
-    .venv/bin/python benchmarks/dispatch.py [--messages 20000] [--pg-dsn postgresql://postgres@127.0.0.1/test]
+    .venv/bin/python benchmarks/dispatch.py [--messages 20000] [--intake 100000]
+        [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg]
 
 The simulator runs in a child process so it does not share the dispatcher's
 event loop (it still shares the machine's two cores, as in the issue).
@@ -336,13 +337,15 @@ async def main(args: argparse.Namespace) -> None:
             f"{result['p50_ms']:8.1f} {result['p99_ms']:8.1f}"
         )
     print(
-        f"\npeak RSS of the benchmark process (simulator and workers excluded): {peak_rss_mb():.0f} MB"
+        "\npeak RSS of the benchmark process (simulator and workers excluded): "
+        f"{peak_rss_mb():.0f} MB"
     )
     if args.intake:
         with tempfile.TemporaryDirectory() as tmp:
             intake = await batch_intake(args.intake, Path(tmp))
         print(
-            f"batch API intake: {args.intake} messages in {intake['seconds']:.1f} s ({intake['rate']:.0f}/s)"
+            f"batch API intake: {args.intake} messages in {intake['seconds']:.1f} s "
+            f"({intake['rate']:.0f}/s)"
         )
 
 

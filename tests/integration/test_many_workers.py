@@ -1,0 +1,236 @@
+"""Three `textcast worker` processes share one PostgreSQL queue: every message is
+sent exactly once, nothing is left behind, and the work is really shared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, text
+
+from tests.conftest import free_port
+from textcast.config import Settings
+from textcast.context import Context
+from textcast.db.models import Base, Message, SendAttempt
+from textcast.services import messages as message_service
+from textcast.services.providers import create_provider
+from textcast.simulator import SimulatorConfig, SimulatorState, start_simulator
+
+pytestmark = pytest.mark.postgres
+
+MESSAGES = 5_000
+WORKERS = 3
+DRAIN_TIMEOUT = 120.0
+SHUTDOWN_TIMEOUT = 30.0  # the worker's own in-flight grace is 20 s
+
+
+class Worker:
+    """One `python -m textcast worker` subprocess with its output in files."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path, handle: IO[bytes]) -> None:
+        self.process = process
+        self.log = log
+        self._handle = handle
+
+    @classmethod
+    async def start(cls, env: dict[str, str], log: Path) -> Worker:
+        handle = log.open("wb")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "textcast",
+                "worker",
+                "--log-level",
+                "warning",
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=handle,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        except BaseException:
+            handle.close()
+            raise
+        return cls(process, log, handle)
+
+    def output(self) -> str:
+        self._handle.flush()
+        return self.log.read_text(errors="replace")[-4000:]
+
+    async def stop(self, timeout: float) -> int | None:
+        """SIGTERM, then wait; SIGKILL (and answer None) if it does not exit in time."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            await self.kill()
+            return None
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        self._handle.close()
+
+
+async def truncate(ctx: Context) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with ctx.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def worker_env(settings: Settings, secret_key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCAST_")}
+    env.update(
+        TEXTCAST_DATABASE_URL=settings.effective_database_url,
+        TEXTCAST_SECRET_KEY=secret_key,
+        TEXTCAST_DATA_DIR=str(settings.data_dir),
+        TEXTCAST_ALLOW_PRIVATE_TARGETS="true",
+        TEXTCAST_DEMO="false",
+        TEXTCAST_PUBLIC_URL=settings.effective_public_url,
+    )
+    return env
+
+
+async def pending(ctx: Context) -> int:
+    async with ctx.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.status.in_(("queued", "dispatching")))
+        )
+    return int(count or 0)
+
+
+async def lease_owners(ctx: Context) -> set[str]:
+    """Workers holding claims right now (leases are cleared once a send is recorded)."""
+    async with ctx.sessions() as session:
+        owners = await session.scalars(
+            select(Message.lease_owner).where(Message.lease_owner.is_not(None)).distinct()
+        )
+        return {owner for owner in owners if owner}
+
+
+def owner_pid(owner: str) -> int:
+    """The pid inside a worker id ``host:pid:object``."""
+    return int(owner.rsplit(":", 2)[-2])
+
+
+async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_path: Path) -> None:
+    secret_key = Fernet.generate_key().decode()
+    settings = Settings(
+        database_url=pg_url,
+        data_dir=tmp_path / "data",
+        secret_key=secret_key,
+        demo=False,
+        allow_private_targets=True,
+        public_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: callbacks are off
+        dispatch_poll_interval=0.02,
+    )
+    settings.data_dir.mkdir(parents=True)
+    workers: list[Worker] = []
+    ctx = Context.create(settings)
+    state = SimulatorState(SimulatorConfig(callbacks=False))
+    sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
+    state.add_account(sid, token)
+    sim_port = free_port()
+    runner = await start_simulator(state, "127.0.0.1", sim_port)
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    try:
+        await truncate(ctx)
+        async with ctx.session() as session:
+            await create_provider(
+                ctx,
+                session,
+                {
+                    "name": "twilio-sim",
+                    "type": "twilio",
+                    "account_sid": sid,
+                    "auth_token": token,
+                    "base_url": sim_url,
+                    "senders": [
+                        {"name": "short", "type": "short_code", "sender_id": "12345", "mps": 10_000}
+                    ],
+                },
+            )
+        rows: list[object] = [
+            {"to": f"+1415200{i % 10_000:04d}", "body": f"many workers message {i}"}
+            for i in range(MESSAGES)
+        ]
+        async with ctx.session() as session:
+            queued = await message_service.submit_batch(settings, session, rows)
+        assert len(queued.accepted) == MESSAGES, queued.rejected[:3]
+
+        env = worker_env(settings, secret_key)
+        for n in range(WORKERS):
+            workers.append(await Worker.start(env, tmp_path / f"worker-{n}.log"))
+        pids = {w.process.pid for w in workers}
+
+        # Until the queue is empty, sample who holds leases: proof the work is shared.
+        seen_owners: set[str] = set()
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        left = MESSAGES
+        while left:
+            for worker in workers:
+                assert worker.process.returncode is None, (
+                    f"worker {worker.process.pid} exited {worker.process.returncode}:\n"
+                    + worker.output()
+                )
+            assert time.monotonic() < deadline, f"{left} messages still pending"
+            seen_owners |= await lease_owners(ctx)
+            left = await pending(ctx)
+            await asyncio.sleep(0.02)
+
+        codes = [await worker.stop(SHUTDOWN_TIMEOUT) for worker in workers]
+        assert codes == [0] * WORKERS, "\n".join(w.output() for w in workers)
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{sim_url}/_simulator/messages") as response,
+        ):
+            seen: dict[str, Any] = await response.json()
+        assert seen["post_count"] == MESSAGES
+        counts = {item["body"]: item["count"] for item in seen["post_counts"]}
+        assert len(counts) == MESSAGES
+        assert {b for b, c in counts.items() if c != 1} == set()
+
+        async with ctx.sessions() as session:
+            by_status = select(Message.status, func.count()).group_by(Message.status)
+            statuses = {row[0]: row[1] for row in await session.execute(by_status)}
+            per_message = select(SendAttempt.message_id, func.count()).group_by(
+                SendAttempt.message_id
+            )
+            attempts = {row[0]: row[1] for row in await session.execute(per_message)}
+            flagged = await session.scalar(
+                select(func.count()).where(Message.possible_duplicate.is_(True))
+            )
+            leased = await session.scalar(
+                select(func.count()).where(Message.lease_owner.is_not(None))
+            )
+        assert statuses == {"accepted": MESSAGES}
+        assert len(attempts) == MESSAGES
+        assert set(attempts.values()) == {1}
+        assert flagged == 0
+        assert leased == 0
+
+        working = {owner_pid(owner) for owner in seen_owners}
+        assert working <= pids, (working, pids)
+        assert len(working) > 1, f"only worker(s) {working} ever held a lease"
+    finally:
+        for worker in workers:
+            await worker.kill()
+        await runner.cleanup()
+        await ctx.close()
