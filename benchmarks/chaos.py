@@ -27,9 +27,7 @@ import contextlib
 import multiprocessing
 import os
 import random
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,8 +37,16 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
-import asyncpg
 from cryptography.fernet import Fernet
+from harness import (
+    SID,
+    TOKEN,
+    drop_pg_database,
+    free_port,
+    fresh_pg_database,
+    run_simulator,
+    wait_until_up,
+)
 from sqlalchemy import func, select
 
 from textcast.config import Settings
@@ -50,8 +56,6 @@ from textcast.db.models import Message, MessageEvent
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
-SID = "AC" + "c" * 32
-TOKEN = "chaos-token-" + "x" * 20
 BATCH = 10_000
 NOT_ACCEPTED = ("queued", "dispatching", "failed", "canceled")
 SHUTDOWN_TIMEOUT = 30.0  # a worker's own grace for in-flight sends is 20 s
@@ -60,54 +64,6 @@ RECOVERY_DETAILS = {
     "resent, never reached the provider": "worker stopped before the provider got it%",
     "resent as possible duplicate": "worker stopped mid-send; resending as a possible duplicate%",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_simulator(port: int) -> None:
-    from aiohttp import web
-
-    from textcast.simulator import SimulatorConfig, SimulatorState, create_app
-
-    state = SimulatorState(SimulatorConfig(callbacks=False))
-    state.add_account(SID, TOKEN)
-    web.run_app(create_app(state), host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-async def wait_until_up(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"{url}/_simulator/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("simulator did not start")
-
-
-async def fresh_pg_database(dsn: str) -> tuple[str, str]:
-    name = f"textcast_chaos_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
-    return name, url
-
-
-async def drop_pg_database(dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def log_text(path: str) -> str:
@@ -346,7 +302,7 @@ async def main(args: argparse.Namespace) -> int:
     name: str | None = None
     try:
         await wait_until_up(sim_url)
-        name, url = await fresh_pg_database(args.pg_dsn)
+        name, url = await fresh_pg_database(args.pg_dsn, "textcast_chaos")
         migrate.upgrade(url)
         with tempfile.TemporaryDirectory() as tmp:
             secret_key = Fernet.generate_key().decode()

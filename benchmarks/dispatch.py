@@ -22,9 +22,7 @@ import asyncio
 import multiprocessing
 import os
 import resource
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,9 +31,17 @@ import time
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import uvicorn
 from cryptography.fernet import Fernet
+from harness import (
+    SID,
+    TOKEN,
+    drop_pg_database,
+    free_port,
+    fresh_pg_database,
+    run_simulator,
+    wait_until_up,
+)
 from sqlalchemy import func, select
 
 from textcast.api.app import create_app
@@ -49,37 +55,7 @@ from textcast.services import apikeys
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
-SID = "AC" + "b" * 32
 SECRET_KEY = Fernet.generate_key().decode()
-TOKEN = "bench-token-" + "x" * 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_simulator(port: int) -> None:
-    from aiohttp import web
-
-    from textcast.simulator import SimulatorConfig, SimulatorState, create_app
-
-    state = SimulatorState(SimulatorConfig(callbacks=False))
-    state.add_account(SID, TOKEN)
-    web.run_app(create_app(state), host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-async def wait_until_up(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"{url}/_simulator/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("simulator did not start")
 
 
 async def http_ceiling(url: str, count: int, concurrency: int) -> dict[str, float]:
@@ -277,21 +253,6 @@ async def batch_intake(count: int, data_dir: Path) -> dict[str, float]:
     await task
     await ctx.close()
     return {"rate": count / elapsed, "seconds": elapsed}
-
-
-async def fresh_pg_database(dsn: str) -> tuple[str, str]:
-    name = f"textcast_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
-    return name, url
-
-
-async def drop_pg_database(dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 def peak_rss_mb() -> float:

@@ -29,6 +29,7 @@ async def create(
         ({"name": "a", "type": "alphanumeric", "sender_id": "TooLongSenderID"}, "sender_id"),
         ({"name": "a", "type": "pager", "sender_id": "+14155552671"}, "senders.type"),
         ({"name": "a", "type": "long_code", "sender_id": "+14155552671", "mps": 0}, "senders.mps"),
+        ({"name": "42", "type": "long_code", "sender_id": "+14155552671"}, "senders.name"),
     ],
 )
 async def test_sender_ids_are_validated_per_type(
@@ -49,6 +50,7 @@ async def test_sender_ids_are_validated_per_type(
         ({"account_sid": "AC123"}, "account_sid"),
         ({"auth_token": ""}, "auth_token"),
         ({"name": ""}, "name"),
+        ({"name": "123"}, "name"),
         ({"type": "carrier-pigeon"}, "type"),
         ({"base_url": "ftp://example.com"}, "base_url"),
     ],

@@ -22,6 +22,7 @@ from textcast.netguard import TargetRefused
 from textcast.providers.base import Balance, Provider
 from textcast.providers.registry import provider_class
 from textcast.services import senders as sender_service
+from textcast.services.refs import by_ref
 
 NAME_MAX = 100
 RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated"})
@@ -72,6 +73,8 @@ def _check_name(name: Any) -> str:
         raise ValidationFailed("name", "a provider needs a non-empty name (its nickname)")
     if len(name) > NAME_MAX:
         raise ValidationFailed("name", f"at most {NAME_MAX} characters")
+    if name.strip().isdigit():
+        raise ValidationFailed("name", "must not be only digits (those refer to ids)")
     return name.strip()
 
 
@@ -136,11 +139,7 @@ async def find_provider(
         .where(ProviderRow.deleted_at.is_(None))
         .options(selectinload(ProviderRow.senders))
     )
-    if isinstance(ref, int) or str(ref).isdigit():
-        query = query.where(ProviderRow.id == int(ref))
-    else:
-        query = query.where(ProviderRow.name == str(ref))
-    row = await session.scalar(query)
+    row = await session.scalar(query.where(by_ref(ProviderRow, ref)))
     if row is None and not missing_ok:
         raise NotFound(f"no provider {ref!r}")
     return row

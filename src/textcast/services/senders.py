@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from textcast import phone
 from textcast.db.models import Message, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.services.refs import by_ref
 
 SenderType = Literal["long_code", "toll_free", "short_code", "messaging_service", "alphanumeric"]
 SENDER_TYPES: tuple[str, ...] = SenderType.__args__  # type: ignore[attr-defined]
@@ -51,6 +52,11 @@ class SenderIn(BaseModel):
     mps: float | None = Field(None, gt=0, le=10000, description="segments per second")
     is_default: bool = False
 
+    @field_validator("name")
+    @classmethod
+    def _not_an_id(cls, value: str) -> str:
+        return _not_only_digits(value)
+
 
 class SenderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -62,6 +68,17 @@ class SenderUpdate(BaseModel):
     restore_default_callback: bool = False
     unsubscribe_text: str | None = Field(None, max_length=160)
     mps: float | None = Field(None, gt=0, le=10000)
+
+    @field_validator("name")
+    @classmethod
+    def _not_an_id(cls, value: str | None) -> str | None:
+        return None if value is None else _not_only_digits(value)
+
+
+def _not_only_digits(name: str) -> str:
+    if name.strip().isdigit():
+        raise ValueError("must not be only digits (those refer to ids)")
+    return name
 
 
 def normalize_sender_id(sender_type: str, raw: str, provider_type: str) -> str:
@@ -143,11 +160,7 @@ async def add_sender(session: AsyncSession, provider: ProviderRow, sender_in: Se
 async def find_sender(
     session: AsyncSession, ref: str | int, *, missing_ok: bool = False
 ) -> Sender | None:
-    query = select(Sender).where(Sender.deleted_at.is_(None))
-    if isinstance(ref, int) or str(ref).isdigit():
-        query = query.where(Sender.id == int(ref))
-    else:
-        query = query.where(Sender.name == str(ref))
+    query = select(Sender).where(Sender.deleted_at.is_(None), by_ref(Sender, ref))
     sender = await session.scalar(query)
     if sender is None and not missing_ok:
         raise NotFound(f"no sender {ref!r}")

@@ -1,0 +1,15 @@
+"""How the API and CLI name providers and senders: by id or by name."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement
+
+from textcast.db.models import Provider, Sender
+
+
+def by_ref(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElement[bool]:
+    """A numeric reference is an id, anything else a name (names may not be all digits
+    in practice; an all-digit name can still be reached by its id)."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        return model.id == int(ref)
+    return model.name == str(ref)
