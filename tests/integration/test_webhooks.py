@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api, eventually, post_signed_form
 from textcast.db.models import InboundMessage, Suppression, WebhookReceipt
+from textcast.webhooks.routes import AUTH_CACHE_SECONDS
 
 # The seed documents' sample payloads, field for field.
 SEED_DELIVERED = [
@@ -302,3 +304,42 @@ async def test_signature_covers_the_url_exactly_as_requested(
         yarl.URL(url, encoded=True), data=payload, headers={"X-Twilio-Signature": signature}
     ) as response:
         assert response.status == 200
+
+
+async def test_callback_relayed_from_a_custom_url_is_checked_against_that_url(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    message = await accepted_message(server, simulator, http)
+    sender_id = message["sender_id"]
+    relay = "https://relay.customer.example/twilio-callbacks"
+    status, _ = await api(
+        http,
+        "PATCH",
+        f"{server.url}/api/v1/senders/{sender_id}",
+        server.headers,
+        {"custom_callback_url": relay},
+    )
+    assert status == 200
+    await asyncio.sleep(AUTH_CACHE_SECONDS + 0.1)  # the webhook's provider cache refreshes
+    meta = simulator.state.messages[message["provider_message_id"]].status_callback.split("meta=")[
+        1
+    ]
+    # Twilio signed the customer's URL; the relay forwards every field and the signature unchanged.
+    twilio_signed = f"{relay}?meta={meta}"
+    payload = with_sid(SEED_DELIVERED, message["provider_message_id"])
+    signature = RequestValidator(simulator.auth_token).compute_signature(
+        twilio_signed, dict(payload)
+    )
+    ours = f"{message['provider']['status_callback_url']}?meta={meta}"
+    async with http.post(ours, data=payload, headers={"X-Twilio-Signature": signature}) as response:
+        assert response.status == 200
+    _, shown = await api(
+        http, "GET", f"{server.url}/api/v1/messages/{message['id']}", server.headers
+    )
+    assert shown["status"] == "delivered"
+    # The same relay with a forged attribution is refused.
+    forged = ours.replace(f"meta={meta}", "meta=" + meta.replace(meta.split(".")[0], "999999", 1))
+    async with http.post(
+        forged, data=payload, headers={"X-Twilio-Signature": signature}
+    ) as response:
+        assert response.status == 403

@@ -24,14 +24,13 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
 from textcast.providers.twilio import parse_status_callback
 from textcast.services import callbacks
-from textcast.webhooks.meta import verify_meta, with_meta
+from textcast.webhooks.meta import Meta, verify_meta, with_meta
 from textcast.webhooks.signature import public_url, verify
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 
-MAX_BODY_BYTES = (
-    64 * 1024
-)  # Twilio's callbacks are a few hundred bytes; 1,600-char bodies fit easily
+# Twilio's callbacks are a few hundred bytes; even 1,600-character replies fit easily.
+MAX_BODY_BYTES = 64 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 AUTH_CACHE_SECONDS = 5.0
 
@@ -107,28 +106,24 @@ def _signed_url(request: Request) -> str:
 
 async def _verified(
     ctx: Context, request: Request, provider_id: int
-) -> tuple[_ProviderAuth, list[tuple[str, str]]]:
+) -> tuple[list[tuple[str, str]], Meta | None]:
+    """The request's parameters and its verified ``meta``, or WebhookRejected."""
     auth = await _provider_auth(ctx, request, provider_id)
     params = await _read_params(request)
     signature = request.headers.get("x-twilio-signature")
-    url = _signed_url(request)
     signed_params = params if request.method == "POST" else []
-    if verify(auth.auth_token, signature, url, signed_params):
-        return auth, params
+    meta_value = request.query_params.get("meta")
+    meta = verify_meta(auth.webhook_secret, meta_value)
+    if verify(auth.auth_token, signature, _signed_url(request), signed_params):
+        return params, meta
     # Relayed through the sender's custom callback URL: Twilio signed that URL, not ours.
-    meta = verify_meta(auth.webhook_secret, request.query_params.get("meta"))
     custom = auth.custom_callback_urls.get(meta.sender_id) if meta else None
     if (
         custom
-        and meta
-        and verify(
-            auth.auth_token,
-            signature,
-            with_meta(custom, request.query_params["meta"]),
-            signed_params,
-        )
+        and meta_value
+        and verify(auth.auth_token, signature, with_meta(custom, meta_value), signed_params)
     ):
-        return auth, params
+        return params, meta
     raise WebhookRejected(403, "invalid or missing X-Twilio-Signature")
 
 
@@ -143,12 +138,11 @@ CtxDep = Annotated[Context, Depends(get_ctx)]
 @router.post("/{provider_id}/status")
 async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Response:
     try:
-        auth, params = await _verified(ctx, request, provider_id)
+        params, meta = await _verified(ctx, request, provider_id)
     except WebhookRejected as exc:
         return _rejected(exc, "status")
     form = dict(params)
     update = parse_status_callback(form)
-    meta = verify_meta(auth.webhook_secret, request.query_params.get("meta"))
     sid = update.provider_message_id if update else form.get("MessageSid")
     async with ctx.session() as session:
         message = await callbacks.find_message(session, provider_id, meta, sid)
@@ -173,7 +167,7 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
 
 async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
     try:
-        _, params = await _verified(ctx, request, provider_id)
+        params, _ = await _verified(ctx, request, provider_id)
     except WebhookRejected as exc:
         return _rejected(exc, "inbound")
     async with ctx.session() as session:
