@@ -44,6 +44,7 @@ from harness import (
 )
 from sqlalchemy import func, select
 
+from textcast import runtime
 from textcast.api.app import create_app
 from textcast.config import Settings
 from textcast.context import Context
@@ -324,5 +325,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--intake", type=int, default=100_000, help="messages for the batch API run (0 = skip)"
     )
-    asyncio.run(main(parser.parse_args()))
+    runtime.run(main(parser.parse_args()))  # the event loop Textcast's own processes use
     sys.exit(0)

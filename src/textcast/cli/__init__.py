@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
 
+from textcast import runtime
 from textcast.cli.common import fail, load_settings
 from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
 from textcast.cli.providers import providers_app, senders_app
@@ -41,7 +41,7 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(serve_forever(settings, log_level=log_level))
+        runtime.run(serve_forever(settings, log_level=log_level))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -56,7 +56,7 @@ def worker(log_level: str = typer.Option("info")) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_worker(load_settings()))
+    runtime.run(run_worker(load_settings()))
 
 
 @app.command()
