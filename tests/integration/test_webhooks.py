@@ -110,6 +110,7 @@ async def test_seed_delivered_payload_moves_the_message_to_delivered(
     )
     assert shown["status"] == "delivered"
     assert shown["history"][-1]["source"] == "callback"
+    assert shown["delivered_at"].startswith("2023-08-10T22:23")  # RawDlrDoneDate 2308102223
     stored = await receipts(server)
     assert stored[-1].payload["RawDlrDoneDate"] == "2308102223"
     assert stored[-1].outcome == "applied"
@@ -343,3 +344,23 @@ async def test_callback_relayed_from_a_custom_url_is_checked_against_that_url(
         forged, data=payload, headers={"X-Twilio-Signature": signature}
     ) as response:
         assert response.status == 403
+
+
+async def test_a_retried_request_with_the_same_idempotency_token_counts_once(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    message = await accepted_message(server, simulator, http)
+    url = message["provider"]["status_callback_url"]
+    delivered = with_sid(SEED_DELIVERED, message["provider_message_id"])
+    sent = [(k, "sent" if k in ("MessageStatus", "SmsStatus") else v) for k, v in delivered]
+
+    async def post(payload: list[tuple[str, str]], token: str) -> None:
+        signature = RequestValidator(simulator.auth_token).compute_signature(url, dict(payload))
+        headers = {"X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": token}
+        async with http.post(url, data=payload, headers=headers) as response:
+            assert response.status == 200
+
+    await post(sent, "token-a")
+    await post(delivered, "token-b")
+    await post(sent, "token-a")  # Twilio retrying the first request, late
+    assert [r.outcome for r in await receipts(server)] == ["applied", "applied", "duplicate"]

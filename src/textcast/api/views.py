@@ -80,6 +80,7 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "created_at": message.created_at.isoformat(),
         "sent_at": message.sent_at.isoformat() if message.sent_at else None,
         "final_at": message.final_at.isoformat() if message.final_at else None,
+        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
     }
     if events is not None:
         view["history"] = [event_view(e) for e in events]

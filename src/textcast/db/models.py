@@ -142,6 +142,8 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     final_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The carrier's own "done" time from the delivery receipt (Twilio RawDlrDoneDate).
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MessageEvent(Base):
@@ -187,6 +189,7 @@ class WebhookReceipt(Base):
     message_id: Mapped[int | None] = mapped_column(BigId, default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outcome: Mapped[str] = mapped_column(String(16))
+    idempotency_token: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

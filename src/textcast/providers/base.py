@@ -59,6 +59,7 @@ class StatusUpdate:
     status: str
     error_code: str | None = None
     error_message: str | None = None
+    done_at: datetime | None = None  # when the carrier says it delivered (or gave up)
 
 
 @dataclass(frozen=True)

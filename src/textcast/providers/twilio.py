@@ -12,7 +12,7 @@ import builtins
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -197,7 +197,21 @@ def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
     if not sid or mapped is None:
         return None
     code = form.get("ErrorCode") or None
-    return StatusUpdate(sid, mapped, code, error_codes.describe(code) if code else None)
+    done_at = parse_dlr_done_date(form.get("RawDlrDoneDate"))
+    return StatusUpdate(sid, mapped, code, error_codes.describe(code) if code else None, done_at)
+
+
+def parse_dlr_done_date(value: str | None) -> datetime | None:
+    """``RawDlrDoneDate`` (YYMMDDhhmm, the carrier's receipt time, taken as UTC).
+
+    None when absent or malformed.
+    """
+    if not value or len(value) != 10 or not value.isdigit():
+        return None
+    try:
+        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 async def _json_or_text(response: aiohttp.ClientResponse) -> Any:

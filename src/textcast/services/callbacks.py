@@ -59,6 +59,8 @@ def apply_status(session: AsyncSession, message: Message, update: StatusUpdate, 
         message.error_message = update.error_message
     if update.status in status.FINAL and message.final_at is None:
         message.final_at = now
+    if update.done_at is not None and update.status in (status.DELIVERED, status.UNDELIVERED):
+        message.delivered_at = update.done_at
     if message.lease_owner is not None:
         message.lease_owner = None
         message.lease_expires_at = None
@@ -84,6 +86,7 @@ def store_receipt(
     provider_message_id: str | None,
     message_id: int | None,
     outcome: str,
+    idempotency_token: str | None = None,
 ) -> None:
     params: dict[str, Any] = {}
     for key, value in payload:
@@ -96,8 +99,19 @@ def store_receipt(
             message_id=message_id,
             payload=params,
             outcome=outcome,
+            idempotency_token=idempotency_token,
         )
     )
+
+
+async def seen_before(session: AsyncSession, provider_id: int, token: str | None) -> bool:
+    """Whether Twilio already delivered this very request (same I-Twilio-Idempotency-Token)."""
+    if not token:
+        return False
+    query = select(WebhookReceipt.id).where(
+        WebhookReceipt.provider_id == provider_id, WebhookReceipt.idempotency_token == token
+    )
+    return await session.scalar(query.limit(1)) is not None
 
 
 async def receive_inbound(

@@ -144,9 +144,12 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
     form = dict(params)
     update = parse_status_callback(form)
     sid = update.provider_message_id if update else form.get("MessageSid")
+    token = request.headers.get("i-twilio-idempotency-token")
     async with ctx.session() as session:
         message = await callbacks.find_message(session, provider_id, meta, sid)
-        if message is None:
+        if await callbacks.seen_before(session, provider_id, token):
+            outcome = "duplicate"  # Twilio retried a request we already stored and applied
+        elif message is None:
             outcome = "unmatched"
         elif update is None:
             outcome = "ignored"
@@ -160,6 +163,7 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
             provider_message_id=sid,
             message_id=message.id if message else None,
             outcome=outcome,
+            idempotency_token=token,
         )
     metrics.CALLBACKS.labels("status", outcome).inc()
     return Response(status_code=200)
