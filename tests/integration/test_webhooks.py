@@ -62,15 +62,22 @@ def with_sid(payload: list[tuple[str, str]], sid: str) -> list[tuple[str, str]]:
     return [(k, sid if k in ("MessageSid", "SmsSid") else v) for k, v in payload]
 
 
+async def add_provider(
+    server: RunningServer, sim: Simulator, http: aiohttp.ClientSession
+) -> dict[str, Any]:
+    status, provider = await api(
+        http, "POST", f"{server.url}/api/v1/providers", server.headers, twilio_provider_payload(sim)
+    )
+    assert status == 201, provider
+    return dict(provider)
+
+
 async def accepted_message(
     server: RunningServer, sim: Simulator, http: aiohttp.ClientSession
 ) -> dict[str, Any]:
     """A message the simulator accepted but will never call back about."""
     await sim.control("PATCH", "config", {"callbacks": False})
-    status, provider = await api(
-        http, "POST", f"{server.url}/api/v1/providers", server.headers, twilio_provider_payload(sim)
-    )
-    assert status == 201
+    provider = await add_provider(server, sim, http)
     status, queued = await api(
         http,
         "POST",
@@ -179,13 +186,7 @@ async def test_forged_or_missing_signature_is_refused_and_nothing_applied(
 async def test_callback_for_an_unknown_message_is_stored_and_answered_200(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
-    _, provider = await api(
-        http,
-        "POST",
-        f"{server.url}/api/v1/providers",
-        server.headers,
-        twilio_provider_payload(simulator),
-    )
+    provider = await add_provider(server, simulator, http)
     assert (
         await post_signed_form(
             http, provider["status_callback_url"], simulator.auth_token, SEED_DELIVERED
@@ -220,13 +221,7 @@ async def test_signature_is_checked_against_the_public_url_behind_a_proxy(
 async def test_oversized_callback_gets_413(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
-    _, provider = await api(
-        http,
-        "POST",
-        f"{server.url}/api/v1/providers",
-        server.headers,
-        twilio_provider_payload(simulator),
-    )
+    provider = await add_provider(server, simulator, http)
     big = [("Body", "x" * 70_000)]
     assert (
         await post_signed_form(http, provider["status_callback_url"], simulator.auth_token, big)
@@ -237,13 +232,7 @@ async def test_oversized_callback_gets_413(
 async def test_seed_reply_is_stored_and_answered_with_empty_twiml(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
-    _, provider = await api(
-        http,
-        "POST",
-        f"{server.url}/api/v1/providers",
-        server.headers,
-        twilio_provider_payload(simulator),
-    )
+    provider = await add_provider(server, simulator, http)
     url = provider["inbound_url"]
     signature = RequestValidator(simulator.auth_token).compute_signature(url, dict(SEED_REPLY))
     async with http.post(
@@ -260,13 +249,7 @@ async def test_seed_reply_is_stored_and_answered_with_empty_twiml(
 async def test_stop_reply_from_the_simulator_suppresses_the_number(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
-    _, provider = await api(
-        http,
-        "POST",
-        f"{server.url}/api/v1/providers",
-        server.headers,
-        twilio_provider_payload(simulator),
-    )
+    provider = await add_provider(server, simulator, http)
     for method in ("POST", "GET"):
         result = await simulator.control(
             "POST",
