@@ -49,9 +49,10 @@ async def reconcile_once(ctx: Context, *, limit: int = 200) -> dict[str, int]:
                 .limit(limit)
             )
         ).all()
+        # One instance per provider for the pass: decrypting secrets per message is waste.
         providers = {
-            row.id: row
-            for row in await session.scalars(
+            provider.id: instantiate(ctx, provider)
+            for provider in await session.scalars(
                 select(ProviderRow).where(ProviderRow.id.in_({r.provider_id for r in rows}))
             )
         }
@@ -60,7 +61,7 @@ async def reconcile_once(ctx: Context, *, limit: int = 200) -> dict[str, int]:
         counts["checked"] += 1
         update = None
         try:
-            update = await instantiate(ctx, providers[row.provider_id]).fetch_status(
+            update = await providers[row.provider_id].fetch_status(
                 ctx.http, str(row.provider_message_id)
             )
         except (ProviderError, TextcastError) as exc:
