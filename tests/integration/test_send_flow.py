@@ -291,3 +291,29 @@ async def test_batch_over_the_limit_is_refused(
         http, "POST", f"{server.url}/api/v1/messages/batch", server.headers, {"messages": rows}
     )
     assert status == 422 and body["field"] == "messages"
+
+
+async def test_unsubscribe_text_is_appended_and_counted_in_segments(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    payload = twilio_provider_payload(simulator)
+    payload["senders"][0]["unsubscribe_text"] = "Reply STOP to opt out"
+    payload["senders"].append({"name": "plain", "type": "short_code", "sender_id": "12345"})
+    status, _ = await api(http, "POST", f"{server.url}/api/v1/providers", server.headers, payload)
+    assert status == 201
+    body = "x" * 150  # 150 + newline + 21 characters: two segments once the text is added
+    queued = await send(http, server, to="+14155552671", body=body, append_unsubscribe_text=True)
+    assert queued["body"] == body + "\nReply STOP to opt out"
+    assert queued["segments"] == 2
+    done = await final(http, server, queued["id"], {"delivered"})
+    assert simulator.state.messages[done["provider_message_id"]].body.endswith(
+        "Reply STOP to opt out"
+    )
+    status, refused = await api(
+        http,
+        "POST",
+        f"{server.url}/api/v1/messages",
+        server.headers,
+        {"to": "+14155552671", "body": "x", "sender": "plain", "append_unsubscribe_text": True},
+    )
+    assert status == 422 and refused["field"] == "append_unsubscribe_text"

@@ -31,6 +31,9 @@ class SendRequest(BaseModel):
     sender: str | None = Field(None, description="sender name; the default sender when omitted")
     media_urls: list[HttpUrl] = Field(default_factory=list, max_length=MAX_MEDIA)
     template_id: str | None = Field(None, max_length=100)
+    append_unsubscribe_text: bool = Field(
+        False, description="add the sender's unsubscribe text (e.g. 'Reply STOP to opt out')"
+    )
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,13 @@ async def submit(
     media = [str(url) for url in request.media_urls]
     provider = await session.get(ProviderRow, sender.provider_id)
     provider_type = provider.type if provider is not None else ""
-    info = validate_content(
-        settings, sender, provider_type, request.body, media, request.template_id
-    )
+    body = final_body(request, sender)
+    info = validate_content(settings, sender, provider_type, body, media, request.template_id)
     message = Message(
         provider_id=sender.provider_id,
         sender_id=sender.id,
         to=to,
-        body=request.body,
+        body=body,
         media_urls=media,
         template_id=request.template_id,
         status=status.QUEUED,
@@ -101,6 +103,22 @@ async def submit(
     session.add(message)
     await session.flush()
     return Submitted(message)
+
+
+def final_body(request: SendRequest, sender: Sender) -> str:
+    """The text as it will be sent: with the sender's unsubscribe text when asked
+    for, so segments and encoding are counted on what the handset receives."""
+    if request.append_unsubscribe_text:
+        if not sender.unsubscribe_text:
+            raise ValidationFailed(
+                "append_unsubscribe_text", f"sender {sender.name!r} has no unsubscribe text set"
+            )
+        return (
+            f"{request.body}\n{sender.unsubscribe_text}"
+            if request.body
+            else sender.unsubscribe_text
+        )
+    return request.body
 
 
 def validate_content(
@@ -243,7 +261,12 @@ def _fast_request(raw: object) -> SendRequest | None:
     if sender is not None and not isinstance(sender, str):
         return None
     return SendRequest.model_construct(
-        to=to, body=body, sender=sender, media_urls=[], template_id=None
+        to=to,
+        body=body,
+        sender=sender,
+        media_urls=[],
+        template_id=None,
+        append_unsubscribe_text=False,
     )
 
 
@@ -272,15 +295,14 @@ async def _batch_row(
         senders[request.sender] = (sender, provider.type if provider is not None else "")
     sender, provider_type = senders[request.sender]
     media = [str(url) for url in request.media_urls]
-    info = validate_content(
-        settings, sender, provider_type, request.body, media, request.template_id
-    )
+    body = final_body(request, sender)
+    info = validate_content(settings, sender, provider_type, body, media, request.template_id)
     now = utcnow()
     return {
         "provider_id": sender.provider_id,
         "sender_id": sender.id,
         "to": normalize_cached(request.to, settings.default_region),
-        "body": request.body,
+        "body": body,
         "media_urls": media,
         "template_id": request.template_id,
         "status": status.QUEUED,
