@@ -5,8 +5,10 @@ import random
 import pytest
 
 from textcast.dispatch.pacing import schedule
+from textcast.dispatch.recovery import Verdict, decide
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
+from textcast.providers.base import SendResult
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,20 @@ def test_multi_segment_messages_cost_one_slot_per_segment() -> None:
 def test_a_sender_busy_from_earlier_claims_starts_where_they_left_off() -> None:
     planned = schedule(tat=1001.5, now=1000.0, mps=2, segments=[1])
     assert planned.send_at == [pytest.approx(1001.0)]
+
+
+def test_recovery_decisions_depend_on_what_the_provider_says() -> None:
+    found = SendResult("SM1", status="sent")
+    verdicts: list[tuple[int, Verdict]] = [(1, found), (2, "absent"), (3, "unsupported")]
+    lenient = decide(verdicts, resend_unknown=True)
+    assert [(o.message_id, o.kind, o.provider_message_id) for o in lenient.record] == [
+        (1, "accepted", "SM1")
+    ]
+    assert [(mid, flagged) for mid, flagged, _ in lenient.requeue] == [(2, False), (3, True)]
+    strict = decide(verdicts, resend_unknown=False)
+    assert [(o.message_id, o.kind, o.error_code) for o in strict.record][1] == (
+        3,
+        "failed",
+        "unknown_outcome",
+    )
+    assert [mid for mid, _, _ in strict.requeue] == [2]

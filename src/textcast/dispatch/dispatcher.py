@@ -24,12 +24,12 @@ from textcast import error_codes, metrics, status
 from textcast.context import Context
 from textcast.db.models import Message, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
-from textcast.dispatch import outbox, pacing
+from textcast.dispatch import outbox, pacing, recovery
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
-from textcast.providers.base import OutboundMessage, Provider, SendResult
+from textcast.providers.base import OutboundMessage, Provider
 from textcast.services.providers import instantiate
 from textcast.webhooks.meta import sign_meta, with_meta
 from textcast.webhooks.urls import status_callback_url
@@ -244,54 +244,23 @@ class Dispatcher:
                 await self._load_refs(session, taken)
         if not taken:
             return
-        found: list[Outcome] = []
-        requeue: list[tuple[int, bool, str]] = []
-        failed: list[Outcome] = []
         verdicts = await asyncio.gather(
             *(self._look_up(m, self._providers[m.provider_id]) for m in taken)
         )
-        for message, verdict in zip(taken, verdicts, strict=True):
-            if isinstance(verdict, SendResult):
-                found.append(
-                    Outcome(
-                        message.id,
-                        "accepted",
-                        provider_message_id=verdict.provider_message_id,
-                        new_status=verdict.status,
-                        detail="found at the provider after its worker stopped; not resent",
-                    )
-                )
-            elif verdict == "absent":
-                requeue.append(
-                    (message.id, False, "worker stopped before the provider got it; resending")
-                )
-            elif self.settings.resend_unknown:
-                requeue.append(
-                    (message.id, True, "worker stopped mid-send; resending as a possible duplicate")
-                )
-            else:
-                failed.append(
-                    Outcome(
-                        message.id,
-                        "failed",
-                        error_code="unknown_outcome",
-                        error_message="worker stopped mid-send and the provider cannot be asked;"
-                        " not resent",
-                    )
-                )
+        decisions = recovery.decide(
+            [(m.id, v) for m, v in zip(taken, verdicts, strict=True)], self.settings.resend_unknown
+        )
         async with self.ctx.session() as session:
-            await outbox.record(session, self.worker_id, found + failed)
-            await outbox.requeue(session, self.worker_id, requeue)
+            await outbox.record(session, self.worker_id, decisions.record)
+            await outbox.requeue(session, self.worker_id, decisions.requeue)
         log.warning(
-            "recovered %d message(s) from stopped workers: %d found at the provider, %d requeued, "
-            "%d failed",
+            "recovered %d message(s) from stopped workers: %d recorded, %d requeued",
             len(taken),
-            len(found),
-            len(requeue),
-            len(failed),
+            len(decisions.record),
+            len(decisions.requeue),
         )
 
-    async def _look_up(self, message: Claimed, provider: _LoadedProvider) -> SendResult | str:
+    async def _look_up(self, message: Claimed, provider: _LoadedProvider) -> recovery.Verdict:
         if not provider.impl.supports_lookup:
             return "unsupported"
         outbound = self._outbound(message, self._senders[message.sender_id], provider)
