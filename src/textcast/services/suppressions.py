@@ -25,10 +25,3 @@ async def remove(session: AsyncSession, provider_id: int, phone: str) -> None:
             Suppression.provider_id == provider_id, Suppression.phone == phone
         )
     )
-
-
-async def list_for(session: AsyncSession, provider_id: int | None = None) -> list[Suppression]:
-    query = select(Suppression).order_by(Suppression.id)
-    if provider_id is not None:
-        query = query.where(Suppression.provider_id == provider_id)
-    return list(await session.scalars(query))
