@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
@@ -80,6 +81,12 @@ class Provider(Base):
     secrets_encrypted: Mapped[str] = mapped_column(Text)
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     webhook_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # The secret customers sign relayed callbacks with (X-Textcast-Signature);
+    # created when the operator asks for one.
+    relay_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    # Whether a STOP reply blocks the whole account ("account") or only the
+    # sender it was sent to ("sender").
+    opt_out_scope: Mapped[str] = mapped_column(String(16), default="account")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -137,6 +144,9 @@ class Message(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None, unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Free-form labels from the caller, carried into events and the callback's meta.
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    automation: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -146,19 +156,39 @@ class Message(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+def _event_type(context: DefaultExecutionContext) -> str:
+    """``message.<status>`` for status-history rows; a message put back in the
+    queue by a worker (retry, recovery) is ``message.requeued``."""
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    if params.get("status") == "queued" and params.get("source") != "api":
+        return "message.requeued"
+    return f"message.{params.get('status')}"
+
+
 class MessageEvent(Base):
-    """A message's status history, one row per accepted transition."""
+    """The append-only event log: every accepted status transition of a message
+    (its history), replies, and contact events (opt-out, opt-in).
+
+    Message rows name their message; sender, contact, campaign and automation
+    come from the message. Contact rows carry ``contact_id`` and ``provider_id``.
+    """
 
     __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_type_id", "type", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    message_id: Mapped[int] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    type: Mapped[str] = mapped_column(String(40), default=_event_type)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True, default=None
     )
-    status: Mapped[str] = mapped_column(String(16))
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    provider_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    sender_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
     source: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -209,16 +239,90 @@ class InboundMessage(Base):
 
 
 class Suppression(Base):
-    """A number that must not be messaged through a provider account."""
+    """A number that must not be messaged through a provider account, or only
+    through one of its senders when ``sender_id`` is set."""
 
     __tablename__ = "suppressions"
-    __table_args__ = (UniqueConstraint("provider_id", "phone"),)
+    __table_args__ = (
+        UniqueConstraint("provider_id", "sender_id", "phone", name="uq_suppressions_scope"),
+        Index("ix_suppressions_phone", "phone"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("senders.id", ondelete="CASCADE"), default=None
+    )
     phone: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """A person Textcast has messaged or heard from, keyed by E.164 number."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class KeywordRule(Base):
+    """An operator's keyword: an auto-reply, or an extra opt-out/opt-in word,
+    for a provider account or one of its senders."""
+
+    __tablename__ = "keyword_rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("senders.id", ondelete="CASCADE"), default=None
+    )
+    keyword: Mapped[str] = mapped_column(String(50))  # case-folded
+    action: Mapped[str] = mapped_column(String(16))
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """An operator's URL that receives events as signed JSON."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(String(200), default=None)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[Any]] = mapped_column(default=list)  # empty: every type
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Events up to this ID have been turned into deliveries.
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its attempts and outcome (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SenderPacing(Base):
