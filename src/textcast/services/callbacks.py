@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import keywords, status
+from textcast import status
 from textcast.db.models import (
+    Contact,
     InboundMessage,
     Message,
     MessageEvent,
@@ -17,8 +19,9 @@ from textcast.db.models import (
     WebhookReceipt,
     utcnow,
 )
+from textcast.db.models import Provider as ProviderRow
 from textcast.providers.base import StatusUpdate
-from textcast.services import suppressions
+from textcast.services import contacts, events, keyword_rules, suppressions
 from textcast.webhooks.meta import Meta
 
 
@@ -114,48 +117,117 @@ async def seen_before(session: AsyncSession, provider_id: int, token: str | None
     return await session.scalar(query.limit(1)) is not None
 
 
+async def inbound_sender_id(
+    session: AsyncSession, provider_id: int, form: Mapping[str, str]
+) -> int | None:
+    """The sender a reply was addressed to: its number or its Messaging Service."""
+    candidates = [form.get("To", ""), form.get("MessagingServiceSid", "")]
+    return await session.scalar(
+        select(Sender.id)
+        .where(
+            Sender.provider_id == provider_id,
+            Sender.deleted_at.is_(None),
+            Sender.sender_id.in_([c for c in candidates if c]),
+        )
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class Inbound:
+    message: InboundMessage
+    decision: keyword_rules.Decision
+    contact_id: int | None
+
+
 async def receive_inbound(
     session: AsyncSession, provider_id: int, form: Mapping[str, str]
-) -> tuple[InboundMessage, keywords.Keyword | None]:
-    """Store a reply, thread it to the last message sent to that number, and apply
-    opt-out/opt-in keywords to the provider account's suppression list."""
+) -> Inbound:
+    """Store a reply, link it to its contact (created if new) and to the last
+    message sent to that number (the conversation thread), record the event,
+    and apply keywords: opt-out/opt-in on the suppression list, auto-replies."""
     from_number = form.get("From", "")
     to_number = form.get("To", "")
     body = form.get("Body", "")
     media = [
         form[f"MediaUrl{i}"] for i in range(_int(form.get("NumMedia"))) if f"MediaUrl{i}" in form
     ]
-    sender = await session.scalar(
-        select(Sender).where(
-            Sender.provider_id == provider_id,
-            Sender.deleted_at.is_(None),
-            Sender.sender_id.in_([to_number, form.get("MessagingServiceSid", "")]),
-        )
-    )
+    sender_id = await inbound_sender_id(session, provider_id, form)
     last_sent = await session.scalar(
         select(Message.id)
         .where(Message.provider_id == provider_id, Message.to == from_number)
         .order_by(Message.id.desc())
         .limit(1)
     )
+    contact = await contacts.ensure(session, from_number[:32]) if from_number else None
+    now = utcnow()
+    if contact is not None:
+        contact.last_inbound_at = now
     inbound = InboundMessage(
         provider_id=provider_id,
-        sender_id=sender.id if sender else None,
+        sender_id=sender_id,
         provider_message_id=form.get("MessageSid") or form.get("SmsSid"),
         from_number=from_number,
         to_number=to_number,
         body=body,
         media_urls=media,
         in_reply_to=last_sent,
+        received_at=now,
     )
     session.add(inbound)
-    keyword = keywords.classify(body)
-    if keyword == "opt_out" and from_number:
-        await suppressions.add(session, provider_id, from_number, "replied with an opt-out keyword")
-    elif keyword == "opt_in" and from_number:
-        await suppressions.remove(session, provider_id, from_number)
     await session.flush()
-    return inbound, keyword
+    session.add(
+        MessageEvent(
+            type="message.replied" if last_sent else "message.received",
+            message_id=last_sent,
+            contact_id=contact.id if contact else None,
+            provider_id=provider_id,
+            sender_id=sender_id,
+            source="inbound",
+            data={"inbound_id": inbound.id, "body": body, "media_urls": media},
+            created_at=now,
+        )
+    )
+    decision = await keyword_rules.decide(session, provider_id, sender_id, body)
+    if contact is not None and decision.action in ("opt_out", "opt_in"):
+        await _apply_opt_keyword(session, provider_id, sender_id, contact, decision)
+    await session.flush()
+    return Inbound(inbound, decision, contact.id if contact else None)
+
+
+async def _apply_opt_keyword(
+    session: AsyncSession,
+    provider_id: int,
+    sender_id: int | None,
+    contact: Contact,
+    decision: keyword_rules.Decision,
+) -> None:
+    provider = await session.get(ProviderRow, provider_id)
+    scope_sender = (
+        sender_id if provider is not None and provider.opt_out_scope == "sender" else None
+    )
+    word = (decision.keyword or "").upper()
+    if decision.action == "opt_out":
+        changed = await suppressions.add(
+            session, provider_id, contact.phone, f"replied {word}", sender_id=scope_sender
+        )
+        contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+        kind = "contact.opted_out"
+    else:
+        changed = bool(await suppressions.remove(session, provider_id, contact.phone, sender_id))
+        if not await suppressions.any_for(session, contact.phone):
+            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
+        kind = "contact.opted_in"
+    if changed:
+        events.contact_event(
+            session,
+            kind,
+            contact_id=contact.id,
+            provider_id=provider_id,
+            sender_id=sender_id,
+            source="inbound",
+            detail=f"replied {word}",
+        )
 
 
 def _int(value: str | None) -> int:

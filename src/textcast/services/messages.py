@@ -17,6 +17,7 @@ from textcast.config import Settings
 from textcast.db.models import Message, MessageEvent, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.services import contacts
 from textcast.services import senders as sender_service
 
 TWILIO_BODY_LIMIT = 1600  # characters, per Twilio's API definition
@@ -33,6 +34,12 @@ class SendRequest(BaseModel):
     template_id: str | None = Field(None, max_length=100)
     append_unsubscribe_text: bool = Field(
         False, description="add the sender's unsubscribe text (e.g. 'Reply STOP to opt out')"
+    )
+    campaign: str | None = Field(
+        None, max_length=100, description="campaign label, carried into events and callbacks"
+    )
+    automation: str | None = Field(
+        None, max_length=100, description="automation label, carried into events and callbacks"
     )
 
 
@@ -99,9 +106,20 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=request_hash(request) if idempotency_key else None,
         is_test=is_test,
+        campaign=request.campaign,
+        automation=request.automation,
     )
     session.add(message)
+    await contacts.ensure_many(session, [to])
     await session.flush()
+    session.add(
+        MessageEvent(
+            message_id=message.id,
+            status=status.QUEUED,
+            source="api",
+            created_at=message.created_at,
+        )
+    )
     return Submitted(message)
 
 
@@ -156,19 +174,12 @@ async def get_message(session: AsyncSession, message_id: int) -> Message:
 
 
 async def history(session: AsyncSession, message_id: int) -> list[MessageEvent]:
-    """Every status the message went through, starting with its acceptance.
-
-    The first ``queued`` entry is derived from ``created_at`` rather than stored:
-    it would double the writes of a 10,000-message batch for nothing.
-    """
-    message = await get_message(session, message_id)
-    queued = MessageEvent(
-        message_id=message_id, status=status.QUEUED, source="api", created_at=message.created_at
-    )
+    """Every event of the message, starting with its acceptance (``queued``)."""
+    await get_message(session, message_id)
     query = (
         select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
     )
-    return [queued, *await session.scalars(query)]
+    return list(await session.scalars(query))
 
 
 async def list_messages(
@@ -221,7 +232,19 @@ async def submit_batch(
             rejected.append({"index": index, "field": exc.field, "message": exc.message})
     if not good:
         return BatchResult([], rejected)
-    ids = await _insert_ids(session, [values for _, values in good])
+    values = [row for _, row in good]
+    ids = await _insert_ids(session, values)
+    await contacts.ensure_many(session, {str(row["to"]) for row in values})
+    queued = [
+        {
+            "message_id": mid,
+            "status": status.QUEUED,
+            "source": "api",
+            "created_at": row["created_at"],
+        }
+        for mid, row in zip(ids, values, strict=True)
+    ]
+    await session.execute(insert(EVENTS), queued)
     return BatchResult([(index, mid) for (index, _), mid in zip(good, ids, strict=True)], rejected)
 
 
@@ -241,8 +264,9 @@ async def _insert_ids(session: AsyncSession, rows: list[dict[str, object]]) -> l
     return list(range(last - len(rows) + 1, last + 1))
 
 
-SIMPLE_ROW_KEYS = frozenset({"to", "body", "sender"})
+SIMPLE_ROW_KEYS = frozenset({"to", "body", "sender", "campaign", "automation"})
 MESSAGES = cast(Table, Message.__table__)
+EVENTS = cast(Table, MessageEvent.__table__)
 
 
 def _fast_request(raw: object) -> SendRequest | None:
@@ -251,6 +275,10 @@ def _fast_request(raw: object) -> SendRequest | None:
     if not isinstance(raw, dict) or not raw.keys() <= SIMPLE_ROW_KEYS:
         return None
     to, body, sender = raw.get("to"), raw.get("body", ""), raw.get("sender")
+    campaign, automation = raw.get("campaign"), raw.get("automation")
+    for label in (campaign, automation):
+        if label is not None and (not isinstance(label, str) or len(label) > 100):
+            return None
     if (
         not isinstance(to, str)
         or not 0 < len(to) <= 40
@@ -267,6 +295,8 @@ def _fast_request(raw: object) -> SendRequest | None:
         media_urls=[],
         template_id=None,
         append_unsubscribe_text=False,
+        campaign=campaign,
+        automation=automation,
     )
 
 
@@ -305,6 +335,8 @@ async def _batch_row(
         "body": body,
         "media_urls": media,
         "template_id": request.template_id,
+        "campaign": request.campaign,
+        "automation": request.automation,
         "status": status.QUEUED,
         "segments": info.segments,
         "encoding": info.encoding,

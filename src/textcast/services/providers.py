@@ -25,7 +25,8 @@ from textcast.services import senders as sender_service
 from textcast.services.refs import by_ref
 
 NAME_MAX = 100
-RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated"})
+RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated", "opt_out_scope"})
+OPT_OUT_SCOPES = ("account", "sender")
 IN_FLIGHT = (status.QUEUED, status.DISPATCHING)
 
 
@@ -78,6 +79,12 @@ def _check_name(name: Any) -> str:
     return name.strip()
 
 
+def _check_scope(value: Any) -> str:
+    if value not in OPT_OUT_SCOPES:
+        raise ValidationFailed("opt_out_scope", f"must be one of {', '.join(OPT_OUT_SCOPES)}")
+    return str(value)
+
+
 async def _vet_endpoints(ctx: Context, provider: Provider, field: str) -> None:
     for url in provider.endpoints():
         try:
@@ -111,6 +118,7 @@ async def create_provider(
         secrets_encrypted=ctx.box.encrypt(reveal(secret_values)),
         webhook_secret_encrypted=ctx.box.encrypt(pysecrets.token_urlsafe(32)),
         is_simulated=is_simulated,
+        opt_out_scope=_check_scope(payload.get("opt_out_scope", "account")),
     )
     session.add(row)
     await session.flush()
@@ -172,6 +180,8 @@ async def update_provider(
         if other is not None and other.id != row.id:
             raise Conflict(f"a provider named {name!r} already exists")
         row.name = name
+    if "opt_out_scope" in changes:
+        row.opt_out_scope = _check_scope(changes["opt_out_scope"])
     config_changes = {k: v for k, v in changes.items() if k not in RESERVED_KEYS}
     if config_changes:
         cls = provider_class(row.type)
@@ -243,3 +253,13 @@ def secret_view(ctx: Context, row: ProviderRow) -> dict[str, Any]:
 
 async def webhook_secret(ctx: Context, row: ProviderRow) -> str:
     return str(ctx.box.decrypt(row.webhook_secret_encrypted))
+
+
+async def rotate_relay_secret(ctx: Context, session: AsyncSession, ref: str | int) -> str:
+    """A new secret for Textcast-signed relays (X-Textcast-Signature); the old one
+    stops working at once. Returned this one time only, like an API key."""
+    row = await get_provider(session, ref)
+    secret = "rly_" + pysecrets.token_urlsafe(32)
+    row.relay_secret_encrypted = ctx.box.encrypt(secret)
+    row.updated_at = utcnow()
+    return secret

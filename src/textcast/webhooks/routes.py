@@ -1,6 +1,8 @@
 """Twilio's status callbacks and inbound messages.
 
-Each request is verified (``X-Twilio-Signature``; 403 when wrong or missing),
+Each request is verified (``X-Twilio-Signature``, or for a customer's relay
+``X-Textcast-Signature`` with the provider's relay secret over the raw body,
+or the raw query string for GET; 403 when wrong or missing),
 parsed, stored durably together with its effect in one transaction, and only
 then answered 200. Callbacks for unknown messages are stored and answered 200
 too, so Twilio does not retry them forever.
@@ -12,18 +14,19 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from textcast import metrics
+from textcast import hmac_signing, metrics
 from textcast.api.deps import get_ctx
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
 from textcast.providers.twilio import parse_status_callback
-from textcast.services import callbacks
+from textcast.services import callbacks, keyword_rules
 from textcast.webhooks.meta import Meta, verify_meta, with_meta
 from textcast.webhooks.signature import public_url, verify
 
@@ -40,6 +43,7 @@ class _ProviderAuth:
     auth_token: str
     webhook_secret: str
     custom_callback_urls: dict[int, str]
+    relay_secret: str | None
     loaded_at: float
 
 
@@ -71,16 +75,21 @@ async def _provider_auth(ctx: Context, request: Request, provider_id: int) -> _P
         auth_token=str(secrets["auth_token"]),
         webhook_secret=str(ctx.box.decrypt(row.webhook_secret_encrypted)),
         custom_callback_urls=custom,
+        relay_secret=str(ctx.box.decrypt(row.relay_secret_encrypted))
+        if row.relay_secret_encrypted
+        else None,
         loaded_at=time.monotonic(),
     )
     cache[provider_id] = auth
     return auth
 
 
-async def _read_params(request: Request) -> list[tuple[str, str]]:
-    """The form fields (POST body or GET query), size-capped and strictly UTF-8."""
+async def _read_params(request: Request) -> tuple[list[tuple[str, str]], bytes]:
+    """The form fields (POST body or GET query), size-capped and strictly UTF-8,
+    and the raw bytes they came from."""
     if request.method == "GET":
-        return parse_qsl(request.url.query, keep_blank_values=True)
+        query = request.scope.get("query_string", b"")
+        return parse_qsl(request.url.query, keep_blank_values=True), query
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
@@ -90,7 +99,7 @@ async def _read_params(request: Request) -> list[tuple[str, str]]:
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False), body
     except UnicodeDecodeError:
         raise WebhookRejected(400, "body is not valid UTF-8 form data") from None
 
@@ -109,7 +118,7 @@ async def _verified(
 ) -> tuple[list[tuple[str, str]], Meta | None]:
     """The request's parameters and its verified ``meta``, or WebhookRejected."""
     auth = await _provider_auth(ctx, request, provider_id)
-    params = await _read_params(request)
+    params, raw = await _read_params(request)
     signature = request.headers.get("x-twilio-signature")
     signed_params = params if request.method == "POST" else []
     meta_value = request.query_params.get("meta")
@@ -124,6 +133,12 @@ async def _verified(
         and verify(auth.auth_token, signature, with_meta(custom, meta_value), signed_params)
     ):
         return params, meta
+    # A relay that cannot forward Twilio's header signs with Textcast's own scheme.
+    relay_signature = request.headers.get("x-textcast-signature")
+    if relay_signature and auth.relay_secret:
+        if hmac_signing.verify([auth.relay_secret], relay_signature, raw):
+            return params, meta
+        raise WebhookRejected(403, "invalid or expired X-Textcast-Signature")
     raise WebhookRejected(403, "invalid or missing X-Twilio-Signature")
 
 
@@ -174,19 +189,42 @@ async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
         params, _ = await _verified(ctx, request, provider_id)
     except WebhookRejected as exc:
         return _rejected(exc, "inbound")
+    form = dict(params)
+    token = request.headers.get("i-twilio-idempotency-token")
     async with ctx.session() as session:
-        message, keyword = await callbacks.receive_inbound(session, provider_id, dict(params))
+        if await callbacks.seen_before(session, provider_id, token):
+            # Twilio retried a reply already stored: answer it the same way, change nothing.
+            sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
+            decision = await keyword_rules.decide(
+                session, provider_id, sender_id, form.get("Body", "")
+            )
+            outcome, sid = "duplicate", form.get("MessageSid") or form.get("SmsSid")
+        else:
+            received = await callbacks.receive_inbound(session, provider_id, form)
+            decision = received.decision
+            outcome, sid = decision.action or "stored", received.message.provider_message_id
         callbacks.store_receipt(
             session,
             provider_id=provider_id,
             kind="inbound",
             payload=params,
-            provider_message_id=message.provider_message_id,
+            provider_message_id=sid,
             message_id=None,
-            outcome=keyword or "stored",
+            outcome=outcome,
+            idempotency_token=token,
         )
-    metrics.CALLBACKS.labels("inbound", keyword or "stored").inc()
-    return Response(EMPTY_TWIML, media_type="text/xml")
+    metrics.CALLBACKS.labels("inbound", outcome).inc()
+    return Response(twiml_reply(decision.reply), media_type="text/xml")
+
+
+def twiml_reply(text: str | None) -> str:
+    """Empty TwiML, or one ``<Message>`` when a keyword has an auto-reply."""
+    if not text:
+        return EMPTY_TWIML
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f"<Message>{xml_escape(text)}</Message></Response>"
+    )
 
 
 # Twilio calls inbound webhooks by POST or GET (seed 002 configures GET).
