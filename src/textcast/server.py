@@ -17,6 +17,7 @@ from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Provider as ProviderRow
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.outgoing.deliverer import EventNotifier
 from textcast.services import apikeys
 from textcast.services.providers import create_provider
 from textcast.simulator import SimulatorState, start_simulator
@@ -142,7 +143,8 @@ async def serve(settings: Settings, *, log_level: str = "info") -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """The dispatcher alone (no API): one of many processes sharing PostgreSQL."""
+    """The dispatcher and event notifier without the API: one of many processes
+    sharing PostgreSQL."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (
@@ -156,6 +158,6 @@ async def run_worker(settings: Settings) -> None:
     ctx = Context.create(settings)
     log.info("worker started")
     try:
-        await Dispatcher(ctx).run(stop)
+        await asyncio.gather(Dispatcher(ctx).run(stop), EventNotifier(ctx).run(stop))
     finally:
         await ctx.close()

@@ -1,4 +1,5 @@
-"""The ASGI application: API, webhooks, health; the dispatcher runs in its lifespan."""
+"""The ASGI application: API, webhooks, health; the dispatcher and the event
+notifier (outgoing webhooks) run in its lifespan."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from textcast import __version__
-from textcast.api import routes_messages, routes_providers, routes_system
+from textcast.api import (
+    routes_audience,
+    routes_events,
+    routes_messages,
+    routes_providers,
+    routes_system,
+)
 from textcast.api.deps import require_api_key
 from textcast.api.errors import install_error_handlers
 from textcast.context import Context
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.outgoing.deliverer import EventNotifier
 from textcast.webhooks import routes as webhook_routes
 
 DESCRIPTION = (
@@ -29,16 +37,17 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if with_dispatcher:
             app.state.dispatcher = Dispatcher(ctx)
-            task = asyncio.create_task(app.state.dispatcher.run(stop))
+            app.state.notifier = EventNotifier(ctx)
+            tasks.append(asyncio.create_task(app.state.dispatcher.run(stop)))
+            tasks.append(asyncio.create_task(app.state.notifier.run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
 
     app = FastAPI(title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.ctx = ctx
@@ -46,6 +55,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
     secured = [Depends(require_api_key)]
     app.include_router(routes_providers.router, dependencies=secured)
     app.include_router(routes_messages.router, dependencies=secured)
+    app.include_router(routes_events.router, dependencies=secured)
+    app.include_router(routes_audience.router, dependencies=secured)
     app.include_router(webhook_routes.router)
     app.include_router(routes_system.router)
     return app

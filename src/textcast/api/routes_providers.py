@@ -123,3 +123,10 @@ async def set_default(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, A
 async def delete_sender(ref: str, session: SessionDep) -> dict[str, Any]:
     sender = await sender_service.delete_sender(session, ref)
     return {"deleted": True, "id": sender.id}
+
+
+@router.post("/providers/{ref}/relay-secret")
+async def rotate_relay_secret(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, str]:
+    """A new secret for relays signed with X-Textcast-Signature (shown this once)."""
+    secret = await provider_service.rotate_relay_secret(ctx, session, ref)
+    return {"relay_secret": secret, "header": "X-Textcast-Signature"}

@@ -42,6 +42,8 @@ def provider_view(ctx: Context, row: ProviderRow) -> dict[str, Any]:
         "is_simulated": row.is_simulated,
         "config": row.config,
         "credentials": secret_view(ctx, row),
+        "opt_out_scope": row.opt_out_scope,
+        "relay_secret": "set" if row.relay_secret_encrypted else None,
         "status_callback_url": status_callback_url(ctx.settings, row.id),
         "inbound_url": inbound_url(ctx.settings, row.id),
         "senders": [sender_view(ctx.settings, s) for s in row.senders if s.deleted_at is None],

@@ -1,0 +1,207 @@
+"""/api/v1/contacts, /api/v1/suppressions and /api/v1/keywords."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from textcast import phone
+from textcast.api.deps import CtxDep, SessionDep
+from textcast.db.models import Contact, KeywordRule, Suppression
+from textcast.db.models import Provider as ProviderRow
+from textcast.errors import NotFound, ValidationFailed
+from textcast.services import contacts, keyword_rules, suppressions
+from textcast.services import senders as sender_service
+from textcast.services.refs import by_ref
+
+router = APIRouter(prefix="/api/v1", tags=["audience"])
+
+
+class TagChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    add_tags: list[str] = Field(default_factory=list, max_length=contacts.MAX_TAGS)
+    remove_tags: list[str] = Field(default_factory=list, max_length=contacts.MAX_TAGS)
+
+
+class SuppressionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | int
+    phone: str = Field(min_length=1, max_length=40)
+    sender: str | int | None = None
+    reason: str = Field("added by an operator", max_length=200)
+
+
+async def contact_view(session: SessionDep, contact: Contact) -> dict[str, Any]:
+    rows = await session.scalars(select(Suppression).where(Suppression.phone == contact.phone))
+    return {
+        "id": contact.id,
+        "phone": contact.phone,
+        "tags": contact.tags,
+        "opted_out": contacts.OPTED_OUT_TAG in contact.tags,
+        "suppressions": [suppression_view(s) for s in rows],
+        "created_at": contact.created_at.isoformat(),
+        "last_inbound_at": contact.last_inbound_at.isoformat() if contact.last_inbound_at else None,
+    }
+
+
+def suppression_view(row: Suppression) -> dict[str, Any]:
+    return {
+        "provider_id": row.provider_id,
+        "sender_id": row.sender_id,
+        "scope": "sender" if row.sender_id else "account",
+        "phone": row.phone,
+        "reason": row.reason,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@router.get("/contacts")
+async def list_contacts(
+    session: SessionDep,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    after_id: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    rows = await contacts.list_contacts(session, tag=tag, after_id=after_id, limit=limit)
+    return {
+        "contacts": [
+            {"id": c.id, "phone": c.phone, "tags": c.tags, "created_at": c.created_at.isoformat()}
+            for c in rows
+        ],
+        "next_after_id": rows[-1].id if len(rows) == limit else None,
+    }
+
+
+@router.get("/contacts/{ref}")
+async def show_contact(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    contact = await contacts.find(session, ref, ctx.settings.default_region)
+    return await contact_view(session, contact)
+
+
+@router.patch("/contacts/{ref}")
+async def tag_contact(
+    ref: str, change: TagChange, ctx: CtxDep, session: SessionDep
+) -> dict[str, Any]:
+    contact = await contacts.find(session, ref, ctx.settings.default_region)
+    contacts.set_tags(contact, add=contacts.clean_tags(change.add_tags), remove=change.remove_tags)
+    return await contact_view(session, contact)
+
+
+@router.get("/contacts/{ref}/conversation")
+async def conversation(
+    ref: str,
+    ctx: CtxDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Messages sent to the contact and their replies, newest first."""
+    contact = await contacts.find(session, ref, ctx.settings.default_region)
+    thread = await contacts.conversation(session, contact, limit=limit)
+    return {"contact_id": contact.id, "phone": contact.phone, "thread": thread}
+
+
+async def _provider(session: SessionDep, ref: str | int) -> ProviderRow:
+    row = await session.scalar(
+        select(ProviderRow).where(by_ref(ProviderRow, ref), ProviderRow.deleted_at.is_(None))
+    )
+    if row is None:
+        raise ValidationFailed("provider", f"no provider {ref!r}")
+    return row
+
+
+async def _sender_id(
+    session: SessionDep, provider: ProviderRow, ref: str | int | None
+) -> int | None:
+    if ref is None:
+        return None
+    sender = await sender_service.find_sender(session, str(ref), missing_ok=True)
+    if sender is None or sender.provider_id != provider.id:
+        raise ValidationFailed("sender", f"no sender {ref!r} on {provider.name!r}")
+    return sender.id
+
+
+@router.get("/suppressions")
+async def list_suppressions(
+    session: SessionDep,
+    provider: str | None = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    query = select(Suppression).order_by(Suppression.id.desc()).limit(limit)
+    if provider is not None:
+        query = query.where(Suppression.provider_id == (await _provider(session, provider)).id)
+    if before_id is not None:
+        query = query.where(Suppression.id < before_id)
+    rows = list(await session.scalars(query))
+    return {
+        "suppressions": [{"id": r.id, **suppression_view(r)} for r in rows],
+        "next_before_id": rows[-1].id if len(rows) == limit else None,
+    }
+
+
+@router.post("/suppressions", status_code=status.HTTP_201_CREATED)
+async def add_suppression(data: SuppressionIn, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    provider = await _provider(session, data.provider)
+    sender_id = await _sender_id(session, provider, data.sender)
+    number = phone.normalize(data.phone, ctx.settings.default_region, field="phone")
+    added = await suppressions.add(session, provider.id, number, data.reason, sender_id=sender_id)
+    contact = await contacts.ensure(session, number)
+    contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+    return {"phone": number, "provider_id": provider.id, "sender_id": sender_id, "added": added}
+
+
+@router.delete("/suppressions")
+async def remove_suppression(
+    ctx: CtxDep,
+    session: SessionDep,
+    provider: str,
+    phone_number: Annotated[str, Query(alias="phone", min_length=1, max_length=40)],
+    sender: str | None = None,
+) -> dict[str, Any]:
+    """Lift the account-wide suppression (and the sender's, when given)."""
+    row = await _provider(session, provider)
+    sender_id = await _sender_id(session, row, sender)
+    number = phone.normalize(phone_number, ctx.settings.default_region, field="phone")
+    removed = await suppressions.remove(session, row.id, number, sender_id)
+    if not removed:
+        raise NotFound(f"{number} is not suppressed on {row.name!r}")
+    if not await suppressions.any_for(session, number):
+        contact = await session.scalar(select(Contact).where(Contact.phone == number))
+        if contact is not None:
+            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
+    return {"phone": number, "removed": removed}
+
+
+def rule_view(rule: KeywordRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "keyword": rule.keyword.upper(),
+        "provider_id": rule.provider_id,
+        "sender_id": rule.sender_id,
+        "action": rule.action,
+        "reply": rule.reply,
+        "created_at": rule.created_at.isoformat(),
+    }
+
+
+@router.get("/keywords")
+async def list_keywords(session: SessionDep, provider: str | None = None) -> list[dict[str, Any]]:
+    provider_id = (await _provider(session, provider)).id if provider else None
+    return [rule_view(r) for r in await keyword_rules.list_rules(session, provider_id)]
+
+
+@router.post("/keywords", status_code=status.HTTP_201_CREATED)
+async def create_keyword(rule: keyword_rules.KeywordRuleIn, session: SessionDep) -> dict[str, Any]:
+    """An auto-reply (``action: reply``), or an extra opt-out/opt-in word."""
+    return rule_view(await keyword_rules.create(session, rule))
+
+
+@router.delete("/keywords/{rule_id}")
+async def delete_keyword(rule_id: int, session: SessionDep) -> dict[str, Any]:
+    await keyword_rules.delete(session, rule_id)
+    return {"deleted": rule_id}

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: operators' endpoints that receive Textcast's events."""

@@ -1,0 +1,153 @@
+"""Registering the URLs that receive events (the service behind the API)."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast.context import Context
+from textcast.db.models import MessageEvent, WebhookDelivery, WebhookEndpoint
+from textcast.errors import NotFound, ValidationFailed
+from textcast.netguard import TargetRefused
+from textcast.services.events import TYPES
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    description: str | None = Field(None, max_length=200)
+    event_types: list[str] = Field(default_factory=list, description="empty: every event type")
+    active: bool = True
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+    description: str | None = Field(None, max_length=200)
+    event_types: list[str] | None = None
+    active: bool | None = None
+
+
+def _check_types(types: list[str]) -> list[str]:
+    unknown = sorted(set(types) - set(TYPES))
+    if unknown:
+        raise ValidationFailed("event_types", f"unknown event types: {', '.join(unknown)}")
+    return sorted(set(types))
+
+
+async def _check_url(ctx: Context, url: str) -> str:
+    try:
+        await ctx.guard.check(url, unresolvable_ok=True)
+    except TargetRefused as exc:
+        raise ValidationFailed("url", str(exc)) from None
+    return url
+
+
+async def create(
+    ctx: Context, session: AsyncSession, data: EndpointIn
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret (shown this one time).
+
+    It receives events recorded from now on, not the history before it.
+    """
+    secret = "whsec_" + pysecrets.token_urlsafe(32)
+    newest = await session.scalar(select(func.max(MessageEvent.id)))
+    endpoint = WebhookEndpoint(
+        url=await _check_url(ctx, str(data.url)),
+        description=data.description,
+        secret_encrypted=ctx.box.encrypt(secret),
+        event_types=_check_types(data.event_types),
+        active=data.active,
+        last_event_id=int(newest or 0),
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def get(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id}")
+    return endpoint
+
+
+async def update(
+    ctx: Context, session: AsyncSession, endpoint_id: int, changes: EndpointUpdate
+) -> WebhookEndpoint:
+    endpoint = await get(session, endpoint_id)
+    if changes.url is not None:
+        endpoint.url = await _check_url(ctx, str(changes.url))
+    if changes.description is not None:
+        endpoint.description = changes.description
+    if changes.event_types is not None:
+        endpoint.event_types = _check_types(changes.event_types)
+    if changes.active is not None:
+        endpoint.active = changes.active
+    return endpoint
+
+
+async def list_all(session: AsyncSession) -> list[WebhookEndpoint]:
+    return list(await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+async def deliveries(
+    session: AsyncSession,
+    endpoint_id: int,
+    *,
+    status: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[WebhookDelivery]:
+    await get(session, endpoint_id)
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if before_id is not None:
+        query = query.where(WebhookDelivery.id < before_id)
+    return list(await session.scalars(query))
+
+
+def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, object]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
+        "active": endpoint.active,
+        "secret": "whsec_****",
+        "created_at": endpoint.created_at.isoformat(),
+    }
+
+
+def delivery_view(delivery: WebhookDelivery) -> dict[str, object]:
+    return {
+        "id": delivery.id,
+        "event_id": delivery.event_id,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "response_status": delivery.response_status,
+        "error": delivery.error,
+        "next_attempt_at": delivery.next_attempt_at.isoformat()
+        if delivery.status == "pending"
+        else None,
+        "last_attempt_at": delivery.last_attempt_at.isoformat()
+        if delivery.last_attempt_at
+        else None,
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+        "created_at": delivery.created_at.isoformat(),
+    }
+
+
+async def delete(session: AsyncSession, endpoint_id: int) -> None:
+    await session.delete(await get(session, endpoint_id))

@@ -1,0 +1,182 @@
+"""Events delivered to operators' endpoints: signed, retried, logged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import RunningServer, free_port
+from tests.integration.helpers import api, eventually
+from textcast import hmac_signing
+from textcast.context import Context
+from textcast.outgoing import endpoints
+from textcast.outgoing.deliverer import DeliveryPolicy, EventNotifier
+from textcast.services import contacts, events
+
+FAST = DeliveryPolicy(base_delay=0.01, max_delay=0.05, settle_seconds=0, max_attempts=3)
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list[int] = field(default_factory=list)  # statuses to give, then 200
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    box = Receiver(f"http://127.0.0.1:{port}/hooks")
+
+    async def hook(request: web.Request) -> web.Response:
+        box.received.append((dict(request.headers), await request.read()))
+        return web.Response(status=box.answers.pop(0) if box.answers else 200)
+
+    app = web.Application()
+    app.router.add_post("/hooks", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield box
+    await runner.cleanup()
+
+
+async def opt_out_event(ctx: Context, phone: str) -> None:
+    async with ctx.session() as session:
+        contact = await contacts.ensure(session, phone)
+        events.contact_event(
+            session,
+            "contact.opted_out",
+            contact_id=contact.id,
+            provider_id=1,
+            sender_id=None,
+            source="test",
+        )
+
+
+async def register(ctx: Context, url: str, types: list[str] | None = None) -> tuple[int, str]:
+    async with ctx.session() as session:
+        endpoint, secret = await endpoints.create(
+            ctx,
+            session,
+            endpoints.EndpointIn(url=url, event_types=types or []),  # type: ignore[arg-type]
+        )
+        return endpoint.id, secret
+
+
+async def drain(notifier: EventNotifier, rounds: int = 50) -> None:
+    import asyncio
+
+    for _ in range(rounds):
+        await notifier.step()
+        await asyncio.sleep(0.02)
+
+
+async def test_events_arrive_signed_and_in_order(ctx: Context, receiver: Receiver) -> None:
+    await opt_out_event(ctx, "+14155550001")  # before registration: not sent
+    endpoint_id, secret = await register(ctx, receiver.url)
+    for i in range(3):
+        await opt_out_event(ctx, f"+1415555010{i}")
+    await drain(EventNotifier(ctx, FAST))
+    phones = [json.loads(body)["phone"] for _, body in receiver.received]
+    assert phones == ["+14155550100", "+14155550101", "+14155550102"]
+    headers, body = receiver.received[0]
+    assert hmac_signing.verify([secret], headers["Textcast-Signature"], body)
+    assert not hmac_signing.verify(["whsec_other"], headers["Textcast-Signature"], body)
+    assert headers["Textcast-Event-Id"] == str(json.loads(body)["id"])
+    async with ctx.sessions() as session:
+        log = await endpoints.deliveries(
+            session, endpoint_id, status=None, before_id=None, limit=10
+        )
+    assert [d.status for d in log] == ["delivered"] * 3
+
+
+async def test_failures_are_retried_then_given_up_with_the_log_kept(
+    ctx: Context, receiver: Receiver
+) -> None:
+    endpoint_id, _ = await register(ctx, receiver.url)
+    receiver.answers = [500, 503]  # third attempt succeeds
+    await opt_out_event(ctx, "+14155550100")
+    await drain(EventNotifier(ctx, FAST))
+    async with ctx.sessions() as session:
+        (delivery,) = await endpoints.deliveries(
+            session, endpoint_id, status=None, before_id=None, limit=10
+        )
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 3, 200)
+
+    receiver.answers = [500] * 10
+    await opt_out_event(ctx, "+14155550101")
+    await drain(EventNotifier(ctx, FAST))
+    async with ctx.sessions() as session:
+        failed = await endpoints.deliveries(
+            session, endpoint_id, status="failed", before_id=None, limit=10
+        )
+    assert len(failed) == 1 and failed[0].attempts == 3 and failed[0].error == "HTTP 500"
+
+
+async def test_an_unreachable_endpoint_does_not_hold_back_another(
+    ctx: Context, receiver: Receiver
+) -> None:
+    await register(ctx, f"http://127.0.0.1:{free_port()}/nobody-listens")
+    await register(ctx, receiver.url, types=["contact.opted_out"])
+    await opt_out_event(ctx, "+14155550100")
+    await drain(EventNotifier(ctx, FAST), rounds=5)
+    assert len(receiver.received) == 1
+
+
+async def test_type_filter_and_api(
+    server: RunningServer, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
+    url = f"{server.url}/api/v1/webhooks"
+    status, body = await api(
+        http,
+        "POST",
+        url,
+        server.headers,
+        {"url": receiver.url, "event_types": ["contact.opted_in"]},
+    )
+    assert status == 201 and body["secret"].startswith("whsec_"), body
+    endpoint_id = body["id"]
+    status, listed = await api(http, "GET", url, server.headers)
+    assert listed[0]["secret"] == "whsec_****"
+    status, body = await api(
+        http, "POST", url, server.headers, {"url": receiver.url, "event_types": ["message.boom"]}
+    )
+    assert status == 422 and body["field"] == "event_types", body
+    status, body = await api(http, "POST", url, server.headers, {"url": "ftp://example.com/x"})
+    assert status == 422, body
+
+    await opt_out_event(server.ctx, "+14155550100")  # not a type this endpoint wants
+    async with server.ctx.session() as session:
+        contact = await contacts.ensure(session, "+14155550100")
+        events.contact_event(
+            session,
+            "contact.opted_in",
+            contact_id=contact.id,
+            provider_id=1,
+            sender_id=None,
+            source="test",
+        )
+    # The server's own notifier delivers it (events settle for two seconds first).
+    await eventually(lambda: _received(receiver), timeout=15)
+    assert [json.loads(b)["type"] for _, b in receiver.received] == ["contact.opted_in"]
+
+    async def delivered() -> bool:
+        status, log = await api(http, "GET", f"{url}/{endpoint_id}/deliveries", server.headers)
+        assert status == 200, log
+        return bool(log["deliveries"]) and log["deliveries"][0]["status"] == "delivered"
+
+    await eventually(delivered)
+    status, _ = await api(http, "DELETE", f"{url}/{endpoint_id}", server.headers)
+    assert status == 200
+    status, _ = await api(http, "GET", f"{url}/{endpoint_id}", server.headers)
+    assert status == 404
+
+
+async def _received(receiver: Receiver) -> bool:
+    return bool(receiver.received)
