@@ -22,6 +22,7 @@ from textcast.api.errors import install_error_handlers
 from textcast.context import Context
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.outgoing.deliverer import EventNotifier
+from textcast.webhooks import generic_routes
 from textcast.webhooks import routes as webhook_routes
 
 DESCRIPTION = (
@@ -58,5 +59,6 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
     app.include_router(routes_events.router, dependencies=secured)
     app.include_router(routes_audience.router, dependencies=secured)
     app.include_router(webhook_routes.router)
+    app.include_router(generic_routes.router)
     app.include_router(routes_system.router)
     return app

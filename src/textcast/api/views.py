@@ -10,7 +10,7 @@ from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, Sender
 from textcast.db.models import Provider as ProviderRow
 from textcast.services.providers import secret_view
-from textcast.webhooks.urls import inbound_url, status_callback_url
+from textcast.webhooks.urls import inbound_url, receipt_url, status_callback_url
 
 
 def sender_view(settings: Settings, sender: Sender) -> dict[str, Any]:
@@ -44,8 +44,7 @@ def provider_view(ctx: Context, row: ProviderRow) -> dict[str, Any]:
         "credentials": secret_view(ctx, row),
         "opt_out_scope": row.opt_out_scope,
         "relay_secret": "set" if row.relay_secret_encrypted else None,
-        "status_callback_url": status_callback_url(ctx.settings, row.id),
-        "inbound_url": inbound_url(ctx.settings, row.id),
+        **_callback_urls(ctx, row),
         "senders": [sender_view(ctx.settings, s) for s in row.senders if s.deleted_at is None],
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
@@ -94,3 +93,14 @@ def _describe(message: Message) -> str | None:
         return None
     # What the provider or dispatcher recorded, else the Twilio catalogue's words.
     return message.error_message or error_codes.describe(message.error_code)
+
+
+def _callback_urls(ctx: Context, row: ProviderRow) -> dict[str, str]:
+    if row.type == "twilio":
+        return {
+            "status_callback_url": status_callback_url(ctx.settings, row.id),
+            "inbound_url": inbound_url(ctx.settings, row.id),
+        }
+    # Generic providers call this one URL with delivery receipts; its path holds a secret.
+    secret = str(ctx.box.decrypt(row.webhook_secret_encrypted))
+    return {"receipt_url": receipt_url(ctx.settings, row.id, secret)}

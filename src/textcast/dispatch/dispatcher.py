@@ -32,7 +32,7 @@ from textcast.errors import ProviderError
 from textcast.providers.base import OutboundMessage, Provider
 from textcast.services.providers import instantiate
 from textcast.webhooks.meta import sign_meta, with_meta
-from textcast.webhooks.urls import status_callback_url
+from textcast.webhooks.urls import callback_base
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,9 @@ class Dispatcher:
     def _outbound(
         self, message: Claimed, sender: Sender, provider: _LoadedProvider
     ) -> OutboundMessage:
-        base = sender.custom_callback_url or status_callback_url(self.settings, message.provider_id)
+        base = sender.custom_callback_url or callback_base(
+            self.settings, provider.type, message.provider_id, provider.webhook_secret
+        )
         callback = with_meta(base, sign_meta(provider.webhook_secret, message.id, sender.id))
         return OutboundMessage(
             message_id=message.id,

@@ -24,6 +24,7 @@ from textcast.providers import http_template as tpl
 from textcast.providers.base import HttpClient, OutboundMessage, Provider, SendResult, basic_auth
 from textcast.providers.base import validate_models as _validate_models
 from textcast.providers.http_template import ResponseRule
+from textcast.providers.receipts import ReceiptMapping
 
 # 408/425/429 and every 5xx can pass on a later try; other statuses will not.
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -51,6 +52,9 @@ class GenericConfig(BaseModel):
     message_id: ResponseRule | None = None
     error_code: ResponseRule | None = None
     error_message: ResponseRule | None = None
+    receipt: ReceiptMapping | None = Field(
+        None, description="how to read this provider's delivery receipts"
+    )
 
     @field_validator("url")
     @classmethod
@@ -96,6 +100,9 @@ class GenericSecrets(BaseModel):
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
 
 
+RECEIPT_URL = "$$ReceiptURL"
+
+
 class GenericHttpProvider(Provider):
     type: ClassVar[str] = "generic"
     config_model: ClassVar[builtins.type[BaseModel]] = GenericConfig
@@ -133,6 +140,8 @@ class GenericHttpProvider(Provider):
     def _values(self, message: OutboundMessage) -> dict[str, str]:
         to = message.to if self.config.to_format == "e164" else message.to.lstrip("+")
         values = {"To": to, "Body": message.body, "From": message.sender_id}
+        if message.status_callback:
+            values["ReceiptURL"] = message.status_callback
         for name, secret in self.secrets.credentials.items():
             values[f"Secret.{name}"] = secret.get_secret_value()
         return values
@@ -148,7 +157,13 @@ class GenericHttpProvider(Provider):
             secret = self.secrets.basic_password
             password = secret.get_secret_value() if secret else ""
             headers.update(basic_auth(tpl.render(cfg.basic_username, values), password))
-        params = {k: tpl.render(v, values) for k, v in cfg.params.items()}
+        params = {
+            k: tpl.render(v, values)
+            for k, v in cfg.params.items()
+            # A callback parameter is left out rather than sent empty when
+            # there is no receipt URL (test sends, direct provider use).
+            if v != RECEIPT_URL or RECEIPT_URL[2:] in values
+        }
         if cfg.method == "GET":
             if params:
                 url += ("&" if "?" in url else "?") + urlencode(params, quote_via=quote)

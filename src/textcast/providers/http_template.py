@@ -1,6 +1,7 @@
 """Templates and answer rules for generic HTTP providers.
 
-``$$To``, ``$$Body``, ``$$From`` and ``$$Secret.<name>`` (case-sensitive) are
+``$$To``, ``$$Body``, ``$$From``, ``$$ReceiptURL`` (this message's delivery
+receipt URL) and ``$$Secret.<name>`` (case-sensitive) are
 replaced in one pass, so a message body that itself contains ``$$To`` stays
 as written. Each value is encoded for where it lands: percent-encoding in
 URLs, form encoding in form bodies, JSON escaping inside JSON, verbatim in
@@ -20,7 +21,7 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-PLACEHOLDER = re.compile(r"\$\$(To|Body|From|Secret\.[A-Za-z0-9_]+)")
+PLACEHOLDER = re.compile(r"\$\$(To|Body|From|ReceiptURL|Secret\.[A-Za-z0-9_]+)")
 
 
 class TemplateError(ValueError):

@@ -90,6 +90,15 @@ async def _read_params(request: Request) -> tuple[list[tuple[str, str]], bytes]:
     if request.method == "GET":
         query = request.scope.get("query_string", b"")
         return parse_qsl(request.url.query, keep_blank_values=True), query
+    body = await read_body(request)
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False), body
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not valid UTF-8 form data") from None
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused (413) past MAX_BODY_BYTES without reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
@@ -98,13 +107,10 @@ async def _read_params(request: Request) -> tuple[list[tuple[str, str]], bytes]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False), body
-    except UnicodeDecodeError:
-        raise WebhookRejected(400, "body is not valid UTF-8 form data") from None
+    return body
 
 
-def _signed_url(request: Request) -> str:
+def signed_url(request: Request) -> str:
     """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
@@ -123,7 +129,7 @@ async def _verified(
     signed_params = params if request.method == "POST" else []
     meta_value = request.query_params.get("meta")
     meta = verify_meta(auth.webhook_secret, meta_value)
-    if verify(auth.auth_token, signature, _signed_url(request), signed_params):
+    if verify(auth.auth_token, signature, signed_url(request), signed_params):
         return params, meta
     # Relayed through the sender's custom callback URL: Twilio signed that URL, not ours.
     custom = auth.custom_callback_urls.get(meta.sender_id) if meta else None

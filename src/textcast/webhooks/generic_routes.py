@@ -1,0 +1,127 @@
+"""Delivery receipts from generic HTTP providers.
+
+``/webhooks/generic/{provider_id}/{token}`` (POST or GET): the token is a
+secret derived from the provider's webhook secret, so only someone given the
+URL can post receipts; Plivo's are also checked against its V3 signature.
+Each receipt is matched through the ``meta`` parameter when the provider
+calls back the per-message URL it was given, else by the provider message ID
+recorded at send time; it is stored, applied forward-only, and answered 200.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from textcast import metrics
+from textcast.api.deps import get_ctx
+from textcast.context import Context
+from textcast.db.models import Provider as ProviderRow
+from textcast.providers import receipts
+from textcast.providers.base import StatusUpdate
+from textcast.providers.generic_http import GenericConfig
+from textcast.services import callbacks
+from textcast.webhooks import plivo_signature
+from textcast.webhooks.meta import verify_meta
+from textcast.webhooks.routes import WebhookRejected, read_body, signed_url
+from textcast.webhooks.urls import receipt_token
+
+router = APIRouter(prefix="/webhooks/generic", tags=["webhooks"])
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+async def receipt(provider_id: int, token: str, request: Request, ctx: CtxDep) -> Response:
+    try:
+        row, config = await _provider(ctx, provider_id, token)
+        body = await read_body(request) if request.method == "POST" else b""
+        query = parse_qsl(request.url.query, keep_blank_values=True)
+        mapping = config.receipt
+        if mapping is None:
+            raise WebhookRejected(409, "this provider has no receipt mapping configured")
+        if mapping.signature == "plivo_v3":
+            _check_plivo(ctx, row, request, body)
+        found = receipts.read(mapping, request.headers.get("content-type", ""), body, query)
+    except WebhookRejected as exc:
+        metrics.CALLBACKS.labels("receipt", f"rejected_{exc.status}").inc()
+        return JSONResponse({"error": "webhook_rejected", "message": exc.message}, exc.status)
+    except receipts.ReceiptUnreadable as exc:
+        metrics.CALLBACKS.labels("receipt", "rejected_400").inc()
+        return JSONResponse({"error": "unreadable_receipt", "message": str(exc)}, 400)
+    secret = str(ctx.box.decrypt(row.webhook_secret_encrypted))
+    # The per-message URL's meta names one message; a batch of receipts does not.
+    meta = verify_meta(secret, request.query_params.get("meta")) if len(found) == 1 else None
+    payload = query + parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    if not payload and body:
+        payload = [("body", body.decode("utf-8", "replace"))]
+    async with ctx.session() as session:
+        for item in found:
+            message = await callbacks.find_message(
+                session, provider_id, meta, item.provider_message_id
+            )
+            if message is None:
+                outcome = "unmatched"
+            elif item.status is None:
+                outcome = "ignored"
+            else:
+                update = StatusUpdate(
+                    provider_message_id=item.provider_message_id or "",
+                    status=item.status,
+                    error_code=item.error_code,
+                    error_message=item.error_message or item.raw_status,
+                )
+                outcome = callbacks.apply_status(session, message, update, source="receipt")
+            callbacks.store_receipt(
+                session,
+                provider_id=provider_id,
+                kind="receipt",
+                payload=payload,
+                provider_message_id=item.provider_message_id,
+                message_id=message.id if message else None,
+                outcome=outcome,
+            )
+            metrics.CALLBACKS.labels("receipt", outcome).inc()
+    return Response("OK", media_type="text/plain")
+
+
+async def _provider(
+    ctx: Context, provider_id: int, token: str
+) -> tuple[ProviderRow, GenericConfig]:
+    async with ctx.sessions() as session:
+        row = await session.get(ProviderRow, provider_id)
+    if row is None or row.deleted_at is not None or row.type != "generic":
+        raise WebhookRejected(404, "no such receipt URL")
+    expected = receipt_token(str(ctx.box.decrypt(row.webhook_secret_encrypted)))
+    if not hmac.compare_digest(expected, token):
+        raise WebhookRejected(404, "no such receipt URL")
+    return row, GenericConfig.model_validate(row.config)
+
+
+def _check_plivo(ctx: Context, row: ProviderRow, request: Request, body: bytes) -> None:
+    credentials = ctx.box.decrypt(row.secrets_encrypted).get("credentials") or {}
+    token = credentials.get("auth_token")
+    if not token:
+        raise WebhookRejected(409, "Plivo signature checks need the auth_token credential")
+    is_form = "json" not in request.headers.get("content-type", "")
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if is_form else []
+    if not plivo_signature.verify(
+        str(token),
+        request.method,
+        signed_url(request),
+        params,
+        request.headers.get("x-plivo-signature-v3-nonce"),
+        request.headers.get("x-plivo-signature-v3"),
+    ):
+        raise WebhookRejected(403, "invalid or missing X-Plivo-Signature-V3")
+
+
+for _method in ("POST", "GET"):
+    router.add_api_route(
+        "/{provider_id}/{token}",
+        receipt,
+        methods=[_method],
+        operation_id=f"generic_receipt_{_method.lower()}",
+    )
