@@ -24,6 +24,7 @@ from textcast.dispatch.dispatcher import Dispatcher
 from textcast.outgoing.deliverer import EventNotifier
 from textcast.webhooks import generic_routes
 from textcast.webhooks import routes as webhook_routes
+from textcast.webhooks.routes import CallbackWriters
 
 DESCRIPTION = (
     "Self-hosted SMS engagement engine. Every `/api/` call needs "
@@ -49,9 +50,11 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+            await app.state.callback_writers.close()
 
     app = FastAPI(title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.ctx = ctx
+    app.state.callback_writers = CallbackWriters.create(ctx)
     install_error_handlers(app)
     secured = [Depends(require_api_key)]
     app.include_router(routes_providers.router, dependencies=secured)

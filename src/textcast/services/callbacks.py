@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -23,6 +23,8 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.providers.base import StatusUpdate
 from textcast.services import contacts, events, keyword_rules, suppressions
 from textcast.webhooks.meta import Meta
+
+RECEIPTS = cast(Table, WebhookReceipt.__table__)
 
 
 async def find_message(
@@ -48,7 +50,7 @@ def apply_status(session: AsyncSession, message: Message, update: StatusUpdate, 
     ``applied`` when the status moved, ``duplicate`` when it repeats the current
     one, ``stale`` when it arrived after a later status (out of order).
     """
-    if message.provider_message_id is None:
+    if message.provider_message_id is None and update.provider_message_id:
         message.provider_message_id = update.provider_message_id
     if update.status == message.status:
         return "duplicate"
@@ -91,20 +93,118 @@ def store_receipt(
     outcome: str,
     idempotency_token: str | None = None,
 ) -> None:
-    params: dict[str, Any] = {}
-    for key, value in payload:
-        params.setdefault(key, value)
     session.add(
         WebhookReceipt(
             provider_id=provider_id,
             kind=kind,
             provider_message_id=provider_message_id,
             message_id=message_id,
-            payload=params,
+            payload=_first_values(payload),
             outcome=outcome,
             idempotency_token=idempotency_token,
         )
     )
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One status report as received (a Twilio callback or a generic receipt)."""
+
+    provider_id: int
+    meta: Meta | None
+    provider_message_id: str | None
+    update: StatusUpdate | None  # None: not a status Textcast tracks
+    params: Sequence[tuple[str, str]]
+    idempotency_token: str | None = None
+    kind: str = "status"
+    source: str = "callback"
+
+
+async def record_status_reports(
+    session: AsyncSession, reports: Sequence[StatusReport]
+) -> list[str]:
+    """Store and apply a batch of reports with one look-up per kind of key;
+    each report's outcome, in order (see :func:`apply_status`, plus
+    ``duplicate`` for a retried request, ``unmatched`` and ``ignored``)."""
+    by_id, by_sid = await _messages_for(session, reports)
+    seen = await _tokens_seen(session, reports)
+    outcomes: list[str] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for report in reports:
+        message = by_id.get(report.meta.message_id) if report.meta else None
+        if message is None or message.provider_id != report.provider_id:
+            key = (report.provider_id, report.provider_message_id or "")
+            message = by_sid.get(key)
+        token_key = (report.provider_id, report.idempotency_token or "")
+        if report.idempotency_token and token_key in seen:
+            outcome = "duplicate"  # the provider retried a request already stored and applied
+        elif message is None:
+            outcome = "unmatched"
+        elif report.update is None:
+            outcome = "ignored"
+        else:
+            outcome = apply_status(session, message, report.update, source=report.source)
+            if message.provider_message_id:
+                by_sid[(message.provider_id, message.provider_message_id)] = message
+        if report.idempotency_token:
+            seen.add(token_key)
+        outcomes.append(outcome)
+        rows.append(
+            {
+                "provider_id": report.provider_id,
+                "kind": report.kind,
+                "provider_message_id": report.provider_message_id,
+                "message_id": message.id if message else None,
+                "payload": _first_values(report.params),
+                "outcome": outcome,
+                "idempotency_token": report.idempotency_token,
+                "received_at": now,
+            }
+        )
+    await session.execute(insert(RECEIPTS), rows)
+    return outcomes
+
+
+async def _messages_for(
+    session: AsyncSession, reports: Sequence[StatusReport]
+) -> tuple[dict[int, Message], dict[tuple[int, str], Message]]:
+    ids = {r.meta.message_id for r in reports if r.meta}
+    sids = {r.provider_message_id for r in reports if r.provider_message_id}
+    conditions = []
+    if ids:
+        conditions.append(Message.id.in_(ids))
+    if sids:
+        conditions.append(Message.provider_message_id.in_(sids))
+    by_id: dict[int, Message] = {}
+    by_sid: dict[tuple[int, str], Message] = {}
+    if conditions:
+        for message in await session.scalars(select(Message).where(or_(*conditions))):
+            by_id[message.id] = message
+            if message.provider_message_id:
+                by_sid[(message.provider_id, message.provider_message_id)] = message
+    return by_id, by_sid
+
+
+async def _tokens_seen(
+    session: AsyncSession, reports: Sequence[StatusReport]
+) -> set[tuple[int, str]]:
+    tokens = {r.idempotency_token for r in reports if r.idempotency_token}
+    if not tokens:
+        return set()
+    rows = await session.execute(
+        select(WebhookReceipt.provider_id, WebhookReceipt.idempotency_token).where(
+            WebhookReceipt.idempotency_token.in_(tokens)
+        )
+    )
+    return {(int(row[0] or 0), str(row[1])) for row in rows}
+
+
+def _first_values(payload: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in payload:
+        params.setdefault(key, value)
+    return params
 
 
 async def seen_before(session: AsyncSession, provider_id: int, token: str | None) -> bool:

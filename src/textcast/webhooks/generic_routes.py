@@ -10,6 +10,7 @@ recorded at send time; it is stored, applied forward-only, and answered 200.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -27,7 +28,7 @@ from textcast.providers.generic_http import GenericConfig
 from textcast.services import callbacks
 from textcast.webhooks import plivo_signature
 from textcast.webhooks.meta import verify_meta
-from textcast.webhooks.routes import WebhookRejected, read_body, signed_url
+from textcast.webhooks.routes import WebhookRejected, read_body, signed_url, writers
 from textcast.webhooks.urls import receipt_token
 
 router = APIRouter(prefix="/webhooks/generic", tags=["webhooks"])
@@ -57,33 +58,29 @@ async def receipt(provider_id: int, token: str, request: Request, ctx: CtxDep) -
     payload = query + parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     if not payload and body:
         payload = [("body", body.decode("utf-8", "replace"))]
-    async with ctx.session() as session:
-        for item in found:
-            message = await callbacks.find_message(
-                session, provider_id, meta, item.provider_message_id
+
+    reports = [
+        callbacks.StatusReport(
+            provider_id=provider_id,
+            meta=meta,
+            provider_message_id=item.provider_message_id,
+            update=StatusUpdate(
+                provider_message_id=item.provider_message_id or "",
+                status=item.status,
+                error_code=item.error_code,
+                error_message=item.error_message or item.raw_status,
             )
-            if message is None:
-                outcome = "unmatched"
-            elif item.status is None:
-                outcome = "ignored"
-            else:
-                update = StatusUpdate(
-                    provider_message_id=item.provider_message_id or "",
-                    status=item.status,
-                    error_code=item.error_code,
-                    error_message=item.error_message or item.raw_status,
-                )
-                outcome = callbacks.apply_status(session, message, update, source="receipt")
-            callbacks.store_receipt(
-                session,
-                provider_id=provider_id,
-                kind="receipt",
-                payload=payload,
-                provider_message_id=item.provider_message_id,
-                message_id=message.id if message else None,
-                outcome=outcome,
-            )
-            metrics.CALLBACKS.labels("receipt", outcome).inc()
+            if item.status
+            else None,
+            params=payload,
+            kind="receipt",
+            source="receipt",
+        )
+        for item in found
+    ]
+    status_writer = writers(request).status
+    for outcome in await asyncio.gather(*(status_writer.run(r) for r in reports)):
+        metrics.CALLBACKS.labels("receipt", outcome).inc()
     return Response("OK", media_type="text/plain")
 
 

@@ -3,9 +3,10 @@
 Each request is verified (``X-Twilio-Signature``, or for a customer's relay
 ``X-Textcast-Signature`` with the provider's relay secret over the raw body,
 or the raw query string for GET; 403 when wrong or missing),
-parsed, stored durably together with its effect in one transaction, and only
-then answered 200. Callbacks for unknown messages are stored and answered 200
-too, so Twilio does not retry them forever.
+parsed, stored durably together with its effect, and only then answered 200;
+concurrent callbacks share one transaction (group commit). Callbacks for
+unknown messages are stored and answered 200 too, so Twilio does not retry
+them forever.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from xml.sax.saxutils import escape as xml_escape
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import hmac_signing, metrics
 from textcast.api.deps import get_ctx
@@ -27,6 +29,7 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
 from textcast.providers.twilio import parse_status_callback
 from textcast.services import callbacks, keyword_rules
+from textcast.webhooks.group_commit import GroupCommitter, one_by_one
 from textcast.webhooks.meta import Meta, verify_meta, with_meta
 from textcast.webhooks.signature import public_url, verify
 
@@ -156,6 +159,60 @@ def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
+InboundItem = tuple[int, list[tuple[str, str]], str | None]  # provider, params, token
+
+
+async def record_inbound(
+    session: AsyncSession, item: InboundItem
+) -> tuple[str, keyword_rules.Decision]:
+    provider_id, params, token = item
+    form = dict(params)
+    if await callbacks.seen_before(session, provider_id, token):
+        # Twilio retried a reply already stored: answer it the same way, change nothing.
+        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
+        decision = await keyword_rules.decide(session, provider_id, sender_id, form.get("Body", ""))
+        outcome, sid = "duplicate", form.get("MessageSid") or form.get("SmsSid")
+    else:
+        received = await callbacks.receive_inbound(session, provider_id, form)
+        decision = received.decision
+        outcome, sid = decision.action or "stored", received.message.provider_message_id
+    callbacks.store_receipt(
+        session,
+        provider_id=provider_id,
+        kind="inbound",
+        payload=params,
+        provider_message_id=sid,
+        message_id=None,
+        outcome=outcome,
+        idempotency_token=token,
+    )
+    return outcome, decision
+
+
+@dataclass
+class CallbackWriters:
+    """The app's group-commit writers (see :mod:`textcast.webhooks.group_commit`)."""
+
+    status: GroupCommitter[callbacks.StatusReport, str]
+    inbound: GroupCommitter[InboundItem, tuple[str, keyword_rules.Decision]]
+
+    @classmethod
+    def create(cls, ctx: Context) -> CallbackWriters:
+        return cls(
+            status=GroupCommitter(ctx, callbacks.record_status_reports),
+            inbound=GroupCommitter(ctx, one_by_one(record_inbound)),
+        )
+
+    async def close(self) -> None:
+        await self.status.close()
+        await self.inbound.close()
+
+
+def writers(request: Request) -> CallbackWriters:
+    found: CallbackWriters = request.app.state.callback_writers
+    return found
+
+
 @router.post("/{provider_id}/status")
 async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Response:
     try:
@@ -165,27 +222,15 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
     form = dict(params)
     update = parse_status_callback(form)
     sid = update.provider_message_id if update else form.get("MessageSid")
-    token = request.headers.get("i-twilio-idempotency-token")
-    async with ctx.session() as session:
-        message = await callbacks.find_message(session, provider_id, meta, sid)
-        if await callbacks.seen_before(session, provider_id, token):
-            outcome = "duplicate"  # Twilio retried a request we already stored and applied
-        elif message is None:
-            outcome = "unmatched"
-        elif update is None:
-            outcome = "ignored"
-        else:
-            outcome = callbacks.apply_status(session, message, update, source="callback")
-        callbacks.store_receipt(
-            session,
-            provider_id=provider_id,
-            kind="status",
-            payload=params,
-            provider_message_id=sid,
-            message_id=message.id if message else None,
-            outcome=outcome,
-            idempotency_token=token,
-        )
+    report = callbacks.StatusReport(
+        provider_id=provider_id,
+        meta=meta,
+        provider_message_id=sid,
+        update=update,
+        params=params,
+        idempotency_token=request.headers.get("i-twilio-idempotency-token"),
+    )
+    outcome = await writers(request).status.run(report)
     metrics.CALLBACKS.labels("status", outcome).inc()
     return Response(status_code=200)
 
@@ -195,30 +240,8 @@ async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
         params, _ = await _verified(ctx, request, provider_id)
     except WebhookRejected as exc:
         return _rejected(exc, "inbound")
-    form = dict(params)
     token = request.headers.get("i-twilio-idempotency-token")
-    async with ctx.session() as session:
-        if await callbacks.seen_before(session, provider_id, token):
-            # Twilio retried a reply already stored: answer it the same way, change nothing.
-            sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
-            decision = await keyword_rules.decide(
-                session, provider_id, sender_id, form.get("Body", "")
-            )
-            outcome, sid = "duplicate", form.get("MessageSid") or form.get("SmsSid")
-        else:
-            received = await callbacks.receive_inbound(session, provider_id, form)
-            decision = received.decision
-            outcome, sid = decision.action or "stored", received.message.provider_message_id
-        callbacks.store_receipt(
-            session,
-            provider_id=provider_id,
-            kind="inbound",
-            payload=params,
-            provider_message_id=sid,
-            message_id=None,
-            outcome=outcome,
-            idempotency_token=token,
-        )
+    outcome, decision = await writers(request).inbound.run((provider_id, params, token))
     metrics.CALLBACKS.labels("inbound", outcome).inc()
     return Response(twiml_reply(decision.reply), media_type="text/xml")
 
