@@ -9,13 +9,32 @@ from textcast.webhooks.meta import Meta, sign_meta, verify_meta, with_meta
 
 
 def test_meta_round_trips_and_resists_tampering() -> None:
-    token = sign_meta("secret", 42, 7)
-    assert verify_meta("secret", token) == Meta(42, 7)
+    token = sign_meta("secret", 42, 7, contact_id=9, campaign="spring.sale ✓", automation=None)
+    assert verify_meta("secret", token) == Meta(42, 7, contact_id=9, campaign="spring.sale ✓")
     assert verify_meta("other-secret", token) is None
-    forged = token.replace("42.", "43.", 1)
-    assert verify_meta("secret", forged) is None
-    for junk in ("", "1.2", "a.b.c", "1.2.3.4", None):
+    version, payload, signature = token.split(".")
+    other = sign_meta("secret", 43, 7).split(".")[1]
+    assert verify_meta("secret", f"{version}.{other}.{signature}") is None
+    for junk in ("", "1.2", "a.b.c", "1.2.3.4", "v2.!!!.0000000000000000", None):
         assert verify_meta("secret", junk) is None
+
+
+def test_the_first_meta_format_is_still_accepted() -> None:
+    import hashlib
+    import hmac
+
+    sig = hmac.new(b"secret", b"42.7", hashlib.sha256).hexdigest()[:16]
+    assert verify_meta("secret", f"42.7.{sig}") == Meta(42, 7)
+    assert verify_meta("secret", f"43.7.{sig}") is None
+
+
+@given(
+    message_id=st.integers(1, 2**62),
+    campaign=st.none() | st.text(max_size=100),
+)
+def test_any_meta_round_trips(message_id: int, campaign: str | None) -> None:
+    token = sign_meta("k", message_id, 1, campaign=campaign)
+    assert verify_meta("k", token) == Meta(message_id, 1, campaign=campaign)
 
 
 def test_with_meta_keeps_existing_query_parameters() -> None:

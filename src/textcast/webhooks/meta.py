@@ -1,34 +1,60 @@
 """The ``meta`` attribution parameter carried in every StatusCallback URL.
 
-Format: ``<message id>.<sender id>.<signature>`` where the signature is the
-first 16 hex digits of HMAC-SHA256(provider webhook secret, "<message id>.<sender id>").
-Twilio hands the URL back untouched, and a customer's relay forwards it, so a
-callback is attributed to its message even before the provider's message ID
-is recorded, and nobody can forge the attribution without the secret.
+Format: ``v2.<payload>.<signature>``. ``payload`` is unpadded base64url of a
+compact JSON object: ``m`` message ID, ``s`` sender ID, and when known ``c``
+contact ID, ``cp`` campaign, ``au`` automation. ``signature`` is the first 16
+hex digits of HMAC-SHA256(provider webhook secret, "v2.<payload>").
+
+Twilio hands the URL back untouched and a customer's relay forwards it, so a
+callback is attributed to its message (and the relay can read the campaign,
+contact and sender without asking Textcast) even before the provider's
+message ID is recorded; nobody can forge the attribution without the secret.
+The first format, ``<message id>.<sender id>.<signature>``, is still accepted
+for messages sent before it changed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SIGNATURE_HEX = 16
+VERSION = "v2"
 
 
 @dataclass(frozen=True)
 class Meta:
     message_id: int
     sender_id: int
+    contact_id: int | None = None
+    campaign: str | None = None
+    automation: str | None = None
 
 
 def _signature(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:SIGNATURE_HEX]
 
 
-def sign_meta(secret: str, message_id: int, sender_id: int) -> str:
-    payload = f"{message_id}.{sender_id}"
+def sign_meta(
+    secret: str,
+    message_id: int,
+    sender_id: int,
+    *,
+    contact_id: int | None = None,
+    campaign: str | None = None,
+    automation: str | None = None,
+) -> str:
+    fields: dict[str, Any] = {"m": message_id, "s": sender_id}
+    optional = {"c": contact_id, "cp": campaign, "au": automation}
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    raw = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = f"{VERSION}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}"
     return f"{payload}.{_signature(secret, payload)}"
 
 
@@ -37,12 +63,39 @@ def verify_meta(secret: str, value: str | None) -> Meta | None:
     if not value:
         return None
     parts = value.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():  # the first format
+        if not hmac.compare_digest(_signature(secret, f"{parts[0]}.{parts[1]}"), parts[2]):
+            return None
+        return Meta(int(parts[0]), int(parts[1]))
+    if len(parts) != 3 or parts[0] != VERSION:
         return None
-    expected = _signature(secret, f"{parts[0]}.{parts[1]}")
-    if not hmac.compare_digest(expected, parts[2]):
+    if not hmac.compare_digest(_signature(secret, f"{parts[0]}.{parts[1]}"), parts[2]):
         return None
-    return Meta(int(parts[0]), int(parts[1]))
+    return _decode(parts[1])
+
+
+def _decode(payload: str) -> Meta | None:
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(fields, dict):
+        return None
+    message_id, sender_id = fields.get("m"), fields.get("s")
+    if not isinstance(message_id, int) or not isinstance(sender_id, int):
+        return None
+    contact = fields.get("c")
+    return Meta(
+        message_id,
+        sender_id,
+        contact_id=contact if isinstance(contact, int) else None,
+        campaign=_text(fields.get("cp")),
+        automation=_text(fields.get("au")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def with_meta(url: str, meta: str) -> str:
