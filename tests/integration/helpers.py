@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from textcast.webhooks.signature import compute_signature
 
@@ -48,3 +51,36 @@ async def post_signed_form(
     async with http.post(url, data=params, headers={"X-Twilio-Signature": signature}) as response:
         await response.read()
         return response.status
+
+
+@dataclass
+class FakeApi:
+    """A provider stand-in on 127.0.0.1 that records requests and answers as told."""
+
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    answer: tuple[int, Any, dict[str, str]] = (200, {}, {})
+    delay: float = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": {k: request.query.getall(k) for k in request.query},
+                "headers": request.headers,
+                "body": await request.read(),
+            }
+        )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status, payload, headers = self.answer
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        return web.Response(
+            status=status, text=text, headers=headers, content_type="application/json"
+        )
+
+    @property
+    def last(self) -> dict[str, Any]:
+        assert self.requests, "the provider was never called"
+        return self.requests[-1]

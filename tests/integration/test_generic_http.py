@@ -3,20 +3,18 @@ request each documented API expects, success and ID extraction, and errors."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from tests.conftest import RunningServer, free_port
-from tests.integration.helpers import api, eventually
+from tests.integration.helpers import FakeApi, api, eventually
 from textcast.errors import ProviderError
 from textcast.netguard import TargetGuard
 from textcast.providers.base import HttpClient, OutboundMessage
@@ -25,53 +23,6 @@ from textcast.providers.presets import PRESETS
 
 BODY = 'Order "42" & co: 1+1=2, 100% = a+b\\c\nThanks! 😀 — नमस्ते'
 TO = "+919876543210"
-
-
-@dataclass
-class FakeApi:
-    """A provider stand-in on 127.0.0.1 that records requests and answers as told."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    answer: tuple[int, Any, dict[str, str]] = (200, {}, {})
-    delay: float = 0.0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": {k: request.query.getall(k) for k in request.query},
-                "headers": request.headers,
-                "body": await request.read(),
-            }
-        )
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status, payload, headers = self.answer
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        return web.Response(
-            status=status, text=text, headers=headers, content_type="application/json"
-        )
-
-    @property
-    def last(self) -> dict[str, Any]:
-        assert self.requests, "the provider was never called"
-        return self.requests[-1]
-
-
-@pytest.fixture
-async def fake_api() -> AsyncIterator[FakeApi]:
-    fake = FakeApi()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    yield fake
-    await runner.cleanup()
 
 
 @pytest.fixture

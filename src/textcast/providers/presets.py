@@ -57,6 +57,91 @@ class Preset:
         return GenericHttpProvider.from_payload(payload)
 
 
+# Delivery-receipt mappings (see textcast.providers.receipts), one per provider,
+# from each provider's callback documentation. Plivo, Exotel and Textlocal are
+# told the per-message receipt URL in the send request; MSG91 and BulkSMS call
+# the one URL configured in their dashboards, so those receipts are matched by
+# the provider's message ID.
+PLIVO_RECEIPT: dict[str, Any] = {
+    "format": "form",
+    "message_id": "MessageUUID",
+    "status": "Status",
+    "error_code": "ErrorCode",
+    "status_map": {
+        "queued": "accepted",
+        "sent": "sent",
+        "delivered": "delivered",
+        "undelivered": "undelivered",
+        "failed": "failed",
+        "rejected": "failed",
+        "read": "read",
+    },
+    "signature": "plivo_v3",
+}
+EXOTEL_RECEIPT: dict[str, Any] = {
+    "format": "form",
+    "message_id": "SmsSid",
+    "status": "Status",
+    "error_code": "DetailedStatusCode",
+    "error_message": "DetailedStatus",
+    # Exotel's "sent" is its final success: the handset has the message.
+    "status_map": {
+        "queued": "accepted",
+        "sending": "sending",
+        "submitted": "sent",
+        "sent": "delivered",
+        "failed-dnd": "failed",
+        "failed": "undelivered",
+    },
+}
+TEXTLOCAL_RECEIPT: dict[str, Any] = {
+    "format": "form",
+    "message_id": "customID",
+    "status": "status",
+    "status_map": {
+        "D": "delivered",
+        "U": "undelivered",
+        "P": "sent",
+        "I": "failed",
+        "E": "undelivered",
+        "B": "failed",
+    },
+}
+MSG91_RECEIPT: dict[str, Any] = {
+    "format": "auto",
+    "json_field": "data",
+    "items": "",
+    "message_id": "requestId",
+    "status": "report.0.status",
+    "error_code": "report.0.status",
+    "error_message": "report.0.desc",
+    "status_map": {
+        "1": "delivered",
+        "2": "undelivered",
+        "8": "sent",
+        "9": "failed",
+        "16": "failed",
+        "17": "failed",
+        "25": "failed",
+        "26": "failed",
+    },
+}
+BULKSMS_RECEIPT: dict[str, Any] = {
+    "format": "json",
+    "items": "",
+    "message_id": "id",
+    "status": "status.type",
+    "error_code": "status.subtype",
+    "status_map": {
+        "ACCEPTED": "accepted",
+        "SCHEDULED": "scheduled",
+        "SENT": "sent",
+        "DELIVERED": "delivered",
+        "FAILED": "undelivered",
+    },
+}
+
+
 def _path(value: str) -> str:
     """A user's value as one URL path segment."""
     return quote(value, safe="")
@@ -76,6 +161,7 @@ def _msg91(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "success": {"json_path": "type", "equals": "success"},
         "message_id": {"json_path": "message"},
         "error_message": {"json_path": "message"},
+        "receipt": MSG91_RECEIPT,
     }
 
 
@@ -90,11 +176,13 @@ def _textlocal(v: Mapping[str, str], base: str) -> dict[str, Any]:
             "numbers": "$$To",
             "sender": "$$From",
             "message": "$$Body",
+            "receipt_url": "$$ReceiptURL",
         },
         "success": {"json_path": "status", "equals": "success"},
         "message_id": {"json_path": "messages.0.id"},
         "error_code": {"json_path": "errors.0.code"},
         "error_message": {"json_path": "errors.0.message"},
+        "receipt": TEXTLOCAL_RECEIPT,
     }
 
 
@@ -106,9 +194,10 @@ def _plivo(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "basic_password": "$$Secret.auth_token",
         "body_format": "json",
         "to_format": "e164_no_plus",  # documented as country code and number, no "+"
-        "params": {"src": "$$From", "dst": "$$To", "text": "$$Body"},
+        "params": {"src": "$$From", "dst": "$$To", "text": "$$Body", "url": "$$ReceiptURL"},
         "message_id": {"json_path": "message_uuid.0"},
         "error_message": {"json_path": "error"},
+        "receipt": PLIVO_RECEIPT,
     }
 
 
@@ -125,11 +214,12 @@ def _bulksms(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "message_id": {"json_path": "0.id"},
         "error_code": {"json_path": "title"},
         "error_message": {"json_path": "detail"},
+        "receipt": BULKSMS_RECEIPT,
     }
 
 
 def _exotel(v: Mapping[str, str], base: str) -> dict[str, Any]:
-    params = {"From": "$$From", "To": "$$To", "Body": "$$Body"}
+    params = {"From": "$$From", "To": "$$To", "Body": "$$Body", "StatusCallback": "$$ReceiptURL"}
     if v.get("dlt_entity_id"):
         params["DltEntityId"] = v["dlt_entity_id"]
     if v.get("dlt_template_id"):
@@ -146,6 +236,7 @@ def _exotel(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "message_id": {"json_path": "SMSMessage.Sid"},
         "error_code": {"json_path": "RestException.Code"},
         "error_message": {"json_path": "RestException.Message"},
+        "receipt": EXOTEL_RECEIPT,
     }
 
 

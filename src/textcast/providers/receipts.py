@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from textcast import status
 from textcast.providers import http_template as tpl
 
+FAILURES = frozenset({status.FAILED, status.UNDELIVERED})
+
 
 class ReceiptMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -122,7 +124,9 @@ def _receipt(mapping: ReceiptMapping, item: Any) -> Receipt:
     if mapped is None and not mapping.status_map and raw_status:
         mapped = raw_status.casefold() if raw_status.casefold() in status.ALL else None
     code = _value(item, mapping.error_code)
-    if code is not None and code in mapping.ok_error_codes:
+    # Some providers send a detail code on every receipt (delivered ones too);
+    # it is an error only when the message did not get through.
+    if code in mapping.ok_error_codes or mapped not in FAILURES:
         code = None
     return Receipt(
         provider_message_id=_value(item, mapping.message_id),
