@@ -19,7 +19,7 @@ from tests.integration.test_webhooks import (
     with_sid,
 )
 from textcast import hmac_signing
-from textcast.db.models import Message, Suppression
+from textcast.db.models import InboundMessage, Message, Suppression
 from textcast.services import suppressions
 
 SUBSCRIBER = "+14155552671"
@@ -279,3 +279,28 @@ async def test_relay_signed_with_the_textcast_scheme_is_accepted(
     assert await post(hmac_signing.sign(secret, raw)) == 200
     async with server.ctx.sessions() as session:
         assert (await session.get(Message, message["id"])).status == "delivered"  # type: ignore[union-attr]
+
+
+async def test_a_senders_own_inbound_url_attributes_the_reply_and_keeps_location(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    provider = await add_provider(server, simulator, http)
+    sender = provider["senders"][0]
+    assert sender["inbound_url"].endswith(f"/inbound/{sender['id']}")
+    result = await simulator.control(
+        "POST",
+        "inbound",
+        {
+            "url": sender["inbound_url"],
+            "method": "GET",
+            "account_sid": simulator.account_sid,
+            "from": SUBSCRIBER,
+            "to": "+15005550099",  # not the sender's number: the URL decides
+            "body": "hello there",
+        },
+    )
+    assert result["status"] == 200, result
+    async with server.ctx.sessions() as session:
+        inbound = await session.scalar(select(InboundMessage))
+    assert inbound is not None and inbound.sender_id == sender["id"]
+    assert inbound.location["FromCity"] == "SAN FRANCISCO"

@@ -29,7 +29,7 @@ def sender_view(settings: Settings, sender: Sender) -> dict[str, Any]:
         "status_callback_url": sender.custom_callback_url or default_callback,
         "default_status_callback_url": default_callback,
         "custom_callback_url": sender.custom_callback_url,
-        "inbound_url": inbound_url(settings, sender.provider_id),
+        "inbound_url": inbound_url(settings, sender.provider_id, sender.id),
         "created_at": sender.created_at.isoformat(),
     }
 

@@ -234,6 +234,8 @@ class InboundMessage(Base):
     to_number: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
     media_urls: Mapped[list[Any]] = mapped_column(default=list)
+    # Twilio's FromCity/FromState/FromZip/FromCountry and To* equivalents, as sent.
+    location: Mapped[dict[str, Any]] = mapped_column(default=dict)
     in_reply_to: Mapped[int | None] = mapped_column(BigId, default=None)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 

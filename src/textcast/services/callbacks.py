@@ -240,8 +240,13 @@ class Inbound:
     contact_id: int | None
 
 
+LOCATION_FIELDS = tuple(
+    f"{side}{part}" for side in ("From", "To") for part in ("City", "State", "Zip", "Country")
+)
+
+
 async def receive_inbound(
-    session: AsyncSession, provider_id: int, form: Mapping[str, str]
+    session: AsyncSession, provider_id: int, form: Mapping[str, str], sender_id: int | None = None
 ) -> Inbound:
     """Store a reply, link it to its contact (created if new) and to the last
     message sent to that number (the conversation thread), record the event,
@@ -252,7 +257,8 @@ async def receive_inbound(
     media = [
         form[f"MediaUrl{i}"] for i in range(_int(form.get("NumMedia"))) if f"MediaUrl{i}" in form
     ]
-    sender_id = await inbound_sender_id(session, provider_id, form)
+    if sender_id is None:
+        sender_id = await inbound_sender_id(session, provider_id, form)
     last_sent = await session.scalar(
         select(Message.id)
         .where(Message.provider_id == provider_id, Message.to == from_number)
@@ -271,6 +277,7 @@ async def receive_inbound(
         to_number=to_number,
         body=body,
         media_urls=media,
+        location={k: form[k] for k in LOCATION_FIELDS if form.get(k)},
         in_reply_to=last_sent,
         received_at=now,
     )

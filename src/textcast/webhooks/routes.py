@@ -159,21 +159,32 @@ def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
-InboundItem = tuple[int, list[tuple[str, str]], str | None]  # provider, params, token
+@dataclass(frozen=True)
+class InboundItem:
+    provider_id: int
+    sender_id: int | None  # from a sender's own inbound URL
+    params: list[tuple[str, str]]
+    token: str | None
 
 
 async def record_inbound(
     session: AsyncSession, item: InboundItem
 ) -> tuple[str, keyword_rules.Decision]:
-    provider_id, params, token = item
+    provider_id, params, token = item.provider_id, item.params, item.token
     form = dict(params)
+    sender_id = item.sender_id
+    if sender_id is not None:
+        sender = await session.get(Sender, sender_id)
+        if sender is None or sender.provider_id != provider_id or sender.deleted_at is not None:
+            sender_id = None  # a stale sender URL still reaches the account
+    if sender_id is None:
+        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
     if await callbacks.seen_before(session, provider_id, token):
         # Twilio retried a reply already stored: answer it the same way, change nothing.
-        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
         decision = await keyword_rules.decide(session, provider_id, sender_id, form.get("Body", ""))
         outcome, sid = "duplicate", form.get("MessageSid") or form.get("SmsSid")
     else:
-        received = await callbacks.receive_inbound(session, provider_id, form)
+        received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
         decision = received.decision
         outcome, sid = decision.action or "stored", received.message.provider_message_id
     callbacks.store_receipt(
@@ -236,12 +247,19 @@ async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Re
 
 
 async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
+    return await _inbound(provider_id, request, ctx, None)
+
+
+async def _inbound(
+    provider_id: int, request: Request, ctx: Context, sender_id: int | None
+) -> Response:
     try:
         params, _ = await _verified(ctx, request, provider_id)
     except WebhookRejected as exc:
         return _rejected(exc, "inbound")
     token = request.headers.get("i-twilio-idempotency-token")
-    outcome, decision = await writers(request).inbound.run((provider_id, params, token))
+    item = InboundItem(provider_id, sender_id, params, token)
+    outcome, decision = await writers(request).inbound.run(item)
     metrics.CALLBACKS.labels("inbound", outcome).inc()
     return Response(twiml_reply(decision.reply), media_type="text/xml")
 
@@ -256,11 +274,24 @@ def twiml_reply(text: str | None) -> str:
     )
 
 
-# Twilio calls inbound webhooks by POST or GET (seed 002 configures GET).
+async def sender_inbound(
+    provider_id: int, sender_id: int, request: Request, ctx: CtxDep
+) -> Response:
+    return await _inbound(provider_id, request, ctx, sender_id)
+
+
+# Twilio calls inbound webhooks by POST or GET (seed 002 configures GET); each
+# sender also has its own URL, so a reply is attributed even when To is shared.
 for _method in ("POST", "GET"):
     router.add_api_route(
         "/{provider_id}/inbound",
         inbound,
         methods=[_method],
         operation_id=f"twilio_inbound_{_method.lower()}",
+    )
+    router.add_api_route(
+        "/{provider_id}/inbound/{sender_id}",
+        sender_inbound,
+        methods=[_method],
+        operation_id=f"twilio_sender_inbound_{_method.lower()}",
     )

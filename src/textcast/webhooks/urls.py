@@ -12,8 +12,10 @@ def status_callback_url(settings: Settings, provider_id: int) -> str:
     return f"{settings.effective_public_url}/webhooks/twilio/{provider_id}/status"
 
 
-def inbound_url(settings: Settings, provider_id: int) -> str:
-    return f"{settings.effective_public_url}/webhooks/twilio/{provider_id}/inbound"
+def inbound_url(settings: Settings, provider_id: int, sender_id: int | None = None) -> str:
+    """The account-wide inbound URL (the sender is found from To), or a sender's own."""
+    base = f"{settings.effective_public_url}/webhooks/twilio/{provider_id}/inbound"
+    return base if sender_id is None else f"{base}/{sender_id}"
 
 
 def receipt_token(webhook_secret: str) -> str:

@@ -1,4 +1,5 @@
-"""event log, contacts, keyword rules, outgoing webhooks, scoped suppressions
+"""event log, contacts, keyword rules, outgoing webhooks, scoped suppressions,
+inbound location fields
 
 Revision ID: 0004
 Revises: 0003
@@ -54,6 +55,10 @@ def upgrade() -> None:
         batch.alter_column("opt_out_scope", existing_type=sa.String(16), server_default=None)
 
     _rebuild_suppressions()
+    with op.batch_alter_table("inbound_messages") as batch:
+        batch.add_column(sa.Column("location", sa.JSON(), nullable=False, server_default="{}"))
+    with op.batch_alter_table("inbound_messages") as batch:
+        batch.alter_column("location", existing_type=sa.JSON(), server_default=None)
 
     op.create_table(
         "contacts",
@@ -145,6 +150,8 @@ def downgrade() -> None:
     op.drop_table("webhook_endpoints")
     op.drop_table("keyword_rules")
     op.drop_table("contacts")
+    with op.batch_alter_table("inbound_messages") as batch:
+        batch.drop_column("location")
     op.drop_index("ix_suppressions_phone", "suppressions")
     op.create_table(
         "suppressions_account",
