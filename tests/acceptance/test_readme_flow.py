@@ -139,3 +139,32 @@ def test_cli_send_batch_reads_csv_and_reports_bad_lines(
     assert report["errors"][0]["line"] == 3 and report["errors"][0]["field"] == "to"
     missing = cli(demo, "send-batch", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_cli_engagement_commands(demo: dict[str, Any]) -> None:
+    sent = cli(demo, "send-test", "--country-code", "1", "--to", "4155552673", "--json")
+    assert sent.returncode == 0, sent.stderr
+    events = cli(demo, "events", "--type", "message.delivered", "--json")
+    assert events.returncode == 0, events.stderr
+    assert any(e["phone"] == "+14155552673" for e in json.loads(events.stdout))
+    assert cli(demo, "events", "--type", "message.nope").returncode == 2
+
+    rule = cli(demo, "keywords", "add", "HOURS", "--provider", "simulator", "--reply", "9-5")
+    assert rule.returncode == 0, rule.stderr
+    listed = cli(demo, "keywords", "list")
+    assert "HOURS" in listed.stdout
+
+    added = cli(demo, "suppressions", "add", "simulator", "+14155552673")
+    assert added.returncode == 0 and json.loads(added.stdout)["added"] is True
+    contact = json.loads(cli(demo, "contacts", "show", "+14155552673", "--json").stdout)
+    assert contact["opted_out"] is True
+    assert cli(demo, "suppressions", "remove", "simulator", "+14155552673").returncode == 0
+    assert cli(demo, "suppressions", "remove", "simulator", "+14155552673").returncode == 1
+
+    internal = cli(demo, "webhooks", "add", "http://127.0.0.1:9/hook")
+    assert internal.returncode == 2 and "internal address" in internal.stderr
+    hook = cli(demo, "webhooks", "add", "https://hooks.example.com/tc", "--type", "message.sent")
+    assert hook.returncode == 0, hook.stderr
+    assert json.loads(hook.stdout)["secret"].startswith("whsec_")
+    thread = cli(demo, "contacts", "conversation", "+14155552673")
+    assert thread.returncode == 0 and "outbound" in thread.stdout

@@ -53,6 +53,8 @@ def provider_view(ctx: Context, row: ProviderRow) -> dict[str, Any]:
 
 def event_view(event: MessageEvent) -> dict[str, Any]:
     return {
+        "id": event.id,
+        "type": event.type,
         "status": event.status,
         "source": event.source,
         "error_code": event.error_code,
@@ -78,6 +80,8 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "attempts": message.attempts,
         "possible_duplicate": message.possible_duplicate,
         "is_test": message.is_test,
+        "campaign": message.campaign,
+        "automation": message.automation,
         "created_at": message.created_at.isoformat(),
         "sent_at": message.sent_at.isoformat() if message.sent_at else None,
         "final_at": message.final_at.isoformat() if message.final_at else None,

@@ -8,6 +8,13 @@ import typer
 
 from textcast import runtime
 from textcast.cli.common import fail, load_settings
+from textcast.cli.engagement import (
+    contacts_app,
+    events_app,
+    keywords_app,
+    suppressions_app,
+    webhooks_app,
+)
 from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
 from textcast.cli.providers import providers_app, senders_app
 
@@ -18,6 +25,11 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(senders_app, name="senders")
 app.add_typer(messages_app, name="messages")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(events_app, name="events")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(suppressions_app, name="suppressions")
+app.add_typer(keywords_app, name="keywords")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("send")(send)
 app.command("send-test")(send_test)
 app.command("send-batch")(send_batch)

@@ -40,7 +40,7 @@ def _message_table(m: dict[str, Any]) -> Table:
     for event in m.get("history", []):
         table.add_row(
             f"  {event['at']}",
-            f"{event['status']} ({event['source']})"
+            f"{event['type']} ({event['source']})"
             + (f" {event['error_code']}" if event["error_code"] else ""),
         )
     if m.get("hint"):

@@ -1,0 +1,292 @@
+"""`textcast events`, `contacts`, `suppressions`, `keywords` and `webhooks`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from textcast import phone
+from textcast.api.routes_audience import contact_view, rule_view, suppression_view
+from textcast.cli.common import JsonOption, emit, make_table, run
+from textcast.context import Context
+from textcast.errors import NotFound, ValidationFailed
+from textcast.outgoing import endpoints
+from textcast.services import contacts, events, keyword_rules, suppressions
+from textcast.services.providers import get_provider
+
+events_app = typer.Typer(help="The event log (what happened to messages and contacts).")
+contacts_app = typer.Typer(
+    help="Contacts: tags, opt-out state, conversations.", no_args_is_help=True
+)
+suppressions_app = typer.Typer(help="Numbers that must not be messaged.", no_args_is_help=True)
+keywords_app = typer.Typer(
+    help="Keyword rules: auto-replies and opt-out words.", no_args_is_help=True
+)
+webhooks_app = typer.Typer(help="Endpoints that receive events.", no_args_is_help=True)
+
+
+def _events_table(rows: list[dict[str, Any]]) -> Table:
+    return make_table(
+        "Events",
+        ["id", "at", "type", "message", "phone", "campaign", "error", "detail"],
+        [
+            (
+                e["id"],
+                e["at"],
+                e["type"],
+                e["message_id"],
+                e["phone"],
+                e["campaign"],
+                e["error_code"],
+                e["detail"],
+            )
+            for e in rows
+        ],
+    )
+
+
+@events_app.callback(invoke_without_command=True)
+def list_events(
+    type_: list[str] = typer.Option([], "--type", help="Event type; repeat for several."),
+    message: int | None = typer.Option(None, help="Only this message's events."),
+    campaign: str | None = typer.Option(None),
+    after_id: int | None = typer.Option(None, help="Page on from this event ID."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Events, oldest first."""
+    unknown = sorted(set(type_) - set(events.TYPES))
+
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        if unknown:
+            raise ValidationFailed("--type", f"unknown event types: {', '.join(unknown)}")
+        where = events.EventFilter(types=tuple(type_), message_id=message, campaign=campaign)
+        async with ctx.session() as session:
+            return await events.find(session, where, after_id=after_id, limit=limit)
+
+    emit(run(action), as_json, table=_events_table)
+
+
+@contacts_app.command("show")
+def show_contact(ref: str, as_json: bool = JsonOption) -> None:
+    """A contact (by ID or number) with tags and suppressions."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            contact = await contacts.find(session, ref, ctx.settings.default_region)
+            return await contact_view(session, contact)
+
+    emit(run(action), as_json)
+
+
+@contacts_app.command("tag")
+def tag_contact(
+    ref: str,
+    add: list[str] = typer.Option([], "--add", help="Tag to add; repeat for several."),
+    remove: list[str] = typer.Option([], "--remove", help="Tag to remove."),
+    as_json: bool = JsonOption,
+) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            contact = await contacts.find(session, ref, ctx.settings.default_region)
+            contacts.set_tags(contact, add=contacts.clean_tags(add), remove=remove)
+            return await contact_view(session, contact)
+
+    emit(run(action), as_json)
+
+
+@contacts_app.command("conversation")
+def conversation(
+    ref: str, limit: int = typer.Option(50, min=1, max=500), as_json: bool = JsonOption
+) -> None:
+    """Messages to the contact and their replies, newest first."""
+
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            contact = await contacts.find(session, ref, ctx.settings.default_region)
+            return await contacts.conversation(session, contact, limit=limit)
+
+    def table(thread: list[dict[str, Any]]) -> Table:
+        return make_table(
+            f"Conversation with {ref}",
+            ["at", "direction", "body", "status"],
+            [(i["at"], i["direction"], i["body"], i.get("status", "")) for i in thread],
+        )
+
+    emit(run(action), as_json, table=table)
+
+
+@suppressions_app.command("add")
+def add_suppression(
+    provider: str,
+    number: str,
+    sender: int | None = typer.Option(None, help="Only for this sender ID."),
+    reason: str = typer.Option("added by an operator"),
+) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            row = await get_provider(session, provider)
+            e164 = phone.normalize(number, ctx.settings.default_region, field="number")
+            added = await suppressions.add(session, row.id, e164, reason, sender_id=sender)
+            contact = await contacts.ensure(session, e164)
+            contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+            return {"phone": e164, "added": added}
+
+    emit(run(action), True)
+
+
+@suppressions_app.command("remove")
+def remove_suppression(provider: str, number: str, sender: int | None = typer.Option(None)) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            row = await get_provider(session, provider)
+            e164 = phone.normalize(number, ctx.settings.default_region, field="number")
+            removed = await suppressions.remove(session, row.id, e164, sender)
+            if not removed:
+                raise NotFound(f"{e164} is not suppressed on {row.name!r}")
+            if not await suppressions.any_for(session, e164):
+                contact = await contacts.ensure(session, e164)
+                contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
+            return {"phone": e164, "removed": removed}
+
+    emit(run(action), True)
+
+
+@suppressions_app.command("list")
+def list_suppressions(number: str, as_json: bool = JsonOption) -> None:
+    """Where a number is suppressed."""
+
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from textcast.db.models import Suppression
+
+        e164 = phone.normalize(number, ctx.settings.default_region, field="number")
+        async with ctx.session() as session:
+            rows = await session.scalars(select(Suppression).where(Suppression.phone == e164))
+            return [suppression_view(r) for r in rows]
+
+    emit(run(action), as_json)
+
+
+@keywords_app.command("list")
+def list_keywords(as_json: bool = JsonOption) -> None:
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            return [rule_view(r) for r in await keyword_rules.list_rules(session)]
+
+    def table(rows: list[dict[str, Any]]) -> Table:
+        return make_table(
+            "Keyword rules",
+            ["id", "keyword", "provider", "sender", "action", "reply"],
+            [
+                (r["id"], r["keyword"], r["provider_id"], r["sender_id"], r["action"], r["reply"])
+                for r in rows
+            ],
+        )
+
+    emit(run(action), as_json, table=table)
+
+
+@keywords_app.command("add")
+def add_keyword(
+    keyword: str,
+    provider: str = typer.Option(..., help="Provider name or ID."),
+    reply: str | None = typer.Option(None, help="The auto-reply (or opt-out confirmation)."),
+    action_name: str = typer.Option("reply", "--action", help="reply, opt_out or opt_in"),
+    sender: str | None = typer.Option(None, help="Only for this sender."),
+) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        rule_in = keyword_rules.KeywordRuleIn(
+            keyword=keyword, provider=provider, sender=sender, action=action_name, reply=reply
+        )
+        async with ctx.session() as session:
+            return rule_view(await keyword_rules.create(session, rule_in))
+
+    emit(run(action), True)
+
+
+@keywords_app.command("remove")
+def remove_keyword(rule_id: int) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            await keyword_rules.delete(session, rule_id)
+        return {"deleted": rule_id}
+
+    emit(run(action), True)
+
+
+@webhooks_app.command("add")
+def add_webhook(
+    url: str,
+    type_: list[str] = typer.Option([], "--type", help="Only these event types."),
+    description: str | None = typer.Option(None),
+) -> None:
+    """Register an endpoint; its signing secret is printed this once."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        data = endpoints.EndpointIn.model_validate(
+            {"url": url, "event_types": type_, "description": description}
+        )
+        async with ctx.session() as session:
+            endpoint, secret = await endpoints.create(ctx, session, data)
+            return {**endpoints.endpoint_view(endpoint), "secret": secret}
+
+    emit(run(action), True)
+
+
+@webhooks_app.command("list")
+def list_webhooks(as_json: bool = JsonOption) -> None:
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            return [endpoints.endpoint_view(e) for e in await endpoints.list_all(session)]
+
+    emit(run(action), as_json)
+
+
+@webhooks_app.command("remove")
+def remove_webhook(endpoint_id: int) -> None:
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            await endpoints.delete(session, endpoint_id)
+        return {"deleted": endpoint_id}
+
+    emit(run(action), True)
+
+
+@webhooks_app.command("deliveries")
+def deliveries(
+    endpoint_id: int,
+    status: str | None = typer.Option(None, help="pending, delivered or failed"),
+    limit: int = typer.Option(50, min=1, max=500),
+    as_json: bool = JsonOption,
+) -> None:
+    """The delivery log of an endpoint, newest first."""
+
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        async with ctx.session() as session:
+            rows = await endpoints.deliveries(
+                session, endpoint_id, status=status, before_id=None, limit=limit
+            )
+            return [endpoints.delivery_view(d) for d in rows]
+
+    def table(rows: list[dict[str, Any]]) -> Table:
+        return make_table(
+            f"Deliveries to endpoint {endpoint_id}",
+            ["id", "event", "status", "attempts", "http", "error"],
+            [
+                (
+                    d["id"],
+                    d["event_id"],
+                    d["status"],
+                    d["attempts"],
+                    d["response_status"],
+                    d["error"],
+                )
+                for d in rows
+            ],
+        )
+
+    emit(run(action), as_json, table=table)
