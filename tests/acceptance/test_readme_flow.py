@@ -166,5 +166,8 @@ def test_cli_engagement_commands(demo: dict[str, Any]) -> None:
     hook = cli(demo, "webhooks", "add", "https://hooks.example.com/tc", "--type", "message.sent")
     assert hook.returncode == 0, hook.stderr
     assert json.loads(hook.stdout)["secret"].startswith("whsec_")
+    numbers = cli(demo, "stats", "--json")
+    assert numbers.returncode == 0 and json.loads(numbers.stdout)["delivered"] >= 1
+    assert "delivery rate" in cli(demo, "stats").stdout
     thread = cli(demo, "contacts", "conversation", "+14155552673")
     assert thread.returncode == 0 and "outbound" in thread.stdout

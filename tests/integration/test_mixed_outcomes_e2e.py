@@ -118,3 +118,20 @@ async def test_a_thousand_messages_end_as_the_simulator_decided(
     assert {e["phone"] for e in found} == stoppers and len(found) == STOPPERS
     assert len(replied) == len(replies)
     assert {e["campaign"] for e in replied} == {"e2e"}
+
+    status, numbers = await api(
+        http, "GET", f"{server.url}/api/v1/stats?campaign=e2e", server.headers
+    )
+    assert status == 200, numbers
+    failed = outcomes["failed"] + outcomes["undelivered"]
+    assert (numbers["messages"], numbers["delivered"], numbers["failed"]) == (
+        COUNT,
+        outcomes["delivered"],
+        failed,
+    )
+    assert numbers["pending"] == 0 and numbers["delivery_rate"] == round(
+        outcomes["delivered"] / COUNT, 4
+    )
+    assert sum(e["count"] for e in numbers["errors"]) == failed
+    assert all(e["description"] for e in numbers["errors"])  # Twilio codes are described
+    assert (numbers["replies"], numbers["opt_outs"]) == (len(replies), STOPPERS)

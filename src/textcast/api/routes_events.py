@@ -1,4 +1,5 @@
-"""/api/v1/events (the event log) and /api/v1/webhooks (endpoints receiving it)."""
+"""/api/v1/events (the event log), /api/v1/stats (the numbers) and
+/api/v1/webhooks (endpoints receiving events)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textcast.api.deps import CtxDep, SessionDep
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ValidationFailed
 from textcast.outgoing import endpoints
-from textcast.services import contacts, events
+from textcast.services import contacts, events, stats
 from textcast.services import senders as sender_service
 from textcast.services.refs import by_ref
 
@@ -132,3 +133,25 @@ async def list_deliveries(
         "deliveries": [endpoints.delivery_view(d) for d in rows],
         "next_before_id": rows[-1].id if len(rows) == limit else None,
     }
+
+
+@router.get("/stats")
+async def statistics(
+    session: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sender: Annotated[str | None, Query(description="sender name or ID")] = None,
+    provider: Annotated[str | None, Query(description="provider name or ID")] = None,
+    campaign: Annotated[str | None, Query(max_length=100)] = None,
+    automation: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Messages by status, delivery rate, errors by code, replies and opt-outs."""
+    scope = stats.Scope(
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
+        sender_id=(await sender_service.get_sender(session, sender)).id if sender else None,
+        provider_id=await _provider_id(session, provider) if provider else None,
+        campaign=campaign,
+        automation=automation,
+    )
+    return await stats.summary(session, scope)

@@ -12,6 +12,7 @@ from textcast.cli.engagement import (
     contacts_app,
     events_app,
     keywords_app,
+    stats_command,
     suppressions_app,
     webhooks_app,
 )
@@ -33,6 +34,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command("send")(send)
 app.command("send-test")(send_test)
 app.command("send-batch")(send_batch)
+app.command("stats")(stats_command)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`textcast events`, `contacts`, `suppressions`, `keywords` and `webhooks`."""
+"""`textcast events`, `stats`, `contacts`, `suppressions`, `keywords` and `webhooks`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textcast.cli.common import JsonOption, emit, make_table, run
 from textcast.context import Context
 from textcast.errors import NotFound, ValidationFailed
 from textcast.outgoing import endpoints
-from textcast.services import contacts, events, keyword_rules, suppressions
+from textcast.services import contacts, events, keyword_rules, stats, suppressions
 from textcast.services.providers import get_provider
 
 events_app = typer.Typer(help="The event log (what happened to messages and contacts).")
@@ -288,5 +288,36 @@ def deliveries(
                 for d in rows
             ],
         )
+
+    emit(run(action), as_json, table=table)
+
+
+def stats_command(
+    campaign: str | None = typer.Option(None),
+    automation: str | None = typer.Option(None),
+    provider: str | None = typer.Option(None, help="Provider name or ID."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Messages by status, delivery rate, errors by code, replies and opt-outs."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            provider_id = (await get_provider(session, provider)).id if provider else None
+            scope = stats.Scope(provider_id=provider_id, campaign=campaign, automation=automation)
+            return await stats.summary(session, scope)
+
+    def table(numbers: dict[str, Any]) -> Table:
+        rate = numbers["delivery_rate"]
+        rows: list[tuple[Any, ...]] = [
+            (key, numbers[key])
+            for key in ("messages", "segments", "sent", "delivered", "failed", "pending")
+        ]
+        rows.append(("delivery rate", f"{rate:.1%}" if rate is not None else "-"))
+        rows.extend((("replies", numbers["replies"]), ("opt-outs", numbers["opt_outs"])))
+        rows.extend(
+            (f"error {e['error_code']}", f"{e['count']}  {e['description'] or ''}")
+            for e in numbers["errors"]
+        )
+        return make_table("Statistics", ["", "value"], rows)
 
     emit(run(action), as_json, table=table)

@@ -297,7 +297,7 @@ async def receive_inbound(
     )
     decision = await keyword_rules.decide(session, provider_id, sender_id, body)
     if contact is not None and decision.action in ("opt_out", "opt_in"):
-        await _apply_opt_keyword(session, provider_id, sender_id, contact, decision)
+        await _apply_opt_keyword(session, provider_id, sender_id, contact, decision, last_sent)
     await session.flush()
     return Inbound(inbound, decision, contact.id if contact else None)
 
@@ -308,7 +308,10 @@ async def _apply_opt_keyword(
     sender_id: int | None,
     contact: Contact,
     decision: keyword_rules.Decision,
+    in_reply_to: int | None,
 ) -> None:
+    """Suppress or re-subscribe, tag the contact, and record the event against
+    the message replied to (so opt-outs are counted per campaign)."""
     provider = await session.get(ProviderRow, provider_id)
     scope_sender = (
         sender_id if provider is not None and provider.opt_out_scope == "sender" else None
@@ -334,6 +337,7 @@ async def _apply_opt_keyword(
             sender_id=sender_id,
             source="inbound",
             detail=f"replied {word}",
+            message_id=in_reply_to,
         )
 
 

@@ -1,0 +1,132 @@
+"""The numbers: what was sent, what arrived, what failed and why, who replied.
+
+Counted from the messages themselves (their current status) and from the
+event log (replies, opt-outs), over a time window on ``created_at`` and
+optionally one sender, provider, campaign or automation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast import error_codes, status
+from textcast.db.models import Message, MessageEvent
+from textcast.db.models import Provider as ProviderRow
+
+PENDING = frozenset(
+    {
+        status.QUEUED,
+        status.DISPATCHING,
+        status.ACCEPTED,
+        status.SCHEDULED,
+        status.SENDING,
+        status.SENT,
+    }
+)
+# Statuses a message reaches once the provider has it.
+WITH_PROVIDER = frozenset(status.ALL - {status.QUEUED, status.DISPATCHING, status.FAILED})
+
+
+@dataclass(frozen=True)
+class Scope:
+    since: datetime | None = None
+    until: datetime | None = None
+    sender_id: int | None = None
+    provider_id: int | None = None
+    campaign: str | None = None
+    automation: str | None = None
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = []
+        if self.since is not None:
+            found.append(Message.created_at >= self.since)
+        if self.until is not None:
+            found.append(Message.created_at < self.until)
+        if self.sender_id is not None:
+            found.append(Message.sender_id == self.sender_id)
+        if self.provider_id is not None:
+            found.append(Message.provider_id == self.provider_id)
+        if self.campaign is not None:
+            found.append(Message.campaign == self.campaign)
+        if self.automation is not None:
+            found.append(Message.automation == self.automation)
+        return found
+
+
+async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    where = scope.conditions()
+    rows = await session.execute(
+        select(Message.status, func.count(), func.coalesce(func.sum(Message.segments), 0))
+        .where(*where)
+        .group_by(Message.status)
+    )
+    counted = rows.all()
+    by_status = {row[0]: int(row[1]) for row in counted}
+    total = sum(by_status.values())
+    delivered = by_status.get(status.DELIVERED, 0) + by_status.get(status.READ, 0)
+    failed = by_status.get(status.FAILED, 0) + by_status.get(status.UNDELIVERED, 0)
+    reached_provider = sum(n for s, n in by_status.items() if s in WITH_PROVIDER)
+    settled = delivered + failed
+    return {
+        "messages": total,
+        "segments": sum(int(row[2]) for row in counted),
+        "by_status": dict(sorted(by_status.items())),
+        "sent": reached_provider,
+        "delivered": delivered,
+        "failed": failed,
+        "pending": sum(n for s, n in by_status.items() if s in PENDING),
+        "unknown": by_status.get(status.UNKNOWN, 0),
+        "delivery_rate": round(delivered / settled, 4) if settled else None,
+        "errors": await _errors(session, where),
+        "replies": await _count_events(session, scope, "message.replied"),
+        "opt_outs": await _count_events(session, scope, "contact.opted_out"),
+    }
+
+
+async def _errors(session: AsyncSession, where: list[Any]) -> list[dict[str, Any]]:
+    """Failures by error code, most frequent first (the Errors tab)."""
+    rows = await session.execute(
+        select(Message.error_code, Message.provider_id, ProviderRow.type, func.count())
+        .join(ProviderRow, ProviderRow.id == Message.provider_id)
+        .where(*where, Message.status.in_((status.FAILED, status.UNDELIVERED)))
+        .group_by(Message.error_code, Message.provider_id, ProviderRow.type)
+    )
+    merged: dict[str | None, dict[str, Any]] = {}
+    for code, _provider_id, provider_type, count in rows.all():
+        entry = merged.setdefault(
+            code,
+            {
+                "error_code": code,
+                # The catalogue is Twilio's; another provider's codes are shown raw.
+                "description": error_codes.describe(code)
+                if code and provider_type == "twilio"
+                else None,
+                "count": 0,
+            },
+        )
+        entry["count"] += int(count)
+    return sorted(merged.values(), key=lambda e: (-e["count"], str(e["error_code"])))
+
+
+async def _count_events(session: AsyncSession, scope: Scope, type_: str) -> int:
+    query = select(func.count()).select_from(MessageEvent).where(MessageEvent.type == type_)
+    if scope.since is not None:
+        query = query.where(MessageEvent.created_at >= scope.since)
+    if scope.until is not None:
+        query = query.where(MessageEvent.created_at < scope.until)
+    if scope.sender_id is not None:
+        query = query.where(MessageEvent.sender_id == scope.sender_id)
+    if scope.provider_id is not None:
+        query = query.where(MessageEvent.provider_id == scope.provider_id)
+    if scope.campaign is not None or scope.automation is not None:
+        query = query.join(Message, Message.id == MessageEvent.message_id)
+        if scope.campaign is not None:
+            query = query.where(Message.campaign == scope.campaign)
+        if scope.automation is not None:
+            query = query.where(Message.automation == scope.automation)
+    return int(await session.scalar(query) or 0)
