@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The browser tests drive Debian's Chromium (Playwright's own downloads are not
+# reachable here); installed on first `make test` when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: run test lint unit bench clean
 
@@ -20,7 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+$(CHROMIUM):
+	$(APT) install -y -q chromium || ($(APT) update -q && $(APT) install -y -q chromium)
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest -q
 
 unit: $(STAMP)

@@ -108,7 +108,9 @@ async def test_custom_callback_url_and_restore_default(
     _, provider = await create(http, server, twilio_provider_payload(simulator))
     sender = provider["senders"][0]
     assert sender["status_callback_url"] == f"{server.url}/webhooks/twilio/{provider['id']}/status"
-    assert sender["inbound_url"] == f"{server.url}/webhooks/twilio/{provider['id']}/inbound"
+    assert sender["inbound_url"] == (
+        f"{server.url}/webhooks/twilio/{provider['id']}/inbound/{sender['id']}"
+    )
     status, changed = await api(
         http,
         "PATCH",

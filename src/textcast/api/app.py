@@ -20,6 +20,7 @@ from textcast.api import (
 from textcast.api.deps import require_api_key
 from textcast.api.errors import install_error_handlers
 from textcast.context import Context
+from textcast.dashboard import routes as dashboard
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.outgoing.deliverer import EventNotifier
 from textcast.webhooks import generic_routes
@@ -64,4 +65,5 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)
     app.include_router(routes_system.router)
+    dashboard.install(app)
     return app

@@ -107,10 +107,17 @@ def _query() -> Any:  # a Select of the event and its joined columns
 
 
 async def find(
-    session: AsyncSession, where: EventFilter, *, after_id: int | None, limit: int
+    session: AsyncSession,
+    where: EventFilter,
+    *,
+    after_id: int | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Events in ID order (the order they were recorded), ``after_id`` for paging."""
-    query = _query().order_by(MessageEvent.id).limit(limit)
+    """Events in ID order (the order they were recorded), ``after_id`` for paging;
+    or the latest ``limit`` of them, newest first."""
+    order = MessageEvent.id.desc() if newest_first else MessageEvent.id
+    query = _query().order_by(order).limit(limit)
     query = query.where(*_conditions(where))
     if after_id is not None:
         query = query.where(MessageEvent.id > after_id)
