@@ -147,13 +147,16 @@ class Textcast:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
+    def spawn(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "textcast", "serve", "--log-level", "warning"],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    async def start(self) -> None:
+        self.spawn()
         await wait_http(f"{self.url}/healthz")
 
     def kill(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -33,9 +34,11 @@ async def reply(
     *,
     from_number: str = SUBSCRIBER,
     to: str = "+15005550006",
+    sid: str | None = None,
 ) -> tuple[int, str]:
     url = provider["inbound_url"]
-    params = {"From": from_number, "To": to, "Body": body, "MessageSid": "SM" + "1" * 32}
+    sid = sid or "SM" + secrets.token_hex(16)
+    params = {"From": from_number, "To": to, "Body": body, "MessageSid": sid}
     signature = RequestValidator(sim.auth_token).compute_signature(url, params)
     async with http.post(url, data=params, headers={"X-Twilio-Signature": signature}) as response:
         return response.status, await response.text()
@@ -304,3 +307,16 @@ async def test_a_senders_own_inbound_url_attributes_the_reply_and_keeps_location
         inbound = await session.scalar(select(InboundMessage))
     assert inbound is not None and inbound.sender_id == sender["id"]
     assert inbound.location["FromCity"] == "SAN FRANCISCO"
+
+
+async def test_a_reply_delivered_twice_is_stored_once(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    provider = await add_provider(server, simulator, http)
+    for _ in range(2):  # no idempotency token: the MessageSid tells the repeat
+        status, text = await reply(http, simulator, provider, "STOP", sid="SM" + "7" * 32)
+        assert status == 200 and "<Response>" in text
+    async with server.ctx.sessions() as session:
+        stored = list(await session.scalars(select(InboundMessage)))
+    assert len(stored) == 1
+    assert len(await events(server, http, type="message.received")) == 1

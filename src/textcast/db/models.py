@@ -229,7 +229,7 @@ class InboundMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"), default=None)
-    provider_message_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     from_number: Mapped[str] = mapped_column(String(32))
     to_number: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")

@@ -176,6 +176,7 @@ class EventNotifier:
                 delivery.attempts += 1
                 delivery.next_attempt_at = lease_until
                 delivery.last_attempt_at = now
+            await session.flush()  # before expunge_all below, which would drop these
             endpoint_rows = await session.scalars(
                 select(WebhookEndpoint).where(
                     WebhookEndpoint.id.in_({d.endpoint_id for d in deliveries})

@@ -217,6 +217,16 @@ async def seen_before(session: AsyncSession, provider_id: int, token: str | None
     return await session.scalar(query.limit(1)) is not None
 
 
+async def inbound_stored(session: AsyncSession, provider_id: int, sid: str | None) -> bool:
+    """Whether this reply (by the provider's message ID) is already stored."""
+    if not sid:
+        return False
+    query = select(InboundMessage.id).where(
+        InboundMessage.provider_id == provider_id, InboundMessage.provider_message_id == sid
+    )
+    return await session.scalar(query.limit(1)) is not None
+
+
 async def inbound_sender_id(
     session: AsyncSession, provider_id: int, form: Mapping[str, str]
 ) -> int | None:

@@ -24,8 +24,11 @@ MAX_TAG_LENGTH = 50
 CONTACTS = cast(Table, Contact.__table__)
 
 
-async def ensure_many(session: AsyncSession, phones: Iterable[str]) -> dict[str, int]:
-    """Create the contacts that do not exist yet; every number's contact ID."""
+async def ensure_many(
+    session: AsyncSession, phones: Iterable[str], *, ids: bool = True
+) -> dict[str, int]:
+    """Create the contacts that do not exist yet; every number's contact ID
+    (skipped with ``ids=False``, as bulk intake does not need them)."""
     wanted = sorted(set(phones))
     if not wanted:
         return {}
@@ -35,11 +38,13 @@ async def ensure_many(session: AsyncSession, phones: Iterable[str]) -> dict[str,
     for chunk in _chunks(wanted, 5000):
         rows = [{"phone": p, "tags": [], "created_at": now, "updated_at": now} for p in chunk]
         await session.execute(insert(CONTACTS).on_conflict_do_nothing(), rows)
-    ids: dict[str, int] = {}
+    if not ids:
+        return {}
+    found: dict[str, int] = {}
     for chunk in _chunks(wanted, 5000):
         query = select(CONTACTS.c.phone, CONTACTS.c.id).where(CONTACTS.c.phone.in_(chunk))
-        ids.update({row.phone: row.id for row in await session.execute(query)})
-    return ids
+        found.update({row.phone: row.id for row in await session.execute(query)})
+    return found
 
 
 async def ensure(session: AsyncSession, phone: str) -> Contact:

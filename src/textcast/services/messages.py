@@ -234,7 +234,7 @@ async def submit_batch(
         return BatchResult([], rejected)
     values = [row for _, row in good]
     ids = await _insert_ids(session, values)
-    await contacts.ensure_many(session, {str(row["to"]) for row in values})
+    await contacts.ensure_many(session, {str(row["to"]) for row in values}, ids=False)
     queued = [
         {
             "message_id": mid,

@@ -179,10 +179,13 @@ async def record_inbound(
             sender_id = None  # a stale sender URL still reaches the account
     if sender_id is None:
         sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
-    if await callbacks.seen_before(session, provider_id, token):
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    if await callbacks.seen_before(session, provider_id, token) or await callbacks.inbound_stored(
+        session, provider_id, sid
+    ):
         # Twilio retried a reply already stored: answer it the same way, change nothing.
         decision = await keyword_rules.decide(session, provider_id, sender_id, form.get("Body", ""))
-        outcome, sid = "duplicate", form.get("MessageSid") or form.get("SmsSid")
+        outcome = "duplicate"
     else:
         received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
         decision = received.decision

@@ -57,6 +57,7 @@ def upgrade() -> None:
     _rebuild_suppressions()
     with op.batch_alter_table("inbound_messages") as batch:
         batch.add_column(sa.Column("location", sa.JSON(), nullable=False, server_default="{}"))
+        batch.create_index("ix_inbound_messages_provider_message_id", ["provider_message_id"])
     with op.batch_alter_table("inbound_messages") as batch:
         batch.alter_column("location", existing_type=sa.JSON(), server_default=None)
 
@@ -151,6 +152,7 @@ def downgrade() -> None:
     op.drop_table("keyword_rules")
     op.drop_table("contacts")
     with op.batch_alter_table("inbound_messages") as batch:
+        batch.drop_index("ix_inbound_messages_provider_message_id")
         batch.drop_column("location")
     op.drop_index("ix_suppressions_phone", "suppressions")
     op.create_table(
