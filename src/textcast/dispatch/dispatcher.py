@@ -122,18 +122,23 @@ class Dispatcher:
         return len(batch)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Send until no message is queued or in flight (tests, benchmarks)."""
+        """Send until no message is queued or in flight (tests, benchmarks).
+
+        Runs the same loop as :meth:`run`, so claims, sends and recording overlap
+        as in production instead of taking turns.
+        """
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.run(stop))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            claimed = await self.step()
-            if self._outstanding:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._settled.wait(), 0.05)
-            await self.flush()
-            if not claimed and not self._outstanding:
-                if not await self._pending():
-                    return
+        try:
+            while time.monotonic() < deadline and not runner.done():
                 await asyncio.sleep(self.settings.dispatch_poll_interval)
+                # The database has the last word: a claim or a flush may be under way.
+                if not self._outstanding and not self._results and not await self._pending():
+                    return
+        finally:
+            stop.set()
+            await runner
         raise TimeoutError("dispatcher did not drain in time")
 
     async def _pending(self) -> int:
