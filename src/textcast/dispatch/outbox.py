@@ -7,13 +7,16 @@ and runs one dispatcher per file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from textcast import status
 from textcast.db.models import Message, MessageEvent, SendAttempt, Suppression, utcnow
@@ -246,20 +249,28 @@ _FAIL = (
 )
 
 
+_OUTCOME_STATEMENTS = {"accepted": _ACCEPT, "retry": _RETRY, "failed": _FAIL, "released": _RELEASE}
+# Plain INSERTs: no RETURNING of the new IDs, which nothing reads.
+_INSERT_EVENT = insert(EVENTS).inline()
+_INSERT_ATTEMPT = insert(ATTEMPTS).inline()
+
+
 async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> None:
-    """Write a batch of outcomes with one statement per kind (executemany)."""
+    """Write a batch of outcomes with one executemany per statement."""
+    if not outcomes:
+        return
+    connection = await session.connection()
+    db_time = _db_time(connection.dialect)
     by_kind: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_kind.setdefault(outcome.kind, []).append(outcome)
-    statements = {"accepted": _ACCEPT, "retry": _RETRY, "failed": _FAIL, "released": _RELEASE}
     for kind, items in by_kind.items():
-        await session.execute(statements[kind], [{**_params(o), "owner": owner} for o in items])
-    events = [_event(o) for o in outcomes if o.kind != "released"]
-    if events:
-        await session.execute(insert(EVENTS), events)
-    attempts = [_attempt(o) for o in outcomes if o.latency_ms is not None]  # provider was called
-    if attempts:
-        await session.execute(insert(ATTEMPTS), attempts)
+        rows = [{**_params(o, db_time), "owner": owner} for o in items]
+        await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
+    events = [_event(o, db_time) for o in outcomes if o.kind != "released"]
+    await _executemany(connection, _INSERT_EVENT, events)
+    attempts = [_attempt(o, db_time) for o in outcomes if o.latency_ms is not None]  # sent
+    await _executemany(connection, _INSERT_ATTEMPT, attempts)
     for outcome in outcomes:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
@@ -268,19 +279,95 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
             )
 
 
-def _params(o: Outcome) -> dict[str, Any]:
+# --- executemany at the driver level ------------------------------------------------
+# SQLAlchemy's executemany builds a parameter dict and runs each value's type
+# processors for every row: about half the CPU of recording a send. The
+# statements above are compiled once per dialect instead, and rows go to the
+# driver as plain tuples whose only converted values are the timestamps.
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    sql: str
+    constants: Mapping[str, Any]  # the statement's own literal values (status names, NULLs)
+    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # named values in placeholder order
+
+
+_DRIVER_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _DriverStatement] = {}
+
+
+def _driver_statement(
+    stmt: UpdateBase, dialect: Dialect, columns: tuple[str, ...] = ()
+) -> _DriverStatement:
+    """``stmt`` compiled for ``dialect``; an INSERT writes only ``columns``."""
+    key = (id(stmt), dialect.name, columns)
+    compiled_statement = _DRIVER_STATEMENTS.get(key)
+    if compiled_statement is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns) or None)
+        names = tuple(compiled.positiontup or ())
+        getter = operator.itemgetter(*names)
+        row: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(names) > 1 else lambda values: (getter(values),)
+        )
+        constants = {}
+        for name, value in compiled.params.items():
+            bind = compiled.binds[name]
+            if not bind.required:  # a value written into the statement, not a row's
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                constants[name] = process(value) if process else value
+        compiled_statement = _DriverStatement(compiled.string, constants, row)
+        _DRIVER_STATEMENTS[key] = compiled_statement
+    return compiled_statement
+
+
+async def _executemany(
+    connection: AsyncConnection, stmt: UpdateBase, rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    columns = tuple(rows[0]) if isinstance(stmt, Insert) else ()
+    statement = _driver_statement(stmt, connection.dialect, columns)
+    constants, row = statement.constants, statement.row
+    await connection.exec_driver_sql(statement.sql, [row({**constants, **r}) for r in rows])
+
+
+def _db_time(dialect: Dialect) -> Callable[[datetime | None], Any]:
+    """How :class:`UTCDateTime` binds an aware datetime on ``dialect``.
+
+    SQLite stores naive UTC text in SQLAlchemy's format; PostgreSQL takes the
+    aware datetime as it is.
+    """
+    if dialect.name != "sqlite":
+        return _as_is
+    return _sqlite_time
+
+
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+Convert = Callable[[datetime | None], Any]
+
+
+def _params(o: Outcome, db_time: Convert) -> dict[str, Any]:
     return {
         "mid": o.message_id,
         "pmid": o.provider_message_id,
         "new_status": o.new_status,
         "code": o.error_code,
         "error": o.error_message,
-        "next_at": o.next_attempt_at,
-        "at": o.at,
+        "next_at": db_time(o.next_attempt_at),
+        "at": db_time(o.at),
     }
 
 
-def _event(o: Outcome) -> dict[str, Any]:
+def _event(o: Outcome, db_time: Convert) -> dict[str, Any]:
     event_status = {"accepted": o.new_status, "retry": status.QUEUED, "failed": status.FAILED}[
         o.kind
     ]
@@ -293,14 +380,14 @@ def _event(o: Outcome) -> dict[str, Any]:
         "source": "dispatcher",
         "error_code": o.error_code,
         "detail": detail,
-        "created_at": o.at,
+        "created_at": db_time(o.at),
     }
 
 
-def _attempt(o: Outcome) -> dict[str, Any]:
+def _attempt(o: Outcome, db_time: Convert) -> dict[str, Any]:
     return {
         "message_id": o.message_id,
-        "started_at": o.at,
+        "started_at": db_time(o.at),
         "latency_ms": o.latency_ms,
         "outcome": o.kind,
         "http_status": o.http_status,
