@@ -288,12 +288,13 @@ class Dispatcher:
         self._finish(outcomes.released(message.id, time.time()))
 
     async def _send(self, message: Claimed) -> None:
-        """One send attempt, its outcome buffered for the flusher."""
+        """One send attempt, its outcome buffered for the flusher. Never raises: a
+        lane that died would strand the messages queued behind it."""
         provider = self._refs.providers[message.provider_id]
-        outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
         async with self._slots:
             started = time.perf_counter()
             try:
+                outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
                 result = await provider.impl.send(self.ctx.http, outbound)
             except ProviderError as error:
                 outcome = self._failed(message, provider, error, started)
