@@ -90,28 +90,29 @@ async def _take(
     )
     if session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
+    # The table, not the ORM entity: the ORM's bulk-update path costs more
+    # than the statement, and nothing here needs its bookkeeping.
     stmt = (
-        update(Message)
-        .where(Message.id.in_(chosen.scalar_subquery()))
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))
         .values(
             status=status.DISPATCHING,
             lease_owner=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Message.attempts + (1 if new_attempt else 0),
+            attempts=MESSAGES.c.attempts + (1 if new_attempt else 0),
             updated_at=now,
         )
         .returning(
-            Message.id,
-            Message.provider_id,
-            Message.sender_id,
-            Message.to,
-            Message.body,
-            Message.media_urls,
-            Message.segments,
-            Message.attempts,
-            Message.created_at,
+            MESSAGES.c.id,
+            MESSAGES.c.provider_id,
+            MESSAGES.c.sender_id,
+            MESSAGES.c.to,
+            MESSAGES.c.body,
+            MESSAGES.c.media_urls,
+            MESSAGES.c.segments,
+            MESSAGES.c.attempts,
+            MESSAGES.c.created_at,
         )
-        .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
     taken = [
@@ -261,15 +262,16 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
         return
     connection = await session.connection()
     db_time = _db_time(connection.dialect)
-    by_kind: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_kind.setdefault(outcome.kind, []).append(outcome)
-    for kind, items in by_kind.items():
-        rows = [{**_params(o, db_time), "owner": owner} for o in items]
+    # Each outcome's time is written up to three times: converted once.
+    timed = [(o, db_time(o.at)) for o in outcomes]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for o, at in timed:
+        by_kind.setdefault(o.kind, []).append(_params(o, at, db_time, owner))
+    for kind, rows in by_kind.items():
         await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
-    events = [_event(o, db_time) for o in outcomes if o.kind != "released"]
+    events = [_event(o, at) for o, at in timed if o.kind != "released"]
     await _executemany(connection, _INSERT_EVENT, events)
-    attempts = [_attempt(o, db_time) for o in outcomes if o.latency_ms is not None]  # sent
+    attempts = [_attempt(o, at) for o, at in timed if o.latency_ms is not None]  # sent
     await _executemany(connection, _INSERT_ATTEMPT, attempts)
     for outcome in outcomes:
         if outcome.suppress is not None:
@@ -381,7 +383,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
 Convert = Callable[[datetime | None], Any]
 
 
-def _params(o: Outcome, db_time: Convert) -> dict[str, Any]:
+def _params(o: Outcome, at: Any, db_time: Convert, owner: str) -> dict[str, Any]:
     return {
         "mid": o.message_id,
         "pmid": o.provider_message_id,
@@ -389,11 +391,12 @@ def _params(o: Outcome, db_time: Convert) -> dict[str, Any]:
         "code": o.error_code,
         "error": o.error_message,
         "next_at": db_time(o.next_attempt_at),
-        "at": db_time(o.at),
+        "at": at,
+        "owner": owner,
     }
 
 
-def _event(o: Outcome, db_time: Convert) -> dict[str, Any]:
+def _event(o: Outcome, at: Any) -> dict[str, Any]:
     event_status = {"accepted": o.new_status, "retry": status.QUEUED, "failed": status.FAILED}[
         o.kind
     ]
@@ -406,14 +409,14 @@ def _event(o: Outcome, db_time: Convert) -> dict[str, Any]:
         "source": "dispatcher",
         "error_code": o.error_code,
         "detail": detail,
-        "created_at": db_time(o.at),
+        "created_at": at,
     }
 
 
-def _attempt(o: Outcome, db_time: Convert) -> dict[str, Any]:
+def _attempt(o: Outcome, at: Any) -> dict[str, Any]:
     return {
         "message_id": o.message_id,
-        "started_at": db_time(o.at),
+        "started_at": at,
         "latency_ms": o.latency_ms,
         "outcome": o.kind,
         "http_status": o.http_status,
