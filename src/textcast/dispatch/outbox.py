@@ -13,13 +13,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
+from sqlalchemy.types import TypeEngine
 
 from textcast import status
-from textcast.db.models import Message, MessageEvent, SendAttempt, Suppression, utcnow
+from textcast.db.models import (
+    Message,
+    MessageEvent,
+    SendAttempt,
+    Suppression,
+    UTCDateTime,
+    utcnow,
+)
 from textcast.services import suppressions
 
 
@@ -178,51 +200,6 @@ HELD_BY_OWNER = and_(
     MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == bindparam("owner")
 )
 ATTEMPTS = cast(Table, SendAttempt.__table__)
-_ACCEPT = (
-    update(MESSAGES)
-    # A callback may already have moved the message on (and cleared the lease):
-    # the provider's ID is still recorded. A lease taken over by another worker is not.
-    .where(
-        MESSAGES.c.id == bindparam("mid"),
-        or_(HELD_BY_OWNER, MESSAGES.c.status != status.DISPATCHING),
-    )
-    .values(
-        provider_message_id=bindparam("pmid"),
-        status=case(
-            (MESSAGES.c.status == status.DISPATCHING, bindparam("new_status")),
-            else_=MESSAGES.c.status,
-        ),
-        sent_at=bindparam("at"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-_RETRY = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.QUEUED,
-        next_attempt_at=bindparam("next_at"),
-        error_code=bindparam("code"),
-        error_message=bindparam("error"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-_RELEASE = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.QUEUED,
-        next_attempt_at=bindparam("next_at"),
-        attempts=MESSAGES.c.attempts - 1,  # it was never tried
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
 _REQUEUE = (
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
@@ -235,22 +212,95 @@ _REQUEUE = (
         lease_expires_at=None,
     )
 )
-_FAIL = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.FAILED,
-        error_code=bindparam("code"),
-        error_message=bindparam("error"),
-        final_at=bindparam("at"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
+
+# What each outcome's row supplies to the UPDATEs below, with its type.
+_ROW_VALUES: dict[str, TypeEngine[Any]] = {
+    "mid": BigInteger(),
+    "pmid": String(),
+    "new_status": String(),
+    "code": String(),
+    "error": Text(),
+    "next_at": UTCDateTime(),
+    "at": UTCDateTime(),
+}
+
+
+def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
+    """The UPDATE for each outcome kind, taking a row's values from ``v``: bind
+    parameters (one execution per row) or the columns of an unnest() of arrays."""
+    # Only the worker holding a message's lease may decide its outcome.
+    held_by_owner = and_(
+        MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == v["owner"]
     )
+    released = {"lease_owner": None, "lease_expires_at": None}
+    accept = (
+        update(MESSAGES)
+        # A callback may already have moved the message on (and cleared the lease):
+        # the provider's ID is still recorded. A lease taken over by another worker is not.
+        .where(
+            MESSAGES.c.id == v["mid"],
+            or_(held_by_owner, MESSAGES.c.status != status.DISPATCHING),
+        )
+        .values(
+            provider_message_id=v["pmid"],
+            status=case(
+                (MESSAGES.c.status == status.DISPATCHING, v["new_status"]),
+                else_=MESSAGES.c.status,
+            ),
+            sent_at=v["at"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    retry = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.QUEUED,
+            next_attempt_at=v["next_at"],
+            error_code=v["code"],
+            error_message=v["error"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    release = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.QUEUED,
+            next_attempt_at=v["next_at"],
+            attempts=MESSAGES.c.attempts - 1,  # it was never tried
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    fail = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.FAILED,
+            error_code=v["code"],
+            error_message=v["error"],
+            final_at=v["at"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    return {"accepted": accept, "retry": retry, "failed": fail, "released": release}
+
+
+# executemany, one row at a time (SQLite, where that runs in-process and is cheap).
+_OUTCOME_STATEMENTS = _outcome_updates({name: bindparam(name) for name in [*_ROW_VALUES, "owner"]})
+# PostgreSQL: the whole batch in one statement, each value an array of the rows' values.
+_ROWS_UNNESTED = (
+    func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _ROW_VALUES.items()))
+    .table_valued(*_ROW_VALUES)
+    .render_derived(name="v")
 )
-
-
-_OUTCOME_STATEMENTS = {"accepted": _ACCEPT, "retry": _RETRY, "failed": _FAIL, "released": _RELEASE}
+_OUTCOME_STATEMENTS_UNNESTED = _outcome_updates(
+    {**{name: _ROWS_UNNESTED.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")}
+)
 # Plain INSERTs: no RETURNING of the new IDs, which nothing reads.
 _INSERT_EVENT = insert(EVENTS).inline()
 _INSERT_ATTEMPT = insert(ATTEMPTS).inline()
@@ -268,7 +318,12 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
     for o, at in timed:
         by_kind.setdefault(o.kind, []).append(_params(o, at, db_time, owner))
     for kind, rows in by_kind.items():
-        await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
+        if connection.dialect.name == "postgresql":
+            # One statement per batch: an executemany is one Bind/Execute per row there.
+            arrays = {name: [row[name] for row in rows] for name in _ROW_VALUES}
+            await connection.execute(_OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner})
+        else:
+            await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
     events = [_event(o, at) for o, at in timed if o.kind != "released"]
     await _executemany(connection, _INSERT_EVENT, events)
     attempts = [_attempt(o, at) for o, at in timed if o.latency_ms is not None]  # sent
