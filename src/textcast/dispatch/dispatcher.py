@@ -67,8 +67,6 @@ class Dispatcher:
         self._claim_at_least = min(ctx.settings.dispatch_batch_size, self._max_claimed // 2)
         self._outstanding = 0  # claimed here and not yet finished
         self._room = asyncio.Event()  # set when a claim of _claim_at_least fits
-        self._settled = asyncio.Event()  # set when nothing is outstanding
-        self._settled.set()
         self._last_requeue = 0.0
         self._last_reconcile = time.monotonic()
 
@@ -115,8 +113,6 @@ class Dispatcher:
             return 1
         batch = await self._claim(min(capacity, self.settings.dispatch_batch_size))
         self._outstanding += len(batch)
-        if batch:
-            self._settled.clear()
         for message, send_at in batch:
             self._lanes_for(message.provider_id).add(message, send_at)
         return len(batch)
@@ -176,8 +172,6 @@ class Dispatcher:
         self._outstanding -= 1
         if self._max_claimed - self._outstanding >= self._claim_at_least:
             self._room.set()
-        if not self._outstanding:
-            self._settled.set()
 
     # --- claiming ------------------------------------------------------------------
 
