@@ -5,7 +5,8 @@ machine:
   (a) raw aiohttp requests/s to the simulator (the ceiling),
   (b) Textcast queued → provider-accepted on SQLite,
   (c) the same on PostgreSQL with 1 and 2 `textcast worker` processes,
-each with p50/p99 send latency and the ratio to (a), plus peak RSS, and
+each with p50/p99 send latency, the ratio to (a) and the CPU per message of
+Textcast (or the raw client), the simulator and PostgreSQL, plus peak RSS, and
   (d) 100,000 messages accepted through the batch API.
 
     .venv/bin/python benchmarks/dispatch.py [--messages 20000] [--intake 100000]
@@ -36,6 +37,7 @@ from cryptography.fernet import Fernet
 from harness import (
     SID,
     TOKEN,
+    CpuMeter,
     drop_pg_database,
     free_port,
     fresh_pg_database,
@@ -59,7 +61,7 @@ from textcast.services.providers import create_provider
 SECRET_KEY = Fernet.generate_key().decode()
 
 
-async def http_ceiling(url: str, count: int, concurrency: int) -> dict[str, float]:
+async def http_ceiling(url: str, count: int, concurrency: int, meter: CpuMeter) -> dict[str, float]:
     """Raw form POSTs to Messages.json with the same concurrency as the dispatcher."""
     endpoint = f"{url}/2010-04-01/Accounts/{SID}/Messages.json"
     headers = basic_auth(SID, TOKEN)
@@ -80,10 +82,12 @@ async def http_ceiling(url: str, count: int, concurrency: int) -> dict[str, floa
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
+        meter.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"rate": count / elapsed, **percentiles(latencies)}
+        used = meter.per_message()
+    return {"rate": count / elapsed, **percentiles(latencies), **used}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -148,19 +152,22 @@ async def figures(ctx: Context, count: int, elapsed: float) -> dict[str, float]:
 
 
 async def textcast_in_process(
-    database_url: str, sim_url: str, count: int, data_dir: Path
+    database_url: str, sim_url: str, count: int, data_dir: Path, meter: CpuMeter
 ) -> dict[str, float]:
     """The dispatcher in this process (queued → accepted; intake excluded)."""
     ctx = await prepare(database_url, sim_url, count, data_dir)
+    meter.start()
     started = time.perf_counter()
     await Dispatcher(ctx).drain(timeout=600)
-    result = await figures(ctx, count, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    used = meter.per_message()
+    result = await figures(ctx, count, elapsed)
     await ctx.close()
-    return result
+    return {**result, **used}
 
 
 async def textcast_workers(
-    database_url: str, sim_url: str, count: int, data_dir: Path, processes: int
+    database_url: str, sim_url: str, count: int, data_dir: Path, processes: int, meter: CpuMeter
 ) -> dict[str, float]:
     """``processes`` separate `textcast worker` processes sharing the database."""
     ctx = await prepare(database_url, sim_url, count, data_dir)
@@ -174,6 +181,7 @@ async def textcast_workers(
         "TEXTCAST_DISPATCH_POLL_INTERVAL": "0.01",
         "TEXTCAST_PUBLIC_URL": "http://127.0.0.1:9",
     }
+    meter.start()
     started = time.perf_counter()
     workers = [
         subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited in a hot path
@@ -199,9 +207,10 @@ async def textcast_workers(
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
+    used = meter.per_message()  # the workers have exited: their CPU, start-up included
     result = await figures(ctx, count, elapsed)
     await ctx.close()
-    return result
+    return {**result, **used}
 
 
 async def batch_intake(count: int, data_dir: Path) -> dict[str, float]:
@@ -266,15 +275,17 @@ async def main(args: argparse.Namespace) -> None:
     simulator = multiprocessing.Process(target=run_simulator, args=(port,), daemon=True)
     simulator.start()
     results: dict[str, dict[str, float]] = {}
+    assert simulator.pid is not None
+    meter = CpuMeter(simulator.pid, args.messages)
     try:
         await wait_until_up(sim_url)
         results["(a) HTTP ceiling, raw aiohttp"] = await http_ceiling(
-            sim_url, args.messages, args.concurrency
+            sim_url, args.messages, args.concurrency, meter
         )
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
             results["(b) Textcast on SQLite"] = await textcast_in_process(
-                url, sim_url, args.messages, Path(tmp)
+                url, sim_url, args.messages, Path(tmp), meter
             )
         if not args.skip_pg:
             for processes in (1, 2):
@@ -284,7 +295,7 @@ async def main(args: argparse.Namespace) -> None:
                         plural = "es" if processes > 1 else ""
                         label = f"(c) Textcast on PostgreSQL, {processes} worker process{plural}"
                         results[label] = await textcast_workers(
-                            url, sim_url, args.messages, Path(tmp), processes
+                            url, sim_url, args.messages, Path(tmp), processes, meter
                         )
                 finally:
                     await drop_pg_database(args.pg_dsn, name)
@@ -297,6 +308,14 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"{label:48} {result['rate']:9.0f} {result['rate'] / ceiling:6.2f} "
             f"{result['p50_ms']:8.1f} {result['p99_ms']:8.1f}"
+        )
+    # client: the raw aiohttp client, or Textcast (its worker processes with their
+    # start-up included). PostgreSQL counts every postgres process on the machine.
+    print(f"\n{'CPU per message, us':48} {'client':>9} {'simulator':>10} {'PostgreSQL':>11}")
+    for label, result in results.items():
+        print(
+            f"{label:48} {result['cpu_client']:9.0f} {result['cpu_simulator']:10.0f} "
+            f"{result['cpu_postgres']:11.0f}"
         )
     print(
         "\npeak RSS of the benchmark process (simulator and workers excluded): "

@@ -4,14 +4,72 @@ PostgreSQL database, a free port. Imported by the scripts beside it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import secrets
 import socket
+import time
+from pathlib import Path
 
 import aiohttp
 import asyncpg
 
 SID = "AC" + "b" * 32
 TOKEN = "bench-token-" + "x" * 20
+
+
+def _proc_cpu_seconds(stat: Path) -> float:
+    """CPU of one process and of its children that have exited, from /proc (0
+    when it has gone). PostgreSQL's backends exit with their connections: their
+    time then shows in the postmaster's children's time."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU per message used by this process with its finished children (Textcast
+    or the raw client), by the simulator, and by PostgreSQL's processes (Linux
+    /proc). The machine's two cores are shared by all three, so these say which
+    one a run is waiting for."""
+
+    def __init__(self, simulator_pid: int, messages: int) -> None:
+        self._simulator = Path(f"/proc/{simulator_pid}/stat")
+        self._messages = messages
+        self._started = self._read()
+
+    def start(self) -> None:
+        self._started = self._read()
+
+    def per_message(self) -> dict[str, float]:
+        """Microseconds per message since :meth:`start`, as ``cpu_<part>`` keys."""
+        now = self._read()
+        return {
+            f"cpu_{part}": (now[part] - self._started[part]) * 1e6 / self._messages for part in now
+        }
+
+    def _read(self) -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        postgres = sum(
+            _proc_cpu_seconds(pid / "stat")
+            for pid in Path("/proc").glob("[0-9]*")
+            if _read(pid / "comm") == "postgres"
+        )
+        return {
+            "client": time.process_time() + children.ru_utime + children.ru_stime,
+            "simulator": _proc_cpu_seconds(self._simulator),
+            "postgres": postgres,
+        }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def free_port() -> int:

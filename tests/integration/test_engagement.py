@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import RunningServer, Simulator
-from tests.integration.helpers import api
+from tests.integration.helpers import api, eventually
 from tests.integration.test_webhooks import (
     SEED_DELIVERED,
     accepted_message,
@@ -320,3 +322,57 @@ async def test_a_reply_delivered_twice_is_stored_once(
         stored = list(await session.scalars(select(InboundMessage)))
     assert len(stored) == 1
     assert len(await events(server, http, type="message.received")) == 1
+
+
+async def test_dispatch_honours_sender_scoped_opt_outs_and_meta_carries_attribution(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    provider = await add_provider(server, simulator, http)
+    base = f"{server.url}/api/v1"
+    status, second = await api(
+        http,
+        "POST",
+        f"{base}/providers/{provider['id']}/senders",
+        server.headers,
+        {"name": "brand-b", "type": "long_code", "sender_id": "+14155550123"},
+    )
+    assert status == 201, second
+    await api(
+        http,
+        "PATCH",
+        f"{base}/providers/{provider['id']}",
+        server.headers,
+        {"opt_out_scope": "sender"},
+    )
+    await reply(http, simulator, provider, "STOP", to="+15005550006")  # to "main" only
+    sent = {}
+    for sender in ("main", "brand-b"):
+        status, body = await api(
+            http,
+            "POST",
+            f"{base}/messages",
+            server.headers,
+            {"to": SUBSCRIBER, "body": f"via {sender}", "sender": sender, "campaign": "fall"},
+        )
+        assert status == 202, body
+        sent[sender] = body["id"]
+
+    async def settled() -> dict[str, Any] | None:
+        found = {}
+        for sender, mid in sent.items():
+            _, body = await api(http, "GET", f"{base}/messages/{mid}", server.headers)
+            if body["status"] in ("queued", "dispatching"):
+                return None
+            found[sender] = body
+        return found
+
+    done = await eventually(settled)
+    assert (done["main"]["status"], done["main"]["error_code"]) == ("failed", "21610")
+    assert "suppression list" in done["main"]["error_description"]
+    assert done["brand-b"]["status"] != "failed"
+    (at_provider,) = simulator.state.messages.values()
+    assert at_provider.body == "via brand-b"
+    meta = parse_qs(urlsplit(at_provider.status_callback or "").query)["meta"][0]
+    payload = json.loads(base64.urlsafe_b64decode(meta.split(".")[1] + "=="))
+    assert payload["m"] == sent["brand-b"] and payload["cp"] == "fall"
+    assert payload["s"] == second["id"] and isinstance(payload["c"], int)

@@ -156,13 +156,17 @@ class Message(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-def _event_type(context: DefaultExecutionContext) -> str:
+def event_type(status: str | None, source: str | None) -> str:
     """``message.<status>`` for status-history rows; a message put back in the
     queue by a worker (retry, recovery) is ``message.requeued``."""
-    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
-    if params.get("status") == "queued" and params.get("source") != "api":
+    if status == "queued" and source != "api":
         return "message.requeued"
-    return f"message.{params.get('status')}"
+    return f"message.{status}"
+
+
+def _event_type(context: DefaultExecutionContext) -> str:
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return event_type(params.get("status"), params.get("source"))
 
 
 class MessageEvent(Base):

@@ -3,7 +3,8 @@
 Sending and recording are decoupled: each finished send drops an
 :class:`Outcome` into a buffer that a flusher writes every few milliseconds in
 one transaction, so the database is not the bottleneck and a slow provider
-call never holds a database connection.
+call never holds a database connection. Claimed messages wait in each
+provider's :class:`SendLanes` until the shared pacing lets them go.
 """
 
 from __future__ import annotations
@@ -14,39 +15,26 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from textcast import error_codes, metrics, status
+from textcast import metrics, status
 from textcast.context import Context
-from textcast.db.models import Message, Sender, utcnow
-from textcast.db.models import Provider as ProviderRow
-from textcast.dispatch import outbox, pacing, recovery
+from textcast.db.models import Message
+from textcast.dispatch import outbox, outcomes, pacing, recovery
+from textcast.dispatch.lanes import SendLanes
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.reconcile import reconcile_once
+from textcast.dispatch.references import LoadedProvider, LoadedSender, References
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
-from textcast.providers.base import OutboundMessage, Provider
-from textcast.services.providers import instantiate
+from textcast.providers.base import OutboundMessage
 from textcast.webhooks.meta import sign_meta, with_meta
-from textcast.webhooks.urls import callback_base
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.02
 RECONCILE_INTERVAL = 60.0
-SUPPRESSED_CODE = "21610"
-
-
-@dataclass
-class _LoadedProvider:
-    updated_at: object
-    type: str
-    impl: Provider
-    webhook_secret: str
 
 
 class Dispatcher:
@@ -63,20 +51,22 @@ class Dispatcher:
         self.retry = retry or RetryStrategy(
             max_attempts=ctx.settings.max_attempts, base_delay=ctx.settings.retry_base_delay
         )
-        self._providers: dict[int, _LoadedProvider] = {}
-        self._senders: dict[int, Sender] = {}
+        self._refs = References(ctx)
         self._results: list[Outcome] = []
-        self._inflight: set[asyncio.Task[None]] = set()
-        # Sends in progress are capped by the semaphore; claimed messages waiting
-        # for a slot are capped at a few times that, so claims come in large
-        # batches (few transactions) without hoarding the queue from other workers.
+        # Sends in progress are capped per process by the semaphore, and per
+        # provider account by its lanes, so one slow provider cannot take every slot.
         self._slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
-        # Per provider account too: one slow provider must not take every slot.
-        self._provider_slots: dict[int, asyncio.Semaphore] = {}
+        self._lanes: dict[int, SendLanes[Claimed]] = {}
         self._stopping = asyncio.Event()
+        # Claimed messages not yet sent or handed back are capped at a few times
+        # the concurrency, so claims come in large batches (few transactions)
+        # without hoarding the queue from other workers.
         self._max_claimed = max(
             ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
         )
+        self._claim_at_least = min(ctx.settings.dispatch_batch_size, self._max_claimed // 2)
+        self._outstanding = 0  # claimed here and not yet finished
+        self._room = asyncio.Event()  # set when a claim of _claim_at_least fits
         self._last_requeue = 0.0
         self._last_reconcile = time.monotonic()
 
@@ -99,40 +89,52 @@ class Dispatcher:
         finally:
             # Sends already under way finish; claimed messages not yet started go back.
             self._stopping.set()
-            if self._inflight:
-                await asyncio.wait(self._inflight, timeout=shutdown_timeout)
-            for task in self._inflight:
-                task.cancel()
+            for provider_lanes in self._lanes.values():
+                provider_lanes.stop()
+            running = self._running_lanes()
+            if running:
+                await asyncio.wait(running, timeout=shutdown_timeout)
+            for lane in running:
+                lane.cancel()
+            if running:
+                # A cancelled send leaves its message leased: recovery decides it later.
+                await asyncio.wait(running)
             await flusher
             await self.flush()
 
     async def step(self) -> int:
-        """Claim what fits in the free concurrency and start sending it."""
+        """Claim what fits in the free capacity and hand it to the send lanes."""
         await self._maybe_requeue_expired()
         await self._maybe_reconcile()
-        capacity = self._max_claimed - len(self._inflight)
-        if capacity < min(self.settings.dispatch_batch_size, self._max_claimed // 2):
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        capacity = self._max_claimed - self._outstanding
+        if capacity < self._claim_at_least:
+            self._room.clear()
+            await self._room.wait()
             return 1
         batch = await self._claim(min(capacity, self.settings.dispatch_batch_size))
+        self._outstanding += len(batch)
         for message, send_at in batch:
-            task = asyncio.create_task(self._send(message, send_at))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._lanes_for(message.provider_id).add(message, send_at)
         return len(batch)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Send until no message is queued or in flight (tests, benchmarks)."""
+        """Send until no message is queued or in flight (tests, benchmarks).
+
+        Runs the same loop as :meth:`run`, so claims, sends and recording overlap
+        as in production instead of taking turns.
+        """
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.run(stop))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            claimed = await self.step()
-            if self._inflight:
-                await asyncio.wait(self._inflight, timeout=0.05)
-            await self.flush()
-            if not claimed and not self._inflight:
-                if not await self._pending():
-                    return
+        try:
+            while time.monotonic() < deadline and not runner.done():
                 await asyncio.sleep(self.settings.dispatch_poll_interval)
+                # The database has the last word: a claim or a flush may be under way.
+                if not self._outstanding and not self._results and not await self._pending():
+                    return
+        finally:
+            stop.set()
+            await runner
         raise TimeoutError("dispatcher did not drain in time")
 
     async def _pending(self) -> int:
@@ -143,8 +145,11 @@ class Dispatcher:
             )
             return int(await session.scalar(query) or 0)
 
+    def _running_lanes(self) -> set[asyncio.Task[None]]:
+        return {lane for lanes in self._lanes.values() for lane in lanes.lanes}
+
     async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set() or self._inflight:
+        while not stop.is_set() or self._running_lanes():
             await asyncio.sleep(FLUSH_INTERVAL)
             await self.flush()
 
@@ -161,6 +166,13 @@ class Dispatcher:
             self._results[:0] = batch
             await asyncio.sleep(0.5)
 
+    def _finish(self, outcome: Outcome) -> None:
+        """Buffer a claimed message's outcome; it no longer counts against the claim cap."""
+        self._results.append(outcome)
+        self._outstanding -= 1
+        if self._max_claimed - self._outstanding >= self._claim_at_least:
+            self._room.set()
+
     # --- claiming ------------------------------------------------------------------
 
     async def _claim(self, limit: int) -> list[tuple[Claimed, float]]:
@@ -173,38 +185,21 @@ class Dispatcher:
             )
             if not batch:
                 return []
-            await self._load_refs(session, batch)
-            suppressed = await outbox.suppressed_numbers(session, batch)
-            sendable = [m for m in batch if (m.provider_id, m.to) not in suppressed]
+            await self._refs.refresh(session, batch)
+            suppressed = await outbox.suppressed(session, batch)
+            sendable = [m for m in batch if m.id not in suppressed]
+            senders = self._refs.senders
             planned = await pacing.plan(
                 session,
                 [(m.id, m.sender_id, m.segments) for m in sendable],
-                {m.sender_id: self._senders[m.sender_id].mps for m in sendable},
+                {m.sender_id: senders[m.sender_id].mps for m in sendable},
                 time.time(),
             )
             # Over the sender's pace: back to the queue in this same transaction, untried.
-            released = [_released(mid, at) for mid, at in planned.released.items()]
+            released = [outcomes.released(mid, at) for mid, at in planned.released.items()]
             await outbox.record(session, self.worker_id, released)
-        self._results.extend(_suppressed(m) for m in batch if (m.provider_id, m.to) in suppressed)
+        self._results.extend(outcomes.suppressed(m) for m in batch if m.id in suppressed)
         return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]
-
-    async def _load_refs(self, session: object, batch: Sequence[Claimed]) -> None:
-        """Refresh the senders and providers a batch needs (one query each)."""
-        assert hasattr(session, "scalars")
-        sender_ids = {m.sender_id for m in batch}
-        for sender in await session.scalars(select(Sender).where(Sender.id.in_(sender_ids))):
-            self._senders[sender.id] = sender
-        provider_ids = {m.provider_id for m in batch}
-        rows = await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(provider_ids)))
-        for row in rows:
-            cached = self._providers.get(row.id)
-            if cached is None or cached.updated_at != row.updated_at:
-                self._providers[row.id] = _LoadedProvider(
-                    row.updated_at,
-                    row.type,
-                    instantiate(self.ctx, row),
-                    str(self.ctx.box.decrypt(row.webhook_secret_encrypted)),
-                )
 
     async def _maybe_reconcile(self) -> None:
         """Every minute, look up messages whose final callback never arrived."""
@@ -241,12 +236,10 @@ class Dispatcher:
                 lease_seconds=self.settings.lease_seconds,
             )
             if taken:
-                await self._load_refs(session, taken)
+                await self._refs.refresh(session, taken)
         if not taken:
             return
-        verdicts = await asyncio.gather(
-            *(self._look_up(m, self._providers[m.provider_id]) for m in taken)
-        )
+        verdicts = await asyncio.gather(*(self._look_up(m) for m in taken))
         decisions = recovery.decide(
             [(m.id, v) for m, v in zip(taken, verdicts, strict=True)], self.settings.resend_unknown
         )
@@ -260,10 +253,11 @@ class Dispatcher:
             len(decisions.requeue),
         )
 
-    async def _look_up(self, message: Claimed, provider: _LoadedProvider) -> recovery.Verdict:
+    async def _look_up(self, message: Claimed) -> recovery.Verdict:
+        provider = self._refs.providers[message.provider_id]
         if not provider.impl.supports_lookup:
             return "unsupported"
-        outbound = self._outbound(message, self._senders[message.sender_id], provider)
+        outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
         try:
             result = await provider.impl.find_sent(self.ctx.http, outbound, message.created_at)
         except ProviderError as exc:
@@ -273,57 +267,62 @@ class Dispatcher:
 
     # --- sending -------------------------------------------------------------------
 
-    async def _send(self, message: Claimed, send_at: float) -> None:
-        """Wait for the slot the shared pacing gave this message, then send it."""
-        sender = self._senders[message.sender_id]
-        provider = self._providers[message.provider_id]
-        wait = send_at - time.time()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
-        outbound = self._outbound(message, sender, provider)
-        provider_slots = self._provider_slots.setdefault(
-            message.provider_id, asyncio.Semaphore(self.settings.provider_concurrency)
-        )
-        async with provider_slots, self._slots:
-            if self._stopping.is_set():
-                self._results.append(_released(message.id, time.time()))
-                return
-            await self._send_now(message, provider, outbound)
-
-    async def _send_now(
-        self, message: Claimed, provider: _LoadedProvider, outbound: OutboundMessage
-    ) -> None:
-        started = time.perf_counter()
-        try:
-            result = await provider.impl.send(self.ctx.http, outbound)
-        except ProviderError as error:
-            self._results.append(self._failure(message, provider, error, started))
-        except Exception as exc:  # a bug must not lose the message: retry it like a network error
-            log.exception("unexpected error sending message %s", message.id)
-            internal = ProviderError("internal", f"{type(exc).__name__}: {exc}", permanent=False)
-            self._results.append(self._failure(message, provider, internal, started))
-        else:
-            latency = time.perf_counter() - started
-            metrics.SENDS.labels(provider.type, "accepted").inc()
-            metrics.SEND_LATENCY.observe(latency)
-            self._results.append(
-                Outcome(
-                    message.id,
-                    "accepted",
-                    provider_message_id=result.provider_message_id,
-                    new_status=result.status,
-                    latency_ms=latency * 1000,
-                )
+    def _lanes_for(self, provider_id: int) -> SendLanes[Claimed]:
+        lanes = self._lanes.get(provider_id)
+        if lanes is None:
+            lanes = self._lanes[provider_id] = SendLanes(
+                self.settings.provider_concurrency, self._send, self._hand_back, self._stopping
             )
+        return lanes
+
+    def _hand_back(self, message: Claimed) -> None:
+        """Stopping: the message goes back to the queue untried, due now."""
+        self._finish(outcomes.released(message.id, time.time()))
+
+    async def _send(self, message: Claimed) -> None:
+        """One send attempt, its outcome buffered for the flusher. Never raises: a
+        lane that died would strand the messages queued behind it."""
+        provider = self._refs.providers[message.provider_id]
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
+                result = await provider.impl.send(self.ctx.http, outbound)
+            except ProviderError as error:
+                outcome = self._failed(message, provider, error, started)
+            except Exception as exc:  # a bug must not lose the message: retry it
+                log.exception("unexpected error sending message %s", message.id)
+                internal = ProviderError(
+                    "internal", f"{type(exc).__name__}: {exc}", permanent=False
+                )
+                outcome = self._failed(message, provider, internal, started)
+            else:
+                latency = time.perf_counter() - started
+                provider.accepted_count.inc()
+                metrics.SEND_LATENCY.observe(latency)
+                outcome = outcomes.accepted(message, result, latency)
+        self._finish(outcome)
+
+    def _failed(
+        self, message: Claimed, provider: LoadedProvider, error: ProviderError, started: float
+    ) -> Outcome:
+        latency = time.perf_counter() - started
+        metrics.SEND_LATENCY.observe(latency)
+        return outcomes.failed_send(message, provider.type, error, latency, self.retry)
 
     def _outbound(
-        self, message: Claimed, sender: Sender, provider: _LoadedProvider
+        self, message: Claimed, sender: LoadedSender, provider: LoadedProvider
     ) -> OutboundMessage:
-        base = sender.custom_callback_url or callback_base(
-            self.settings, provider.type, message.provider_id, provider.webhook_secret
+        base = sender.custom_callback_url or provider.status_callback
+        meta = sign_meta(
+            provider.webhook_secret,
+            message.id,
+            sender.id,
+            contact_id=message.contact_id,
+            campaign=message.campaign,
+            automation=message.automation,
         )
-        callback = with_meta(base, sign_meta(provider.webhook_secret, message.id, sender.id))
+        callback = with_meta(base, meta)
         return OutboundMessage(
             message_id=message.id,
             to=message.to,
@@ -333,56 +332,3 @@ class Dispatcher:
             media_urls=message.media_urls,
             status_callback=callback,
         )
-
-    def _failure(
-        self, message: Claimed, provider: _LoadedProvider, error: ProviderError, started: float
-    ) -> Outcome:
-        latency = time.perf_counter() - started
-        metrics.SEND_LATENCY.observe(latency)
-        # The catalogue holds Twilio's codes; another provider's "21610" means something else.
-        catalogue = provider.type == "twilio"
-        description = error_codes.describe(error.code) if catalogue else None
-        text = (
-            f"{error.message} — {description}"
-            if description and description != error.message
-            else error.message
-        )
-        if self.retry.should_retry(error, message.attempts):
-            metrics.SENDS.labels(provider.type, "retry").inc()
-            delay = self.retry.delay(message.attempts, error.retry_after)
-            return Outcome(
-                message.id,
-                "retry",
-                error_code=error.code,
-                error_message=text,
-                http_status=error.http_status,
-                latency_ms=latency * 1000,
-                next_attempt_at=utcnow() + timedelta(seconds=delay),
-            )
-        metrics.SENDS.labels(provider.type, "failed").inc()
-        lookup = error_codes.lookup(error.code) if catalogue else None
-        suppress = (
-            (message.provider_id, message.to) if lookup and lookup.suppress_recipient else None
-        )
-        return Outcome(
-            message.id,
-            "failed",
-            error_code=error.code,
-            error_message=text,
-            http_status=error.http_status,
-            latency_ms=latency * 1000,
-            suppress=suppress,
-        )
-
-
-def _released(message_id: int, due_at: float) -> Outcome:
-    return Outcome(message_id, "released", next_attempt_at=datetime.fromtimestamp(due_at, UTC))
-
-
-def _suppressed(message: Claimed) -> Outcome:
-    return Outcome(
-        message.id,
-        "failed",
-        error_code=SUPPRESSED_CODE,
-        error_message="recipient is on the suppression list (opted out); not sent",
-    )

@@ -2,21 +2,50 @@
 
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so any number of workers
 share the queue without waiting on each other; SQLite has one writer anyway
-and runs one dispatcher per file.
+and runs one dispatcher per file. Outcomes are written one statement per kind
+per batch: an executemany of plain tuples on SQLite, unnest() of arrays on
+PostgreSQL, so the rows cost neither SQLAlchemy's per-row processing nor a
+server round of parse/bind/execute each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
+from sqlalchemy.types import TypeEngine
 
 from textcast import status
-from textcast.db.models import Message, MessageEvent, SendAttempt, Suppression, utcnow
+from textcast.db.models import (
+    Contact,
+    Message,
+    MessageEvent,
+    SendAttempt,
+    UTCDateTime,
+    event_type,
+    utcnow,
+)
 from textcast.services import suppressions
 
 
@@ -31,6 +60,10 @@ class Claimed:
     segments: int
     attempts: int
     created_at: datetime
+    # Attribution carried in the callback's meta.
+    campaign: str | None = None
+    automation: str | None = None
+    contact_id: int | None = None
 
 
 @dataclass
@@ -87,30 +120,34 @@ async def _take(
     )
     if session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
+    # The table, not the ORM entity: the ORM's bulk-update path costs more
+    # than the statement, and nothing here needs its bookkeeping.
     stmt = (
-        update(Message)
-        .where(Message.id.in_(chosen.scalar_subquery()))
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))
         .values(
             status=status.DISPATCHING,
             lease_owner=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Message.attempts + (1 if new_attempt else 0),
+            attempts=MESSAGES.c.attempts + (1 if new_attempt else 0),
             updated_at=now,
         )
         .returning(
-            Message.id,
-            Message.provider_id,
-            Message.sender_id,
-            Message.to,
-            Message.body,
-            Message.media_urls,
-            Message.segments,
-            Message.attempts,
-            Message.created_at,
+            MESSAGES.c.id,
+            MESSAGES.c.provider_id,
+            MESSAGES.c.sender_id,
+            MESSAGES.c.to,
+            MESSAGES.c.body,
+            MESSAGES.c.media_urls,
+            MESSAGES.c.segments,
+            MESSAGES.c.attempts,
+            MESSAGES.c.created_at,
+            MESSAGES.c.campaign,
+            MESSAGES.c.automation,
         )
-        .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
+    contact_ids = await _contact_ids(session, {r.to for r in rows})
     taken = [
         Claimed(
             r.id,
@@ -122,6 +159,9 @@ async def _take(
             r.segments,
             r.attempts,
             r.created_at,
+            r.campaign,
+            r.automation,
+            contact_ids.get(r.to),
         )
         for r in rows
     ]
@@ -129,15 +169,20 @@ async def _take(
     return taken
 
 
-async def suppressed_numbers(
-    session: AsyncSession, batch: Sequence[Claimed]
-) -> set[tuple[int, str]]:
-    if not batch:
-        return set()
-    query = select(Suppression.provider_id, Suppression.phone).where(
-        Suppression.phone.in_({c.to for c in batch})
+async def _contact_ids(session: AsyncSession, phones: set[str]) -> dict[str, int]:
+    if not phones:
+        return {}
+    query = select(CONTACTS.c.phone, CONTACTS.c.id).where(CONTACTS.c.phone.in_(phones))
+    return {row.phone: row.id for row in await session.execute(query)}
+
+
+async def suppressed(session: AsyncSession, batch: Sequence[Claimed]) -> set[int]:
+    """The IDs of messages in ``batch`` whose number is suppressed for their
+    provider account, or for their sender alone (sender-scoped opt-outs)."""
+    blocked = await suppressions.blocked(
+        session, ((c.provider_id, c.sender_id, c.to) for c in batch)
     )
-    return {(row.provider_id, row.phone) for row in await session.execute(query)}
+    return {c.id for c in batch if (c.provider_id, c.sender_id, c.to) in blocked}
 
 
 async def requeue(
@@ -156,6 +201,7 @@ async def requeue(
         [
             {
                 "message_id": mid,
+                "type": event_type(status.QUEUED, "dispatcher"),
                 "status": status.QUEUED,
                 "source": "dispatcher",
                 "detail": why,
@@ -169,56 +215,12 @@ async def requeue(
 # Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
+CONTACTS = cast(Table, Contact.__table__)
 # Only the worker holding a message's lease may decide its outcome.
 HELD_BY_OWNER = and_(
     MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == bindparam("owner")
 )
 ATTEMPTS = cast(Table, SendAttempt.__table__)
-_ACCEPT = (
-    update(MESSAGES)
-    # A callback may already have moved the message on (and cleared the lease):
-    # the provider's ID is still recorded. A lease taken over by another worker is not.
-    .where(
-        MESSAGES.c.id == bindparam("mid"),
-        or_(HELD_BY_OWNER, MESSAGES.c.status != status.DISPATCHING),
-    )
-    .values(
-        provider_message_id=bindparam("pmid"),
-        status=case(
-            (MESSAGES.c.status == status.DISPATCHING, bindparam("new_status")),
-            else_=MESSAGES.c.status,
-        ),
-        sent_at=bindparam("at"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-_RETRY = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.QUEUED,
-        next_attempt_at=bindparam("next_at"),
-        error_code=bindparam("code"),
-        error_message=bindparam("error"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-_RELEASE = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.QUEUED,
-        next_attempt_at=bindparam("next_at"),
-        attempts=MESSAGES.c.attempts - 1,  # it was never tried
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
 _REQUEUE = (
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
@@ -231,35 +233,122 @@ _REQUEUE = (
         lease_expires_at=None,
     )
 )
-_FAIL = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.FAILED,
-        error_code=bindparam("code"),
-        error_message=bindparam("error"),
-        final_at=bindparam("at"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
+
+# What each outcome's row supplies to the UPDATEs below, with its type.
+_ROW_VALUES: dict[str, TypeEngine[Any]] = {
+    "mid": BigInteger(),
+    "pmid": String(),
+    "new_status": String(),
+    "code": String(),
+    "error": Text(),
+    "next_at": UTCDateTime(),
+    "at": UTCDateTime(),
+}
+
+
+def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
+    """The UPDATE for each outcome kind, taking a row's values from ``v``: bind
+    parameters (one execution per row) or the columns of an unnest() of arrays."""
+    # Only the worker holding a message's lease may decide its outcome.
+    held_by_owner = and_(
+        MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == v["owner"]
     )
+    released = {"lease_owner": None, "lease_expires_at": None}
+    accept = (
+        update(MESSAGES)
+        # A callback may already have moved the message on (and cleared the lease):
+        # the provider's ID is still recorded. A lease taken over by another worker is not.
+        .where(
+            MESSAGES.c.id == v["mid"],
+            or_(held_by_owner, MESSAGES.c.status != status.DISPATCHING),
+        )
+        .values(
+            provider_message_id=v["pmid"],
+            status=case(
+                (MESSAGES.c.status == status.DISPATCHING, v["new_status"]),
+                else_=MESSAGES.c.status,
+            ),
+            sent_at=v["at"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    retry = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.QUEUED,
+            next_attempt_at=v["next_at"],
+            error_code=v["code"],
+            error_message=v["error"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    release = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.QUEUED,
+            next_attempt_at=v["next_at"],
+            attempts=MESSAGES.c.attempts - 1,  # it was never tried
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    fail = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.FAILED,
+            error_code=v["code"],
+            error_message=v["error"],
+            final_at=v["at"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    return {"accepted": accept, "retry": retry, "failed": fail, "released": release}
+
+
+# executemany, one row at a time (SQLite, where that runs in-process and is cheap).
+_OUTCOME_STATEMENTS = _outcome_updates({name: bindparam(name) for name in [*_ROW_VALUES, "owner"]})
+# PostgreSQL: the whole batch in one statement, each value an array of the rows' values.
+_ROWS_UNNESTED = (
+    func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _ROW_VALUES.items()))
+    .table_valued(*_ROW_VALUES)
+    .render_derived(name="v")
 )
+_OUTCOME_STATEMENTS_UNNESTED = _outcome_updates(
+    {**{name: _ROWS_UNNESTED.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")}
+)
+# Plain INSERTs: no RETURNING of the new IDs, which nothing reads.
+_INSERT_EVENT = insert(EVENTS).inline()
+_INSERT_ATTEMPT = insert(ATTEMPTS).inline()
 
 
 async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> None:
-    """Write a batch of outcomes with one statement per kind (executemany)."""
-    by_kind: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_kind.setdefault(outcome.kind, []).append(outcome)
-    statements = {"accepted": _ACCEPT, "retry": _RETRY, "failed": _FAIL, "released": _RELEASE}
-    for kind, items in by_kind.items():
-        await session.execute(statements[kind], [{**_params(o), "owner": owner} for o in items])
-    events = [_event(o) for o in outcomes if o.kind != "released"]
-    if events:
-        await session.execute(insert(EVENTS), events)
-    attempts = [_attempt(o) for o in outcomes if o.latency_ms is not None]  # provider was called
-    if attempts:
-        await session.execute(insert(ATTEMPTS), attempts)
+    """Write a batch of outcomes with one executemany per statement."""
+    if not outcomes:
+        return
+    connection = await session.connection()
+    db_time = _db_time(connection.dialect)
+    # Each outcome's time is written up to three times: converted once.
+    timed = [(o, db_time(o.at)) for o in outcomes]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for o, at in timed:
+        by_kind.setdefault(o.kind, []).append(_params(o, at, db_time, owner))
+    for kind, rows in by_kind.items():
+        if connection.dialect.name == "postgresql":
+            # One statement per batch: an executemany is one Bind/Execute per row there.
+            arrays = {name: [row[name] for row in rows] for name in _ROW_VALUES}
+            await connection.execute(_OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner})
+        else:
+            await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
+    events = [_event(o, at) for o, at in timed if o.kind != "released"]
+    await _executemany(connection, _INSERT_EVENT, events)
+    attempts = [_attempt(o, at) for o, at in timed if o.latency_ms is not None]  # sent
+    await _executemany(connection, _INSERT_ATTEMPT, attempts)
     for outcome in outcomes:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
@@ -268,19 +357,122 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
             )
 
 
-def _params(o: Outcome) -> dict[str, Any]:
+# --- executemany at the driver level ------------------------------------------------
+# SQLAlchemy's executemany builds a parameter dict and runs each value's type
+# processors for every row: about half the CPU of recording a send. The
+# statements above are compiled once per dialect instead, and rows go to the
+# driver as plain tuples whose only converted values are the timestamps.
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    sql: str
+    constants: Mapping[str, Any]  # the statement's own literal values (status names, NULLs)
+    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # named values in placeholder order
+
+
+_DRIVER_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _DriverStatement] = {}
+
+
+def _driver_statement(
+    stmt: UpdateBase, dialect: Dialect, columns: tuple[str, ...] = ()
+) -> _DriverStatement:
+    """``stmt`` compiled for ``dialect``; an INSERT writes only ``columns``."""
+    key = (id(stmt), dialect.name, columns)
+    compiled_statement = _DRIVER_STATEMENTS.get(key)
+    if compiled_statement is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns) or None)
+        names = tuple(compiled.positiontup or ())
+        getter = operator.itemgetter(*names)
+        row: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(names) > 1 else lambda values: (getter(values),)
+        )
+        constants = {}
+        for name, value in compiled.params.items():
+            bind = compiled.binds[name]
+            if not bind.required:  # a value written into the statement, not a row's
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                constants[name] = process(value) if process else value
+        compiled_statement = _DriverStatement(compiled.string, constants, row)
+        _DRIVER_STATEMENTS[key] = compiled_statement
+    return compiled_statement
+
+
+async def _executemany(
+    connection: AsyncConnection, stmt: UpdateBase, rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    columns: tuple[str, ...] = ()
+    if isinstance(stmt, Insert):
+        columns = tuple(rows[0])
+        if connection.dialect.name == "postgresql":
+            await _insert_unnest(connection, cast(Table, stmt.table), columns, rows)
+            return
+    statement = _driver_statement(stmt, connection.dialect, columns)
+    constants, row = statement.constants, statement.row
+    await connection.exec_driver_sql(statement.sql, [row({**constants, **r}) for r in rows])
+
+
+async def _insert_unnest(
+    connection: AsyncConnection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL: every row in one INSERT ... SELECT FROM unnest(one array per column).
+
+    An executemany is one Bind/Execute per row on the server: this cut the
+    server's CPU per recorded send from about 64 to 47 us.
+    """
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+        for i, name in enumerate(columns, start=1)
+    )
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({arrays})"
+    )
+    await connection.exec_driver_sql(sql, tuple([row[name] for row in rows] for name in columns))
+
+
+def _db_time(dialect: Dialect) -> Callable[[datetime | None], Any]:
+    """How :class:`UTCDateTime` binds an aware datetime on ``dialect``.
+
+    SQLite stores naive UTC text in SQLAlchemy's format; PostgreSQL takes the
+    aware datetime as it is.
+    """
+    if dialect.name != "sqlite":
+        return _as_is
+    return _sqlite_time
+
+
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+Convert = Callable[[datetime | None], Any]
+
+
+def _params(o: Outcome, at: Any, db_time: Convert, owner: str) -> dict[str, Any]:
     return {
         "mid": o.message_id,
         "pmid": o.provider_message_id,
         "new_status": o.new_status,
         "code": o.error_code,
         "error": o.error_message,
-        "next_at": o.next_attempt_at,
-        "at": o.at,
+        "next_at": db_time(o.next_attempt_at),
+        "at": at,
+        "owner": owner,
     }
 
 
-def _event(o: Outcome) -> dict[str, Any]:
+def _event(o: Outcome, at: Any) -> dict[str, Any]:
     event_status = {"accepted": o.new_status, "retry": status.QUEUED, "failed": status.FAILED}[
         o.kind
     ]
@@ -289,18 +481,20 @@ def _event(o: Outcome) -> dict[str, Any]:
     )
     return {
         "message_id": o.message_id,
+        # Set here: rows go to the driver directly, past the column's Python default.
+        "type": event_type(event_status, "dispatcher"),
         "status": event_status,
         "source": "dispatcher",
         "error_code": o.error_code,
         "detail": detail,
-        "created_at": o.at,
+        "created_at": at,
     }
 
 
-def _attempt(o: Outcome) -> dict[str, Any]:
+def _attempt(o: Outcome, at: Any) -> dict[str, Any]:
     return {
         "message_id": o.message_id,
-        "started_at": o.at,
+        "started_at": at,
         "latency_ms": o.latency_ms,
         "outcome": o.kind,
         "http_status": o.http_status,

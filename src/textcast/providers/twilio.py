@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -88,12 +90,22 @@ class TwilioProvider(Provider):
     def _auth(self) -> dict[str, str]:
         return basic_auth(self.config.account_sid, self.secrets.auth_token.get_secret_value())
 
+    # Built once per provider instance (the dispatcher rebuilds it when its row
+    # changes): base64 and string formatting on every send showed in profiles.
+    @cached_property
+    def _messages_url(self) -> str:
+        return f"{self._account_url}/Messages.json"
+
+    @cached_property
+    def _form_headers(self) -> dict[str, str]:
+        return {**self._auth, "Content-Type": "application/x-www-form-urlencoded"}
+
     def endpoints(self) -> list[str]:
         return [self.config.base_url]
 
     async def send(self, http: HttpClient, message: OutboundMessage) -> SendResult:
-        data = send_form(message)
-        answer = await self._request(http, "POST", f"{self._account_url}/Messages.json", data)
+        body = encode_form(send_form(message))
+        answer = await self._request(http, "POST", self._messages_url, body)
         return SendResult(
             provider_message_id=answer.get("sid"),
             status=STATUS_MAP.get(str(answer.get("status")), status.ACCEPTED),
@@ -146,19 +158,16 @@ class TwilioProvider(Provider):
         return None
 
     async def _request(
-        self, http: HttpClient, method: str, url: str, data: list[tuple[str, str]] | None = None
+        self, http: HttpClient, method: str, url: str, form: bytes | None = None
     ) -> dict[str, Any]:
-        """One call to Twilio; every failure leaves here as ProviderError."""
+        """One call to Twilio (``form`` already encoded); every failure leaves here
+        as ProviderError."""
         await http.check_target(url)
-        headers = self._auth
-        body = None
-        if data is not None:
-            # Encoded here: aiohttp's FormData path costs ~20% of a send's CPU.
-            body = urlencode(data).encode()
-            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        # Encoded by the caller: aiohttp's FormData path costs ~20% of a send's CPU.
+        headers = self._auth if form is None else self._form_headers
         try:
             async with http.session.request(
-                method, url, data=body, headers=headers, timeout=http.timeout, allow_redirects=False
+                method, url, data=form, headers=headers, timeout=http.timeout, allow_redirects=False
             ) as response:
                 payload = await _json_or_text(response)
                 if response.status < 300 and isinstance(payload, dict):
@@ -189,6 +198,27 @@ def send_form(message: OutboundMessage) -> list[tuple[str, str]]:
     return form
 
 
+# What urlencode() writes for each ASCII character it does not leave as is
+# (quote_plus, safe=""). Replacing only those characters with one regex pass
+# costs about half of urlencode's per-byte quoting, which profiles showed at a
+# tenth of a send's CPU.
+_FORM_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
+_FORM_ESCAPES = {chr(code): "+" if code == 0x20 else f"%{code:02X}" for code in range(128)}
+
+
+def _form_escape(match: re.Match[str]) -> str:
+    return _FORM_ESCAPES[match.group()]
+
+
+def _form_quote(value: str) -> str:
+    return _FORM_UNSAFE.sub(_form_escape, value) if value.isascii() else quote_plus(value)
+
+
+def encode_form(pairs: list[tuple[str, str]]) -> bytes:
+    """``application/x-www-form-urlencoded`` bytes, identical to ``urlencode(pairs)``."""
+    return "&".join(f"{_form_quote(name)}={_form_quote(value)}" for name, value in pairs).encode()
+
+
 def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
     """A status callback's fields as an update; None when it names no known status."""
     sid = form.get("MessageSid") or form.get("SmsSid")
@@ -215,11 +245,13 @@ def parse_dlr_done_date(value: str | None) -> datetime | None:
 
 
 async def _json_or_text(response: aiohttp.ClientResponse) -> Any:
-    text = await response.text()
+    # json.loads reads UTF-8 bytes itself; skipping response.text() skips its
+    # charset detection on every answer.
+    raw = await response.read()
     try:
-        return json.loads(text)
-    except ValueError:
-        return text[:500]
+        return json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError
+        return (await response.text(errors="replace"))[:500]
 
 
 def _error_from(response: aiohttp.ClientResponse, payload: Any) -> ProviderError:
