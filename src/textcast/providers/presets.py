@@ -107,6 +107,9 @@ TEXTLOCAL_RECEIPT: dict[str, Any] = {
         "B": "failed",
     },
 }
+# MSG91's panel webhook, version 2: a form field "data" holding a JSON array of
+# requests, each with its report(s). Status 1 delivered, 2 failed, 9 NDNC,
+# 16/25 rejected, 17 blocked number.
 MSG91_RECEIPT: dict[str, Any] = {
     "format": "auto",
     "json_field": "data",
@@ -118,12 +121,10 @@ MSG91_RECEIPT: dict[str, Any] = {
     "status_map": {
         "1": "delivered",
         "2": "undelivered",
-        "8": "sent",
         "9": "failed",
         "16": "failed",
         "17": "failed",
         "25": "failed",
-        "26": "failed",
     },
 }
 BULKSMS_RECEIPT: dict[str, Any] = {
