@@ -90,6 +90,8 @@ EXOTEL_RECEIPT: dict[str, Any] = {
         "sending": "sending",
         "submitted": "sent",
         "sent": "delivered",
+        # Exotel's pages spell it both ways.
+        "failed_dnd": "failed",
         "failed-dnd": "failed",
         "failed": "undelivered",
     },
