@@ -100,14 +100,8 @@ TEXTLOCAL_RECEIPT: dict[str, Any] = {
     "format": "form",
     "message_id": "customID",
     "status": "status",
-    "status_map": {
-        "D": "delivered",
-        "U": "undelivered",
-        "P": "sent",
-        "I": "failed",
-        "E": "undelivered",
-        "B": "failed",
-    },
+    # D delivered, U undelivered, I invalid number, ? no receipt after 4 days.
+    "status_map": {"D": "delivered", "U": "undelivered", "I": "failed", "?": "unknown"},
 }
 # MSG91's panel webhook, version 2: a form field "data" holding a JSON array of
 # requests, each with its report(s). Status 1 delivered, 2 failed, 9 NDNC,
