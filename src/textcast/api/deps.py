@@ -12,12 +12,14 @@ from textcast.context import Context
 from textcast.services import apikeys
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
+    # async: FastAPI runs a plain def dependency on its thread pool, for every request.
     ctx: Context = request.app.state.ctx
     return ctx
 
 
 async def get_session(ctx: Annotated[Context, Depends(get_ctx)]) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits before the response is sent (see SessionDep)."""
     async with ctx.session() as session:
         yield session
 
@@ -35,4 +37,7 @@ async def require_api_key(request: Request, ctx: Annotated[Context, Depends(get_
 
 
 CtxDep = Annotated[Context, Depends(get_ctx)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response leaves. FastAPI's default ends a
+# yield dependency after the response is sent, which would acknowledge (202)
+# work that is not yet committed, and might then fail to commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
