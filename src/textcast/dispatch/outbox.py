@@ -10,10 +10,9 @@ server round of parse/bind/execute each.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -31,12 +30,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.dml import Insert, Update, UpdateBase
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
 
 from textcast import status
+from textcast.db import bulk
 from textcast.db.models import (
     Contact,
     Message,
@@ -268,6 +267,23 @@ def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
                 (MESSAGES.c.status == status.DISPATCHING, v["new_status"]),
                 else_=MESSAGES.c.status,
             ),
+            # A provider that answers (or is found) with a final status says why.
+            error_code=func.coalesce(v["code"], MESSAGES.c.error_code),
+            error_message=case(
+                (v["code"].is_(None), MESSAGES.c.error_message), else_=v["error"]
+            ),
+            final_at=case(
+                (
+                    and_(
+                        MESSAGES.c.status == status.DISPATCHING,
+                        # Equalities, not IN: an IN list would compile to an
+                        # expanding parameter the driver-level executemany cannot take.
+                        or_(*(v["new_status"] == final for final in sorted(status.FINAL))),
+                    ),
+                    v["at"],
+                ),
+                else_=MESSAGES.c.final_at,
+            ),
             sent_at=v["at"],
             updated_at=v["at"],
             **released,
@@ -332,7 +348,7 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
     if not outcomes:
         return
     connection = await session.connection()
-    db_time = _db_time(connection.dialect)
+    db_time = bulk.db_time(connection.dialect)
     # Each outcome's time is written up to three times: converted once.
     timed = [(o, db_time(o.at)) for o in outcomes]
     by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -344,11 +360,11 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
             arrays = {name: [row[name] for row in rows] for name in _ROW_VALUES}
             await connection.execute(_OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner})
         else:
-            await _executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
+            await bulk.executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
     events = [_event(o, at) for o, at in timed if o.kind != "released"]
-    await _executemany(connection, _INSERT_EVENT, events)
+    await bulk.executemany(connection, _INSERT_EVENT, events)
     attempts = [_attempt(o, at) for o, at in timed if o.latency_ms is not None]  # sent
-    await _executemany(connection, _INSERT_ATTEMPT, attempts)
+    await bulk.executemany(connection, _INSERT_ATTEMPT, attempts)
     for outcome in outcomes:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
@@ -357,109 +373,7 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
             )
 
 
-# --- executemany at the driver level ------------------------------------------------
-# SQLAlchemy's executemany builds a parameter dict and runs each value's type
-# processors for every row: about half the CPU of recording a send. The
-# statements above are compiled once per dialect instead, and rows go to the
-# driver as plain tuples whose only converted values are the timestamps.
-
-
-@dataclass(frozen=True)
-class _DriverStatement:
-    sql: str
-    constants: Mapping[str, Any]  # the statement's own literal values (status names, NULLs)
-    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # named values in placeholder order
-
-
-_DRIVER_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _DriverStatement] = {}
-
-
-def _driver_statement(
-    stmt: UpdateBase, dialect: Dialect, columns: tuple[str, ...] = ()
-) -> _DriverStatement:
-    """``stmt`` compiled for ``dialect``; an INSERT writes only ``columns``."""
-    key = (id(stmt), dialect.name, columns)
-    compiled_statement = _DRIVER_STATEMENTS.get(key)
-    if compiled_statement is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(columns) or None)
-        names = tuple(compiled.positiontup or ())
-        getter = operator.itemgetter(*names)
-        row: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
-            getter if len(names) > 1 else lambda values: (getter(values),)
-        )
-        constants = {}
-        for name, value in compiled.params.items():
-            bind = compiled.binds[name]
-            if not bind.required:  # a value written into the statement, not a row's
-                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                constants[name] = process(value) if process else value
-        compiled_statement = _DriverStatement(compiled.string, constants, row)
-        _DRIVER_STATEMENTS[key] = compiled_statement
-    return compiled_statement
-
-
-async def _executemany(
-    connection: AsyncConnection, stmt: UpdateBase, rows: list[dict[str, Any]]
-) -> None:
-    if not rows:
-        return
-    columns: tuple[str, ...] = ()
-    if isinstance(stmt, Insert):
-        columns = tuple(rows[0])
-        if connection.dialect.name == "postgresql":
-            await _insert_unnest(connection, cast(Table, stmt.table), columns, rows)
-            return
-    statement = _driver_statement(stmt, connection.dialect, columns)
-    constants, row = statement.constants, statement.row
-    await connection.exec_driver_sql(statement.sql, [row({**constants, **r}) for r in rows])
-
-
-async def _insert_unnest(
-    connection: AsyncConnection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
-) -> None:
-    """PostgreSQL: every row in one INSERT ... SELECT FROM unnest(one array per column).
-
-    An executemany is one Bind/Execute per row on the server: this cut the
-    server's CPU per recorded send from about 64 to 47 us.
-    """
-    dialect = connection.dialect
-    quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(
-        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
-        for i, name in enumerate(columns, start=1)
-    )
-    sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-        f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({arrays})"
-    )
-    await connection.exec_driver_sql(sql, tuple([row[name] for row in rows] for name in columns))
-
-
-def _db_time(dialect: Dialect) -> Callable[[datetime | None], Any]:
-    """How :class:`UTCDateTime` binds an aware datetime on ``dialect``.
-
-    SQLite stores naive UTC text in SQLAlchemy's format; PostgreSQL takes the
-    aware datetime as it is.
-    """
-    if dialect.name != "sqlite":
-        return _as_is
-    return _sqlite_time
-
-
-def _as_is(value: datetime | None) -> datetime | None:
-    return value
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-Convert = Callable[[datetime | None], Any]
-
-
-def _params(o: Outcome, at: Any, db_time: Convert, owner: str) -> dict[str, Any]:
+def _params(o: Outcome, at: Any, db_time: bulk.Convert, owner: str) -> dict[str, Any]:
     return {
         "mid": o.message_id,
         "pmid": o.provider_message_id,

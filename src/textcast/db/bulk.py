@@ -1,0 +1,124 @@
+"""Bulk writes at the driver level, for the hot paths (send outcomes, callbacks).
+
+SQLAlchemy's executemany builds a parameter dict and runs each value's type
+processors for every row: about half the CPU of recording a send. Statements
+here are compiled once per dialect instead, and rows go to the driver as plain
+tuples whose only converted values are the timestamps (see :func:`db_time`).
+On PostgreSQL an executemany is one Bind/Execute per row on the server, so
+INSERTs become one ``INSERT ... SELECT FROM unnest()`` of one array per column.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert, UpdateBase
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    sql: str
+    constants: Mapping[str, Any]  # the statement's own literal values (status names, NULLs)
+    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # named values in placeholder order
+
+
+_COMPILED: dict[tuple[int, str, tuple[str, ...]], _DriverStatement] = {}
+
+
+def driver_statement(
+    stmt: UpdateBase, dialect: Dialect, columns: tuple[str, ...] = ()
+) -> _DriverStatement:
+    """``stmt`` compiled for ``dialect``; an INSERT writes only ``columns``."""
+    key = (id(stmt), dialect.name, columns)
+    compiled_statement = _COMPILED.get(key)
+    if compiled_statement is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns) or None)
+        names = tuple(compiled.positiontup or ())
+        getter = operator.itemgetter(*names)
+        row: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(names) > 1 else lambda values: (getter(values),)
+        )
+        constants = {}
+        for name, value in compiled.params.items():
+            bind = compiled.binds[name]
+            if not bind.required:  # a value written into the statement, not a row's
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                constants[name] = process(value) if process else value
+        compiled_statement = _DriverStatement(compiled.string, constants, row)
+        _COMPILED[key] = compiled_statement
+    return compiled_statement
+
+
+async def executemany(
+    connection: AsyncConnection, stmt: UpdateBase, rows: list[dict[str, Any]]
+) -> int:
+    """Run ``stmt`` once per row; the number of rows it matched in all.
+
+    Statements must be module-level constants: they are compiled once and
+    cached by identity. Datetimes in ``rows`` must already be converted with
+    :func:`db_time`; an INSERT writes the columns of the first row.
+    """
+    if not rows:
+        return 0
+    columns: tuple[str, ...] = ()
+    if isinstance(stmt, Insert):
+        columns = tuple(rows[0])
+        if connection.dialect.name == "postgresql":
+            await _insert_unnest(connection, cast(Table, stmt.table), columns, rows)
+            return len(rows)
+    statement = driver_statement(stmt, connection.dialect, columns)
+    constants, row = statement.constants, statement.row
+    result = await connection.exec_driver_sql(
+        statement.sql, [row({**constants, **r}) for r in rows]
+    )
+    return int(result.rowcount)
+
+
+async def _insert_unnest(
+    connection: AsyncConnection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL: every row in one INSERT ... SELECT FROM unnest(one array per column).
+
+    An executemany is one Bind/Execute per row on the server: this cut the
+    server's CPU per recorded send from about 64 to 47 us.
+    """
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(
+        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+        for i, name in enumerate(columns, start=1)
+    )
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({arrays})"
+    )
+    await connection.exec_driver_sql(sql, tuple([row[name] for row in rows] for name in columns))
+
+
+Convert = Callable[[datetime | None], Any]
+
+
+def db_time(dialect: Dialect) -> Convert:
+    """How :class:`~textcast.db.models.UTCDateTime` binds an aware datetime on
+    ``dialect``: naive UTC text in SQLAlchemy's format on SQLite, the aware
+    datetime as it is on PostgreSQL."""
+    if dialect.name != "sqlite":
+        return _as_is
+    return _sqlite_time
+
+
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
