@@ -81,3 +81,13 @@ def test_recovery_decisions_depend_on_what_the_provider_says() -> None:
         "unknown_outcome",
     )
     assert [mid for mid, _, _ in strict.requeue] == [2]
+
+
+def test_a_message_found_already_failed_keeps_the_providers_error_code() -> None:
+    found = SendResult("SM" + "1" * 32, "undelivered", error_code="30005", error_message="gone")
+    [outcome] = decide([(7, found)], resend_unknown=True).record
+    assert (outcome.new_status, outcome.error_code, outcome.error_message) == (
+        "undelivered",
+        "30005",
+        "gone",
+    )

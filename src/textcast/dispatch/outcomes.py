@@ -24,6 +24,8 @@ def accepted(message: Claimed, result: SendResult, latency: float) -> Outcome:
         "accepted",
         provider_message_id=result.provider_message_id,
         new_status=result.status,
+        error_code=result.error_code,
+        error_message=result.error_message,
         latency_ms=latency * 1000,
     )
 

@@ -38,6 +38,8 @@ def decide(verdicts: Sequence[tuple[int, Verdict]], resend_unknown: bool) -> Dec
                     "accepted",
                     provider_message_id=verdict.provider_message_id,
                     new_status=verdict.status,
+                    error_code=verdict.error_code,
+                    error_message=verdict.error_message,
                     detail=FOUND,
                 )
             )

@@ -43,13 +43,17 @@ class OutboundMessage:
 class SendResult:
     """What the provider said when it accepted a message.
 
-    ``status`` is a Textcast status (``accepted``, ``sending`` or ``sent``).
+    ``status`` is a Textcast status: usually ``accepted`` or ``queued`` for a
+    send; a look-up after a crash may find any status, final ones with the
+    provider's error code.
     """
 
     provider_message_id: str | None
     status: str = "accepted"
     segments: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 @dataclass(frozen=True)

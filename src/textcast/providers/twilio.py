@@ -111,6 +111,7 @@ class TwilioProvider(Provider):
             status=STATUS_MAP.get(str(answer.get("status")), status.ACCEPTED),
             segments=_int_or_none(answer.get("num_segments")),
             raw=answer,
+            **_error_of(answer),
         )
 
     async def balance(self, http: HttpClient) -> Balance:
@@ -154,6 +155,7 @@ class TwilioProvider(Provider):
                     status=STATUS_MAP.get(str(item.get("status")), status.ACCEPTED),
                     segments=_int_or_none(item.get("num_segments")),
                     raw=item,
+                    **_error_of(item),
                 )
         return None
 
@@ -229,6 +231,14 @@ def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
     code = form.get("ErrorCode") or None
     done_at = parse_dlr_done_date(form.get("RawDlrDoneDate"))
     return StatusUpdate(sid, mapped, code, error_codes.describe(code) if code else None, done_at)
+
+
+def _error_of(resource: Mapping[str, Any]) -> dict[str, str | None]:
+    """A message resource's error, described from the catalogue when Twilio gave no text."""
+    code = _str_or_none(resource.get("error_code"))
+    text = _str_or_none(resource.get("error_message"))
+    description = error_codes.describe(code) if code else None
+    return {"error_code": code, "error_message": text or description}
 
 
 def parse_dlr_done_date(value: str | None) -> datetime | None:

@@ -47,9 +47,11 @@ def _account(request: web.Request) -> Account | web.Response:
     return account
 
 
-def resource(message: SimulatedMessage) -> dict[str, Any]:
-    """The message as Twilio's ``api.v2010.account.message``, as of now."""
-    done = message.reached()
+def resource(message: SimulatedMessage, *, as_created: bool = False) -> dict[str, Any]:
+    """The message as Twilio's ``api.v2010.account.message``, as of now (or as
+    it was when created: what Twilio answers a send with, queued or accepted,
+    however slow the answer is)."""
+    done = 0 if as_created else message.reached()
     status = message.steps[done - 1] if done else message.initial_status
     sent = message.steps.index("sent") if "sent" in message.steps else len(message.steps)
     uri = f"/2010-04-01/Accounts/{message.account_sid}/Messages/{message.sid}"
@@ -102,7 +104,7 @@ async def create_message(request: web.Request) -> web.Response:
     message = _accept(state, account, form, pairs, nth)
     if message.status_callback and state.config.callbacks:
         state.spawn(callbacks.run_status_callbacks(state, request.app[SESSION_KEY], message))
-    return web.json_response(resource(message), status=201)
+    return web.json_response(resource(message, as_created=True), status=201)
 
 
 def _accept(
