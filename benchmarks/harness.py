@@ -120,3 +120,8 @@ async def drop_pg_database(dsn: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds one live process has used so far (Linux /proc)."""
+    return _proc_cpu_seconds(Path(f"/proc/{pid}/stat"))

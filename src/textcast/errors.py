@@ -26,6 +26,11 @@ class Conflict(TextcastError):
     """The request clashes with the current state (HTTP 409)."""
 
 
+class ConcurrentUpdate(TextcastError):
+    """Another process changed a row this transaction read and meant to write:
+    run the transaction again."""
+
+
 @dataclass
 class ProviderError(TextcastError):
     """A provider refused or failed a request.

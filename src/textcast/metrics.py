@@ -3,6 +3,8 @@ database when scraped, so every process reports the same truth."""
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
 
 SENDS = Counter(
@@ -16,3 +18,10 @@ SEND_LATENCY = Histogram(
 CALLBACKS = Counter(
     "textcast_callbacks_total", "Provider callbacks by kind and outcome", ["kind", "outcome"]
 )
+
+
+@functools.cache
+def callback_counter(kind: str, outcome: str) -> Counter:
+    """CALLBACKS for one kind and outcome; labels() takes a lock on every call,
+    which shows on the status-callback path."""
+    return CALLBACKS.labels(kind, outcome)

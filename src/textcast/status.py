@@ -41,6 +41,15 @@ FINAL = frozenset({DELIVERED, UNDELIVERED, FAILED, CANCELED, READ})
 ALL = frozenset(RANK)
 
 
+def report_outcome(current: str, reported: str) -> str:
+    """What a provider's report of ``reported`` does to a message in ``current``:
+    ``applied`` (it moves), ``duplicate`` (it repeats the current status) or
+    ``stale`` (it arrived after a later status: out of order)."""
+    if reported == current:
+        return "duplicate"
+    return "applied" if can_advance(current, reported) else "stale"
+
+
 def can_advance(current: str, new: str) -> bool:
     """True when a message in ``current`` may move to ``new``.
 

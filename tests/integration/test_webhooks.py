@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api, eventually, post_signed_form
 from textcast.db.models import InboundMessage, Suppression, WebhookReceipt
-from textcast.webhooks.routes import AUTH_CACHE_SECONDS
+from textcast.webhooks.twilio_verify import AUTH_CACHE_SECONDS
 
 # The seed documents' sample payloads, field for field.
 SEED_DELIVERED = [

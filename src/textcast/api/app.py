@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from textcast import __version__
 from textcast.api import (
@@ -25,7 +26,8 @@ from textcast.dispatch.dispatcher import Dispatcher
 from textcast.outgoing.deliverer import EventNotifier
 from textcast.webhooks import generic_routes
 from textcast.webhooks import routes as webhook_routes
-from textcast.webhooks.routes import CallbackWriters
+from textcast.webhooks.intake import StatusCallbackIntake
+from textcast.webhooks.routes import WebhookState
 
 DESCRIPTION = (
     "Self-hosted SMS engagement engine. Every `/api/` call needs "
@@ -33,7 +35,21 @@ DESCRIPTION = (
 )
 
 
-def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
+class TextcastApp(FastAPI):
+    """FastAPI, with Twilio's status callbacks taken before its middleware and
+    routing (see :mod:`textcast.webhooks.intake`)."""
+
+    status_intake: StatusCallbackIntake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        provider_id = self.status_intake.provider_id(scope)
+        if provider_id is not None:
+            await self.status_intake(provider_id, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastApp:
     """Build the app over ``ctx``. The dispatcher runs inside it unless disabled."""
     with_dispatcher = ctx.settings.dispatcher if run_dispatcher is None else run_dispatcher
 
@@ -51,11 +67,14 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> FastAPI:
         finally:
             stop.set()
             await asyncio.gather(*tasks)
-            await app.state.callback_writers.close()
+            await webhooks.close()
 
-    app = FastAPI(title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = TextcastApp(
+        title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.ctx = ctx
-    app.state.callback_writers = CallbackWriters.create(ctx)
+    app.state.webhooks = webhooks = WebhookState.create(ctx)
+    app.status_intake = StatusCallbackIntake(webhooks.auth, webhooks.status)
     install_error_handlers(app)
     secured = [Depends(require_api_key)]
     app.include_router(routes_providers.router, dependencies=secured)

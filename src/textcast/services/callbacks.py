@@ -1,12 +1,15 @@
-"""Applying provider reports to messages: forward-only, recorded, attributed."""
+"""Replies and single status reports: stored, linked, attributed.
+
+Batches of status reports (callbacks, receipts) go through
+:mod:`textcast.services.status_reports`; this module applies one report to a
+loaded message (reconciliation) and takes in replies."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -22,26 +25,7 @@ from textcast.db.models import (
 from textcast.db.models import Provider as ProviderRow
 from textcast.providers.base import StatusUpdate
 from textcast.services import contacts, events, keyword_rules, suppressions
-from textcast.webhooks.meta import Meta
-
-RECEIPTS = cast(Table, WebhookReceipt.__table__)
-
-
-async def find_message(
-    session: AsyncSession, provider_id: int, meta: Meta | None, provider_message_id: str | None
-) -> Message | None:
-    """By the signed ``meta`` first (works before the provider's ID is recorded),
-    then by the provider's message ID."""
-    if meta is not None:
-        message = await session.get(Message, meta.message_id)
-        if message is not None and message.provider_id == provider_id:
-            return message
-    if provider_message_id:
-        query = select(Message).where(
-            Message.provider_message_id == provider_message_id, Message.provider_id == provider_id
-        )
-        return await session.scalar(query)
-    return None
+from textcast.services.status_reports import first_values
 
 
 def apply_status(session: AsyncSession, message: Message, update: StatusUpdate, source: str) -> str:
@@ -52,10 +36,9 @@ def apply_status(session: AsyncSession, message: Message, update: StatusUpdate, 
     """
     if message.provider_message_id is None and update.provider_message_id:
         message.provider_message_id = update.provider_message_id
-    if update.status == message.status:
-        return "duplicate"
-    if not status.can_advance(message.status, update.status):
-        return "stale"
+    outcome = status.report_outcome(message.status, update.status)
+    if outcome != "applied":
+        return outcome
     now = utcnow()
     message.status = update.status
     message.updated_at = now
@@ -99,112 +82,11 @@ def store_receipt(
             kind=kind,
             provider_message_id=provider_message_id,
             message_id=message_id,
-            payload=_first_values(payload),
+            payload=first_values(payload),
             outcome=outcome,
             idempotency_token=idempotency_token,
         )
     )
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """One status report as received (a Twilio callback or a generic receipt)."""
-
-    provider_id: int
-    meta: Meta | None
-    provider_message_id: str | None
-    update: StatusUpdate | None  # None: not a status Textcast tracks
-    params: Sequence[tuple[str, str]]
-    idempotency_token: str | None = None
-    kind: str = "status"
-    source: str = "callback"
-
-
-async def record_status_reports(
-    session: AsyncSession, reports: Sequence[StatusReport]
-) -> list[str]:
-    """Store and apply a batch of reports with one look-up per kind of key;
-    each report's outcome, in order (see :func:`apply_status`, plus
-    ``duplicate`` for a retried request, ``unmatched`` and ``ignored``)."""
-    by_id, by_sid = await _messages_for(session, reports)
-    seen = await _tokens_seen(session, reports)
-    outcomes: list[str] = []
-    rows: list[dict[str, Any]] = []
-    now = utcnow()
-    for report in reports:
-        message = by_id.get(report.meta.message_id) if report.meta else None
-        if message is None or message.provider_id != report.provider_id:
-            key = (report.provider_id, report.provider_message_id or "")
-            message = by_sid.get(key)
-        token_key = (report.provider_id, report.idempotency_token or "")
-        if report.idempotency_token and token_key in seen:
-            outcome = "duplicate"  # the provider retried a request already stored and applied
-        elif message is None:
-            outcome = "unmatched"
-        elif report.update is None:
-            outcome = "ignored"
-        else:
-            outcome = apply_status(session, message, report.update, source=report.source)
-            if message.provider_message_id:
-                by_sid[(message.provider_id, message.provider_message_id)] = message
-        if report.idempotency_token:
-            seen.add(token_key)
-        outcomes.append(outcome)
-        rows.append(
-            {
-                "provider_id": report.provider_id,
-                "kind": report.kind,
-                "provider_message_id": report.provider_message_id,
-                "message_id": message.id if message else None,
-                "payload": _first_values(report.params),
-                "outcome": outcome,
-                "idempotency_token": report.idempotency_token,
-                "received_at": now,
-            }
-        )
-    await session.execute(insert(RECEIPTS), rows)
-    return outcomes
-
-
-async def _messages_for(
-    session: AsyncSession, reports: Sequence[StatusReport]
-) -> tuple[dict[int, Message], dict[tuple[int, str], Message]]:
-    ids = {r.meta.message_id for r in reports if r.meta}
-    sids = {r.provider_message_id for r in reports if r.provider_message_id}
-    conditions = []
-    if ids:
-        conditions.append(Message.id.in_(ids))
-    if sids:
-        conditions.append(Message.provider_message_id.in_(sids))
-    by_id: dict[int, Message] = {}
-    by_sid: dict[tuple[int, str], Message] = {}
-    if conditions:
-        for message in await session.scalars(select(Message).where(or_(*conditions))):
-            by_id[message.id] = message
-            if message.provider_message_id:
-                by_sid[(message.provider_id, message.provider_message_id)] = message
-    return by_id, by_sid
-
-
-async def _tokens_seen(
-    session: AsyncSession, reports: Sequence[StatusReport]
-) -> set[tuple[int, str]]:
-    tokens = {r.idempotency_token for r in reports if r.idempotency_token}
-    if not tokens:
-        return set()
-    rows = await session.execute(
-        select(WebhookReceipt.provider_id, WebhookReceipt.idempotency_token).where(
-            WebhookReceipt.idempotency_token.in_(tokens)
-        )
-    )
-    return {(int(row[0] or 0), str(row[1])) for row in rows}
-
-
-def _first_values(payload: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key, value in payload:
-        params.setdefault(key, value)
-    return params
 
 
 async def seen_before(session: AsyncSession, provider_id: int, token: str | None) -> bool:

@@ -25,10 +25,11 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.providers import receipts
 from textcast.providers.base import StatusUpdate
 from textcast.providers.generic_http import GenericConfig
-from textcast.services import callbacks
+from textcast.services import status_reports
 from textcast.webhooks import plivo_signature
 from textcast.webhooks.meta import verify_meta
-from textcast.webhooks.routes import WebhookRejected, read_body, signed_url, writers
+from textcast.webhooks.routes import read_body, signed_url, webhook_state
+from textcast.webhooks.twilio_verify import WebhookRejected
 from textcast.webhooks.urls import receipt_token
 
 router = APIRouter(prefix="/webhooks/generic", tags=["webhooks"])
@@ -60,7 +61,7 @@ async def receipt(provider_id: int, token: str, request: Request, ctx: CtxDep) -
         payload = [("body", body.decode("utf-8", "replace"))]
 
     reports = [
-        callbacks.StatusReport(
+        status_reports.StatusReport(
             provider_id=provider_id,
             meta=meta,
             provider_message_id=item.provider_message_id,
@@ -78,7 +79,7 @@ async def receipt(provider_id: int, token: str, request: Request, ctx: CtxDep) -
         )
         for item in found
     ]
-    status_writer = writers(request).status
+    status_writer = webhook_state(request).status
     for outcome in await asyncio.gather(*(status_writer.run(r) for r in reports)):
         metrics.CALLBACKS.labels("receipt", outcome).inc()
     return Response("OK", media_type="text/plain")

@@ -5,12 +5,14 @@ before it is answered. Committing each one on its own makes the database the
 bottleneck (and on SQLite, concurrent writers queue on one lock with sleeps
 in between). Instead each request hands its item to a writer and waits; the
 writer takes everything queued so far, runs its handler over the whole batch
-inside one transaction (so lookups can be batched too), commits once and then
-answers them all. A request is answered only after the commit that contains
-its work, so the acknowledgement stays durable.
+as one transaction (so look-ups can be batched too) and then answers them
+all. A request is answered only after the commit that contains its work, so
+the acknowledgement stays durable.
 
 If a batch fails, its items are retried one transaction each, so one bad
-callback cannot sink the others it happened to share a batch with.
+callback cannot sink the others it happened to share a batch with; an item
+that lost a race with another process (:class:`ConcurrentUpdate`) is tried
+again a few times before its request is failed.
 """
 
 from __future__ import annotations
@@ -24,19 +26,19 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.context import Context
+from textcast.errors import ConcurrentUpdate
 
 log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-Handler = Callable[[AsyncSession, Sequence[Item]], Awaitable[list[Result]]]
+# Runs a batch as one transaction: each item's result, in order.
+Handler = Callable[[Sequence[Item]], Awaitable[list[Result]]]
 MAX_BATCH = 256
+RACE_RETRIES = 3
 
 
 class GroupCommitter(Generic[Item, Result]):
-    def __init__(
-        self, ctx: Context, handler: Handler[Item, Result], max_batch: int = MAX_BATCH
-    ) -> None:
-        self.ctx = ctx
+    def __init__(self, handler: Handler[Item, Result], max_batch: int = MAX_BATCH) -> None:
         self.handler = handler
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
@@ -47,7 +49,7 @@ class GroupCommitter(Generic[Item, Result]):
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        self._queue.put_nowait((item, future))
         return await future
 
     async def close(self) -> None:
@@ -67,28 +69,48 @@ class GroupCommitter(Generic[Item, Result]):
 
     async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:
-            async with self.ctx.session() as session:
-                results = await self.handler(session, [item for item, _ in batch])
+            results = await self.handler([item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(exc)
-                return
-            log.warning("a batch of %d callbacks failed; retrying one by one", len(batch))
+            if len(batch) == 1 and not isinstance(exc, ConcurrentUpdate):
+                return _fail(batch[0][1], exc)
+            if len(batch) > 1:
+                log.warning("a batch of %d callbacks failed (%s); one by one", len(batch), exc)
             for entry in batch:
-                await self._commit([entry])
+                await self._commit_alone(entry)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
+    async def _commit_alone(self, entry: tuple[Item, asyncio.Future[Result]]) -> None:
+        item, future = entry
+        for attempt in range(RACE_RETRIES + 1):
+            try:
+                result = (await self.handler([item]))[0]
+            except ConcurrentUpdate as exc:
+                if attempt == RACE_RETRIES:
+                    return _fail(future, exc)
+                continue
+            except Exception as exc:
+                return _fail(future, exc)
+            if not future.done():
+                future.set_result(result)
+            return
+
+
+def _fail(future: asyncio.Future[Result], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
 
 def one_by_one(
-    handle: Callable[[AsyncSession, Item], Awaitable[Result]],
+    ctx: Context, handle: Callable[[AsyncSession, Item], Awaitable[Result]]
 ) -> Handler[Item, Result]:
-    """A batch handler from a per-item one (for the less frequent callbacks)."""
+    """A batch handler from a per-item one (for the less frequent callbacks):
+    the items run one after another in one session."""
 
-    async def handler(session: AsyncSession, items: Sequence[Item]) -> list[Result]:
-        return [await handle(session, item) for item in items]
+    async def handler(items: Sequence[Item]) -> list[Result]:
+        async with ctx.session() as session:
+            return [await handle(session, item) for item in items]
 
     return handler

@@ -1,103 +1,38 @@
-"""Twilio's status callbacks and inbound messages.
+"""Twilio's inbound messages (replies), by POST or GET.
 
-Each request is verified (``X-Twilio-Signature``, or for a customer's relay
-``X-Textcast-Signature`` with the provider's relay secret over the raw body,
-or the raw query string for GET; 403 when wrong or missing),
-parsed, stored durably together with its effect, and only then answered 200;
-concurrent callbacks share one transaction (group commit). Callbacks for
-unknown messages are stored and answered 200 too, so Twilio does not retry
-them forever.
+Each request is verified (see :mod:`textcast.webhooks.twilio_verify`; 403
+when wrong or missing), stored durably together with its effect (contact,
+thread, keywords, opt-outs), and only then answered with TwiML. Status
+callbacks are answered in front of FastAPI, by :mod:`textcast.webhooks.intake`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Annotated
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape as xml_escape
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import hmac_signing, metrics
-from textcast.api.deps import get_ctx
+from textcast import metrics
 from textcast.context import Context
-from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
-from textcast.providers.twilio import parse_status_callback
-from textcast.services import callbacks, keyword_rules
+from textcast.services import callbacks, keyword_rules, status_reports
 from textcast.webhooks.group_commit import GroupCommitter, one_by_one
-from textcast.webhooks.meta import Meta, verify_meta, with_meta
-from textcast.webhooks.signature import public_url, verify
+from textcast.webhooks.signature import public_url
+from textcast.webhooks.twilio_verify import (
+    MAX_BODY_BYTES,
+    CallbackRequest,
+    ProviderAuthCache,
+    WebhookRejected,
+    callback_request,
+    verify,
+)
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 
-# Twilio's callbacks are a few hundred bytes; even 1,600-character replies fit easily.
-MAX_BODY_BYTES = 64 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-AUTH_CACHE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class _ProviderAuth:
-    auth_token: str
-    webhook_secret: str
-    custom_callback_urls: dict[int, str]
-    relay_secret: str | None
-    loaded_at: float
-
-
-class WebhookRejected(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def _provider_auth(ctx: Context, request: Request, provider_id: int) -> _ProviderAuth:
-    """Token, meta secret and custom URLs, cached briefly: callbacks come in bursts."""
-    cache: dict[int, _ProviderAuth] = request.app.state.__dict__.setdefault("webhook_auth", {})
-    cached = cache.get(provider_id)
-    if cached is not None and time.monotonic() - cached.loaded_at < AUTH_CACHE_SECONDS:
-        return cached
-    async with ctx.sessions() as session:
-        row = await session.get(ProviderRow, provider_id)
-        if row is None or row.deleted_at is not None or row.type != "twilio":
-            raise WebhookRejected(404, f"no Twilio provider {provider_id}")
-        rows = await session.execute(
-            select(Sender.id, Sender.custom_callback_url).where(
-                Sender.provider_id == provider_id, Sender.custom_callback_url.is_not(None)
-            )
-        )
-        custom = {row.id: str(row.custom_callback_url) for row in rows}
-    secrets = ctx.box.decrypt(row.secrets_encrypted)
-    auth = _ProviderAuth(
-        auth_token=str(secrets["auth_token"]),
-        webhook_secret=str(ctx.box.decrypt(row.webhook_secret_encrypted)),
-        custom_callback_urls=custom,
-        relay_secret=str(ctx.box.decrypt(row.relay_secret_encrypted))
-        if row.relay_secret_encrypted
-        else None,
-        loaded_at=time.monotonic(),
-    )
-    cache[provider_id] = auth
-    return auth
-
-
-async def _read_params(request: Request) -> tuple[list[tuple[str, str]], bytes]:
-    """The form fields (POST body or GET query), size-capped and strictly UTF-8,
-    and the raw bytes they came from."""
-    if request.method == "GET":
-        query = request.scope.get("query_string", b"")
-        return parse_qsl(request.url.query, keep_blank_values=True), query
-    body = await read_body(request)
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False), body
-    except UnicodeDecodeError:
-        raise WebhookRejected(400, "body is not valid UTF-8 form data") from None
 
 
 async def read_body(request: Request) -> bytes:
@@ -113,6 +48,21 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
+async def parsed(request: Request) -> CallbackRequest:
+    """``request`` as the signature checks see it."""
+    body = await read_body(request) if request.method == "POST" else b""
+    headers = {name: value for name, value in reversed(request.headers.items())}
+    return callback_request(
+        request.method,
+        request.url.scheme,
+        request.headers.get("host", request.url.netloc),
+        request.scope.get("raw_path") or request.url.path.encode(),
+        request.scope.get("query_string", b""),
+        headers,
+        body,
+    )
+
+
 def signed_url(request: Request) -> str:
     """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -122,41 +72,9 @@ def signed_url(request: Request) -> str:
     return str(public_url(request.url.scheme, host, path, request.headers))
 
 
-async def _verified(
-    ctx: Context, request: Request, provider_id: int
-) -> tuple[list[tuple[str, str]], Meta | None]:
-    """The request's parameters and its verified ``meta``, or WebhookRejected."""
-    auth = await _provider_auth(ctx, request, provider_id)
-    params, raw = await _read_params(request)
-    signature = request.headers.get("x-twilio-signature")
-    signed_params = params if request.method == "POST" else []
-    meta_value = request.query_params.get("meta")
-    meta = verify_meta(auth.webhook_secret, meta_value)
-    if verify(auth.auth_token, signature, signed_url(request), signed_params):
-        return params, meta
-    # Relayed through the sender's custom callback URL: Twilio signed that URL, not ours.
-    custom = auth.custom_callback_urls.get(meta.sender_id) if meta else None
-    if (
-        custom
-        and meta_value
-        and verify(auth.auth_token, signature, with_meta(custom, meta_value), signed_params)
-    ):
-        return params, meta
-    # A relay that cannot forward Twilio's header signs with Textcast's own scheme.
-    relay_signature = request.headers.get("x-textcast-signature")
-    if relay_signature and auth.relay_secret:
-        if hmac_signing.verify([auth.relay_secret], relay_signature, raw):
-            return params, meta
-        raise WebhookRejected(403, "invalid or expired X-Textcast-Signature")
-    raise WebhookRejected(403, "invalid or missing X-Twilio-Signature")
-
-
 def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
     metrics.CALLBACKS.labels(kind, f"rejected_{exc.status}").inc()
     return JSONResponse({"error": "webhook_rejected", "message": exc.message}, exc.status)
-
-
-CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
 @dataclass(frozen=True)
@@ -204,65 +122,52 @@ async def record_inbound(
 
 
 @dataclass
-class CallbackWriters:
-    """The app's group-commit writers (see :mod:`textcast.webhooks.group_commit`)."""
+class WebhookState:
+    """What the app's webhook handlers share: the providers' secrets and the
+    group-commit writers (see :mod:`textcast.webhooks.group_commit`)."""
 
-    status: GroupCommitter[callbacks.StatusReport, str]
+    auth: ProviderAuthCache
+    status: GroupCommitter[status_reports.StatusReport, str]
     inbound: GroupCommitter[InboundItem, tuple[str, keyword_rules.Decision]]
 
+    store: status_reports.StatusReportStore
+
     @classmethod
-    def create(cls, ctx: Context) -> CallbackWriters:
+    def create(cls, ctx: Context) -> WebhookState:
+        store = status_reports.StatusReportStore(ctx)
         return cls(
-            status=GroupCommitter(ctx, callbacks.record_status_reports),
-            inbound=GroupCommitter(ctx, one_by_one(record_inbound)),
+            auth=ProviderAuthCache(ctx),
+            status=GroupCommitter(store.record),
+            inbound=GroupCommitter(one_by_one(ctx, record_inbound)),
+            store=store,
         )
 
     async def close(self) -> None:
         await self.status.close()
         await self.inbound.close()
+        await self.store.close()
 
 
-def writers(request: Request) -> CallbackWriters:
-    found: CallbackWriters = request.app.state.callback_writers
+def webhook_state(request: Request) -> WebhookState:
+    found: WebhookState = request.app.state.webhooks
     return found
 
 
-@router.post("/{provider_id}/status")
-async def status_callback(provider_id: int, request: Request, ctx: CtxDep) -> Response:
+async def inbound(provider_id: int, request: Request) -> Response:
+    return await _inbound(provider_id, request, None)
+
+
+async def _inbound(provider_id: int, request: Request, sender_id: int | None) -> Response:
+    state = webhook_state(request)
     try:
-        params, meta = await _verified(ctx, request, provider_id)
-    except WebhookRejected as exc:
-        return _rejected(exc, "status")
-    form = dict(params)
-    update = parse_status_callback(form)
-    sid = update.provider_message_id if update else form.get("MessageSid")
-    report = callbacks.StatusReport(
-        provider_id=provider_id,
-        meta=meta,
-        provider_message_id=sid,
-        update=update,
-        params=params,
-        idempotency_token=request.headers.get("i-twilio-idempotency-token"),
-    )
-    outcome = await writers(request).status.run(report)
-    metrics.CALLBACKS.labels("status", outcome).inc()
-    return Response(status_code=200)
-
-
-async def inbound(provider_id: int, request: Request, ctx: CtxDep) -> Response:
-    return await _inbound(provider_id, request, ctx, None)
-
-
-async def _inbound(
-    provider_id: int, request: Request, ctx: Context, sender_id: int | None
-) -> Response:
-    try:
-        params, _ = await _verified(ctx, request, provider_id)
+        auth = await state.auth.get(provider_id)
+        callback = await parsed(request)
+        verify(auth, callback)
     except WebhookRejected as exc:
         return _rejected(exc, "inbound")
     token = request.headers.get("i-twilio-idempotency-token")
-    item = InboundItem(provider_id, sender_id, params, token)
-    outcome, decision = await writers(request).inbound.run(item)
+    item = InboundItem(provider_id, sender_id, callback.params, token)
+    outcome, decision = await state.inbound.run(item)
     metrics.CALLBACKS.labels("inbound", outcome).inc()
     return Response(twiml_reply(decision.reply), media_type="text/xml")
 
@@ -277,10 +182,8 @@ def twiml_reply(text: str | None) -> str:
     )
 
 
-async def sender_inbound(
-    provider_id: int, sender_id: int, request: Request, ctx: CtxDep
-) -> Response:
-    return await _inbound(provider_id, request, ctx, sender_id)
+async def sender_inbound(provider_id: int, sender_id: int, request: Request) -> Response:
+    return await _inbound(provider_id, request, sender_id)
 
 
 # Twilio calls inbound webhooks by POST or GET (seed 002 configures GET); each

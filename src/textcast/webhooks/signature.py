@@ -53,13 +53,24 @@ def compute_signature(
     ``params`` is a mapping (a value may be a list of values), a multidict, or a
     sequence of (name, value) pairs. Raises KeyError for an unknown algorithm.
     """
-    payload = [url]
+    return _signature(auth_token.encode(), url, signed_params(params), ALGORITHMS[algorithm])
+
+
+def signed_params(params: Params) -> str:
+    """What the signature covers after the URL: each name once, sorted, followed
+    by each of its distinct values, sorted."""
+    if isinstance(params, list) and all(type(value) is str for _, value in params):
+        # The common case (a parsed form): pairs sorted by name then value, each
+        # distinct pair once, is exactly the grouping above.
+        return "".join(name + value for name, value in sorted(set(params)))
+    payload: list[str] = []
     for name, values in sorted(_grouped(params).items()):
         payload.extend(name + value for value in sorted(values))
-    digest = hmac.new(
-        auth_token.encode(), "".join(payload).encode(), ALGORITHMS[algorithm]
-    ).digest()
-    return base64.b64encode(digest).decode()
+    return "".join(payload)
+
+
+def _signature(key: bytes, url: str, signed: str, digest: Callable[..., Any]) -> str:
+    return base64.b64encode(hmac.digest(key, (url + signed).encode(), digest)).decode()
 
 
 def candidate_urls(url: str) -> list[str]:
@@ -144,9 +155,10 @@ def verify(
             if not _same(hashlib.sha256(body).hexdigest(), body_hash[0].lower()):
                 return False
             params = ()
+    key, signed, digest = auth_token.encode(), signed_params(params), ALGORITHMS[algorithm]
     # Check every candidate (no early exit) so timing does not reveal which URL form matched.
     results = [
-        _same(compute_signature(auth_token, candidate, params, algorithm), signature)
+        _same(_signature(key, candidate, signed, digest), signature)
         for candidate in candidate_urls(url)
     ]
     return any(results)
