@@ -229,6 +229,36 @@ async def test_oversized_callback_gets_413(
     )
 
 
+async def test_malformed_status_callbacks_get_a_clear_json_error_and_store_nothing(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    provider = await add_provider(server, simulator, http)
+    url = provider["status_callback_url"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cases = [
+        (url, b"MessageSid=SM1&Body=%FF%FE", form, 400),  # not UTF-8 once unquoted
+        (url, b"MessageSid=SM1&Body=\xff", form, 400),  # raw bytes that are not UTF-8
+        (url.replace(f"/{provider['id']}/", "/987654/"), b"MessageSid=SM1", form, 404),
+        (url.replace(f"/{provider['id']}/", "/not-a-number/"), b"MessageSid=SM1", form, 404),
+        (url, b"MessageSid=SM1&MessageStatus=delivered", form, 403),  # unsigned
+    ]
+    for target, body, headers, expected in cases:
+        async with http.post(target, data=body, headers=headers) as response:
+            payload = await response.json(content_type=None)
+            assert response.status == expected, (target, body, response.status, payload)
+            assert payload["error"] and payload["message"], payload
+    assert await receipts(server) == []
+
+
+async def test_the_status_callback_is_in_the_api_documentation(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{server.url}/openapi.json") as response:
+        schema = await response.json()
+    operation = schema["paths"]["/webhooks/twilio/{provider_id}/status"]["post"]
+    assert set(operation["responses"]) >= {"200", "403", "413"}
+
+
 async def test_seed_reply_is_stored_and_answered_with_empty_twiml(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:

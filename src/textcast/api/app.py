@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -26,7 +27,7 @@ from textcast.dispatch.dispatcher import Dispatcher
 from textcast.outgoing.deliverer import EventNotifier
 from textcast.webhooks import generic_routes
 from textcast.webhooks import routes as webhook_routes
-from textcast.webhooks.intake import StatusCallbackIntake
+from textcast.webhooks.intake import OPENAPI_PATH, StatusCallbackIntake
 from textcast.webhooks.routes import WebhookState
 
 DESCRIPTION = (
@@ -47,6 +48,12 @@ class TextcastApp(FastAPI):
             await self.status_intake(provider_id, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            super().openapi()["paths"]["/webhooks/twilio/{provider_id}/status"] = OPENAPI_PATH
+        assert self.openapi_schema is not None
+        return self.openapi_schema
 
 
 def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastApp:

@@ -98,6 +98,38 @@ class StatusCallbackIntake:
         return 200, b""
 
 
+# The path as documented in the app's OpenAPI schema: it is served here, not by a
+# FastAPI route, so FastAPI cannot describe it by itself.
+OPENAPI_PATH = {
+    "post": {
+        "tags": ["webhooks"],
+        "summary": "Twilio status callback",
+        "operationId": "twilio_status_callback",
+        "description": (
+            "Twilio's StatusCallback for messages sent through this provider (Textcast "
+            "passes it on each message, with its signed `meta`). Verified by "
+            "`X-Twilio-Signature` (or a relay's `X-Textcast-Signature`), stored and "
+            "applied before the answer. Callbacks for unknown messages are stored "
+            "and answered 200."
+        ),
+        "parameters": [
+            {"name": "provider_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "meta", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+        },
+        "responses": {
+            "200": {"description": "Stored (and applied when it is news)"},
+            "400": {"description": "Not UTF-8 form data"},
+            "403": {"description": "Missing or invalid signature; nothing was stored"},
+            "404": {"description": "No such Twilio provider"},
+            "413": {"description": f"Body larger than {MAX_BODY_BYTES} bytes"},
+        },
+    }
+}
+
+
 class _Disconnected(Exception):
     """The caller went away before its request was read: nothing to answer."""
 
