@@ -1,5 +1,7 @@
 """The signed ``meta`` attribution parameter and whole-message keywords."""
 
+from urllib.parse import urlencode
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,3 +84,9 @@ def test_with_meta_on_a_plain_url_adds_the_only_parameter() -> None:
     assert with_meta("https://tc.example.com/webhooks/twilio/1/status", "5.1.ab") == (
         "https://tc.example.com/webhooks/twilio/1/status?meta=5.1.ab"
     )
+
+
+@given(st.text(max_size=60))
+def test_with_meta_encodes_the_value_like_urlencode(value: str) -> None:
+    url = "https://example.com/webhooks/twilio/1/status"
+    assert with_meta(url, value) == f"{url}?{urlencode([('meta', value)])}"

@@ -21,11 +21,13 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 SIGNATURE_HEX = 16
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 VERSION = "v2"
 
 
@@ -55,7 +57,7 @@ def sign_meta(
     optional = {"c": contact_id, "cp": campaign, "au": automation}
     fields.update({k: v for k, v in optional.items() if v is not None})
     raw = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-    payload = f"{VERSION}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}"
+    payload = f"{VERSION}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
     return f"{payload}.{_signature(secret, payload)}"
 
 
@@ -108,7 +110,9 @@ def _text(value: object) -> str | None:
 def with_meta(url: str, meta: str) -> str:
     """``url`` with ``meta`` added to its query string (other parameters kept)."""
     if "?" not in url and "#" not in url:  # the usual case, on every send: skip the parsing
-        return f"{url}?{urlencode([('meta', meta)])}"
+        # What sign_meta makes is URL-safe already (base64url, digits, dots).
+        value = meta if _URL_SAFE.fullmatch(meta) else quote_plus(meta)
+        return f"{url}?meta={value}"
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "meta"]
     query.append(("meta", meta))
