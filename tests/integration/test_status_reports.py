@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, WebhookReceipt, utcnow
@@ -194,3 +194,78 @@ async def deliver(dsn: str, message_id: int) -> None:
         )
     finally:
         await connection.close()
+
+
+async def set_state(ctx: Context, mid: int, **values: Any) -> None:
+    async with ctx.session() as session:
+        await session.execute(update(Message).where(Message.id == mid).values(**values))
+
+
+async def test_a_queue_overflow_reported_after_acceptance_sends_the_message_again(
+    ctx: Context,
+) -> None:
+    provider_id, sender_id, [mid] = await sent_messages(ctx, 1)
+    old = f"SM{mid:032x}"
+    await set_state(ctx, mid, provider_message_id=old, attempts=1, status="sent")
+    store = StatusReportStore(ctx)
+    try:
+        overflow = report(provider_id, sender_id, mid, "failed", "30001")
+        assert await store.record([overflow]) == ["requeued"]
+        async with ctx.sessions() as session:
+            message = await session.get(Message, mid)
+            history = (
+                await session.execute(
+                    select(MessageEvent.type, MessageEvent.error_code).where(
+                        MessageEvent.message_id == mid
+                    )
+                )
+            ).all()
+        assert message is not None
+        assert (message.status, message.error_code, message.final_at) == ("queued", "30001", None)
+        assert message.next_attempt_at > utcnow()  # backed off, not at once
+        assert history == [("message.requeued", "30001")]
+        # Twilio repeating the old attempt's failure changes nothing now.
+        assert await store.record([overflow]) == ["stale"]
+
+        # The next attempt is under way: its callbacks apply, the old attempt's do not.
+        await set_state(ctx, mid, status="dispatching", attempts=2)
+        new = StatusReport(
+            provider_id,
+            Meta(mid, sender_id),
+            "SM" + "e" * 32,
+            StatusUpdate("SM" + "e" * 32, "sent"),
+            [("MessageSid", "SM" + "e" * 32)],
+        )
+        assert await store.record([new, report(provider_id, sender_id, mid, "delivered")]) == [
+            "applied",
+            "stale",
+        ]
+        async with ctx.sessions() as session:
+            message = await session.get(Message, mid)
+        assert message is not None
+        assert (message.status, message.provider_message_id) == ("sent", "SM" + "e" * 32)
+    finally:
+        await store.close()
+
+
+async def test_failures_a_resend_cannot_fix_or_past_the_attempt_budget_are_final(
+    ctx: Context,
+) -> None:
+    provider_id, sender_id, ids = await sent_messages(ctx, 2)
+    await set_state(ctx, ids[0], provider_message_id=f"SM{ids[0]:032x}", attempts=1)
+    budget = ctx.settings.max_attempts
+    await set_state(ctx, ids[1], provider_message_id=f"SM{ids[1]:032x}", attempts=budget)
+    store = StatusReportStore(ctx)
+    try:
+        outcomes = await store.record(
+            [
+                report(provider_id, sender_id, ids[0], "undelivered", "30003"),  # handset off
+                report(provider_id, sender_id, ids[1], "failed", "30001"),  # out of tries
+            ]
+        )
+    finally:
+        await store.close()
+    assert outcomes == ["applied", "applied"]
+    async with ctx.sessions() as session:
+        states = [(m.status, m.error_code) for m in await session.scalars(select(Message))]
+    assert sorted(states) == [("failed", "30001"), ("undelivered", "30003")]

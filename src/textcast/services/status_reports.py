@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -61,6 +61,7 @@ from textcast.db.models import (
     utcnow,
 )
 from textcast.db.sqlite_thread import SqliteThread, sqlite_path
+from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ConcurrentUpdate
 from textcast.providers.base import StatusUpdate
 from textcast.webhooks.meta import Meta
@@ -96,12 +97,14 @@ class _Message:
     read_status: str
     status: str
     provider_message_id: str | None
-    learned_provider_id: bool = False
+    attempts: int = 0
+    new_provider_id: bool = False
     code: str | None = None
     error: str | None = None
     moved_at: datetime | None = None
     final_at: datetime | None = None
     delivered_at: datetime | None = None
+    resend_at: datetime | None = None
 
 
 @dataclass
@@ -112,10 +115,10 @@ class Found:
     by_sid: dict[tuple[int, str], _Message] = field(default_factory=dict)
 
     def add(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows of (id, provider_id, status, provider_message_id)."""
-        for mid, provider_id, current, sid in rows:
+        """Rows of (id, provider_id, status, provider_message_id, attempts)."""
+        for mid, provider_id, current, sid, attempts in rows:
             message = self.by_id.setdefault(
-                mid, _Message(mid, provider_id, current, current, sid)
+                mid, _Message(mid, provider_id, current, current, sid, attempts)
             )
             if sid:
                 self.by_sid[(provider_id, sid)] = message
@@ -145,6 +148,35 @@ def unresolved(reports: Sequence[StatusReport], found: Found) -> set[str]:
     }
 
 
+# Delivery failures a resend can fix: the message never left Twilio (its queue
+# overflowed, the validity period ran out, an internal error) or the carrier
+# throttled the sender. A handset that was off (30003) or an unknown error
+# (30008) is reported, not resent: the person may since have had it another way.
+RESEND_CODES = frozenset({"30001", "30022", "30036", "30500"})
+
+
+@dataclass(frozen=True)
+class ResendPolicy:
+    """When a failure the provider reports after accepting a message is sent
+    again: its code is one of ``codes`` and it has had fewer than
+    ``max_attempts`` tries; ``delay(attempts)`` is the wait in seconds."""
+
+    max_attempts: int
+    delay: Callable[[int], float]
+    codes: frozenset[str] = RESEND_CODES
+
+    def resends(self, message: _Message, update: StatusUpdate, kind: str) -> bool:
+        return (
+            kind == "status"  # Twilio's codes; a generic provider's mean something else
+            and update.status in (status.FAILED, status.UNDELIVERED)
+            and update.error_code in self.codes
+            and message.attempts < self.max_attempts
+        )
+
+
+NO_RESENDS = ResendPolicy(max_attempts=0, delay=lambda _: 0.0)
+
+
 @dataclass
 class Plan:
     outcomes: list[str]
@@ -158,11 +190,13 @@ def plan(
     found: Found,
     seen_tokens: set[tuple[int, str]],
     db_time: bulk.Convert,
+    resend: ResendPolicy = NO_RESENDS,
 ) -> Plan:
-    """Each report's outcome, in order: ``applied``, ``duplicate`` (the same
-    status again, or a retried request), ``stale`` (out of order),
-    ``unmatched`` (no such message) or ``ignored`` (not a status Textcast
-    tracks), and the rows that record them."""
+    """Each report's outcome, in order: ``applied``, ``requeued`` (a failure
+    worth sending again: see :class:`ResendPolicy`), ``duplicate`` (the same
+    status again, or a retried request), ``stale`` (out of order, or about an
+    earlier attempt), ``unmatched`` (no such message) or ``ignored`` (not a
+    status Textcast tracks), and the rows that record them."""
     now = utcnow()
     at = db_time(now)
     result = Plan([], [], [], [])
@@ -177,7 +211,11 @@ def plan(
             outcome = "ignored"
         else:
             outcome = _apply(message, report.update, now)
-            if outcome == "applied":
+            if outcome == "applied" and resend.resends(message, report.update, report.kind):
+                outcome = "requeued"
+                _requeue(message, now + timedelta(seconds=resend.delay(message.attempts)))
+                result.events.append(_requeued_event(message, report, at))
+            elif outcome == "applied":
                 result.events.append(_event(message.id, report, at))
             if message.provider_message_id:
                 found.by_sid[(message.provider_id, message.provider_message_id)] = message
@@ -185,22 +223,31 @@ def plan(
             seen_tokens.add(token_key)
         result.outcomes.append(outcome)
         result.receipts.append(_receipt(report, message, outcome, at))
+
     def stored(value: datetime | None) -> Any:
         return at if value is now else db_time(value)  # most are this batch's time
 
     result.write_backs = [
         _write_back(m, stored)
         for m in found.by_id.values()
-        if m.moved_at is not None or m.learned_provider_id
+        if m.moved_at is not None or m.new_provider_id
     ]
     return result
 
 
 def _apply(message: _Message, update: StatusUpdate, now: datetime) -> str:
-    """Move ``message`` forward if ``update`` is news (see :func:`status.report_outcome`)."""
-    if message.provider_message_id is None and update.provider_message_id:
-        message.provider_message_id = update.provider_message_id
-        message.learned_provider_id = True
+    """Move ``message`` forward if ``update`` is news (see :func:`status.report_outcome`)
+    and about the message's current attempt."""
+    sid, recorded = update.provider_message_id, message.provider_message_id
+    in_flight = message.status in (status.QUEUED, status.DISPATCHING)
+    if sid and recorded and (sid == recorded) == in_flight:
+        # The recorded ID belongs to an attempt already given up on (the message
+        # is waiting to be sent again), or this report belongs to another attempt.
+        return "stale"
+    if sid and sid != recorded:
+        # First news of this attempt's ID: the callback beat the dispatcher's record.
+        message.provider_message_id = sid
+        message.new_provider_id = True
     outcome = status.report_outcome(message.status, update.status)
     if outcome != "applied":
         return outcome
@@ -215,12 +262,22 @@ def _apply(message: _Message, update: StatusUpdate, now: datetime) -> str:
     return outcome
 
 
+def _requeue(message: _Message, resend_at: datetime) -> None:
+    """Back to the queue to be sent again (its final time undone); the error and
+    the attempt's ID stay until the next attempt replaces them."""
+    message.status = status.QUEUED
+    message.final_at = None
+    message.resend_at = resend_at
+
+
 def _write_back(message: _Message, db_time: bulk.Convert) -> dict[str, Any]:
     return {
         "mid": message.id,
         "was": message.read_status,
         "new_status": message.status,
         "pmid": message.provider_message_id,
+        "new_pmid": message.new_provider_id,
+        "resend_at": db_time(message.resend_at),
         "code": message.code,
         "error": message.error,
         "final_at": db_time(message.final_at),
@@ -240,6 +297,20 @@ def _event(message_id: int, report: StatusReport, at: Any) -> dict[str, Any]:
         "source": report.source,
         "error_code": report.update.error_code,
         "detail": report.update.error_message,
+        "created_at": at,
+    }
+
+
+def _requeued_event(message: _Message, report: StatusReport, at: Any) -> dict[str, Any]:
+    assert report.update is not None
+    return {
+        "message_id": message.id,
+        "type": event_type(status.QUEUED, report.source),  # message.requeued
+        "status": status.QUEUED,
+        "source": report.source,
+        "error_code": report.update.error_code,
+        "detail": f"the provider reported {report.update.status} "
+        f"({report.update.error_message or report.update.error_code}); sending again",
         "created_at": at,
     }
 
@@ -275,6 +346,8 @@ _WRITE_BACK_VALUES: dict[str, TypeEngine[Any]] = {
     "was": String(),
     "new_status": String(),
     "pmid": String(),
+    "new_pmid": Boolean(),
+    "resend_at": UTCDateTime(),
     "code": String(),
     "error": Text(),
     "final_at": UTCDateTime(),
@@ -293,10 +366,17 @@ def _write_back_statement(v: Mapping[str, Any]) -> Update:
         .where(and_(MESSAGES.c.id == v["mid"], MESSAGES.c.status == v["was"]))
         .values(
             status=v["new_status"],
-            provider_message_id=func.coalesce(MESSAGES.c.provider_message_id, v["pmid"]),
+            provider_message_id=case(
+                (v["new_pmid"], v["pmid"]), else_=MESSAGES.c.provider_message_id
+            ),
+            next_attempt_at=func.coalesce(v["resend_at"], MESSAGES.c.next_attempt_at),
             error_code=func.coalesce(v["code"], MESSAGES.c.error_code),
             error_message=case((v["code"].is_(None), MESSAGES.c.error_message), else_=v["error"]),
-            final_at=func.coalesce(MESSAGES.c.final_at, v["final_at"]),
+            # A requeued message is no longer final; otherwise the first final time stays.
+            final_at=case(
+                (v["new_status"] == status.QUEUED, None),
+                else_=func.coalesce(MESSAGES.c.final_at, v["final_at"]),
+            ),
             delivered_at=func.coalesce(v["delivered_at"], MESSAGES.c.delivered_at),
             updated_at=func.coalesce(v["at"], MESSAGES.c.updated_at),
             # A status the provider reports ends any worker's claim on the message.
@@ -322,6 +402,7 @@ _MESSAGE_STATE = (
     MESSAGES.c.provider_id,
     MESSAGES.c.status,
     MESSAGES.c.provider_message_id,
+    MESSAGES.c.attempts,
 )
 
 
@@ -332,13 +413,20 @@ class StatusReportStore:
         self.ctx = ctx
         path = sqlite_path(ctx.settings.effective_database_url)
         self._thread = SqliteThread(path) if path else None
+        # Resent with the dispatcher's own backoff and attempt budget.
+        backoff = RetryStrategy(
+            max_attempts=ctx.settings.max_attempts, base_delay=ctx.settings.retry_base_delay
+        )
+        self.resend = ResendPolicy(backoff.max_attempts, backoff.delay)
 
     async def record(self, reports: Sequence[StatusReport]) -> list[str]:
         """Store and apply ``reports`` in one transaction; each one's outcome."""
         if self._thread is not None:
-            return await self._thread.run(lambda connection: _record_sqlite(connection, reports))
+            return await self._thread.run(
+                lambda connection: _record_sqlite(connection, reports, self.resend)
+            )
         async with self.ctx.session() as session:
-            return await _record_async(await session.connection(), reports)
+            return await _record_async(await session.connection(), reports, self.resend)
 
     async def close(self) -> None:
         if self._thread is not None:
@@ -349,12 +437,16 @@ class StatusReportStore:
 
 _SQLITE = sqlite_dialect.dialect()
 _SQLITE_TIME = bulk.db_time(_SQLITE)
-_SELECT_STATE_SQL = "SELECT id, provider_id, status, provider_message_id FROM messages WHERE "
+_SELECT_STATE_SQL = (
+    "SELECT id, provider_id, status, provider_message_id, attempts FROM messages WHERE "
+)
 # A write that changes nothing, to take the write lock before reading.
 _TAKE_WRITE_LOCK = "UPDATE messages SET id = id WHERE 0"
 
 
-def _record_sqlite(connection: sqlite3.Connection, reports: Sequence[StatusReport]) -> list[str]:
+def _record_sqlite(
+    connection: sqlite3.Connection, reports: Sequence[StatusReport], resend: ResendPolicy
+) -> list[str]:
     connection.execute(_TAKE_WRITE_LOCK)
     found = Found()
 
@@ -378,7 +470,7 @@ def _record_sqlite(connection: sqlite3.Connection, reports: Sequence[StatusRepor
             tokens,
         )
         seen = {(int(provider_id or 0), str(token)) for provider_id, token in rows}
-    decided = plan(reports, found, seen, _SQLITE_TIME)
+    decided = plan(reports, found, seen, _SQLITE_TIME, resend)
     written = _sqlite_executemany(connection, _WRITE_BACK, decided.write_backs)
     if written != len(decided.write_backs):
         raise ConcurrentUpdate("a message changed while its status reports were applied")
@@ -404,7 +496,7 @@ def _sqlite_executemany(
 
 
 async def _record_async(
-    connection: AsyncConnection, reports: Sequence[StatusReport]
+    connection: AsyncConnection, reports: Sequence[StatusReport], resend: ResendPolicy
 ) -> list[str]:
     found = Found()
 
@@ -428,7 +520,7 @@ async def _record_async(
             )
         )
         seen = {(int(provider_id or 0), str(token)) for provider_id, token in rows}
-    decided = plan(reports, found, seen, bulk.db_time(connection.dialect))
+    decided = plan(reports, found, seen, bulk.db_time(connection.dialect), resend)
     if decided.write_backs:
         written = await _write_backs(connection, decided.write_backs)
         if written != len(decided.write_backs):
