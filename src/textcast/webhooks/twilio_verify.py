@@ -166,8 +166,28 @@ class ProviderAuthCache:
         )
 
 
+# Longest value stored for these fields (the columns' sizes). Twilio's own are
+# far shorter (a SID is 34 characters, a number 16 at most); anything longer is
+# refused with 400 rather than cut or failed with a database error.
+FIELD_LIMITS = {"MessageSid": 100, "SmsSid": 100, "From": 32, "To": 64}
+
+
+def check_field_lengths(params: list[tuple[str, str]]) -> None:
+    for name, value in params:
+        limit = FIELD_LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise WebhookRejected(400, f"{name} is longer than {limit} characters")
+
+
 def verify(auth: ProviderAuth, request: CallbackRequest) -> Meta | None:
-    """The request's verified ``meta`` (None when it has none), or WebhookRejected."""
+    """The request's verified ``meta`` (None when it has none), or WebhookRejected:
+    403 when no signature holds, 400 when a signed field cannot be stored."""
+    meta = _verified_meta(auth, request)
+    check_field_lengths(request.params)
+    return meta
+
+
+def _verified_meta(auth: ProviderAuth, request: CallbackRequest) -> Meta | None:
     signature = request.headers.get("x-twilio-signature")
     signed_params = request.params if request.method == "POST" else []
     meta_value = request.meta_value
