@@ -38,11 +38,18 @@ RACE_RETRIES = 3
 
 
 class GroupCommitter(Generic[Item, Result]):
-    def __init__(self, handler: Handler[Item, Result], max_batch: int = MAX_BATCH) -> None:
+    """``concurrency`` batches may be in their transactions at once: one is right
+    for SQLite (one writer), more hide a database server's round trips."""
+
+    def __init__(
+        self, handler: Handler[Item, Result], max_batch: int = MAX_BATCH, concurrency: int = 1
+    ) -> None:
         self.handler = handler
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._commits: set[asyncio.Task[None]] = set()
 
     async def run(self, item: Item) -> Result:
         """Handle ``item`` in a shared transaction; its result once committed."""
@@ -57,15 +64,30 @@ class GroupCommitter(Generic[Item, Result]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._commits:
+            await asyncio.gather(*self._commits, return_exceptions=True)
 
     async def _drain(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            await self._slots.acquire()
+            try:
+                batch = [await self._queue.get()]
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [(item, future) for item, future in batch if not future.cancelled()]
-            if live:
-                await self._commit(live)
+            task = asyncio.create_task(self._commit_and_release(live))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
+
+    async def _commit_and_release(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            if batch:
+                await self._commit(batch)
+        finally:
+            self._slots.release()
 
     async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:

@@ -137,7 +137,8 @@ class WebhookState:
         store = status_reports.StatusReportStore(ctx)
         return cls(
             auth=ProviderAuthCache(ctx),
-            status=GroupCommitter(store.record),
+            # PostgreSQL: a second batch in flight hides the first one's round trips.
+            status=GroupCommitter(store.record, concurrency=1 if store.on_sqlite else 2),
             inbound=GroupCommitter(one_by_one(ctx, record_inbound)),
             store=store,
         )
