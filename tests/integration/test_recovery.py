@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from tests.conftest import Simulator, twilio_provider_payload
+from tests.integration.helpers import FakeApi
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, utcnow
 from textcast.dispatch import outbox
@@ -136,3 +137,116 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_decide_the_outcome(
         "rescuer",
         None,
     )
+
+
+async def sent_unrecorded(ctx: Context, provider_id: int, body: str) -> str:
+    """A message Twilio has that no Textcast message recorded (another attempt, say)."""
+    async with ctx.sessions() as session:
+        provider = instantiate(ctx, await get_provider(session, provider_id))
+    outbound = OutboundMessage(0, "+14155552671", body, "long_code", "+15005550006")
+    return str((await provider.send(ctx.http, outbound)).provider_message_id)
+
+
+async def test_a_crashed_message_is_not_taken_for_an_earlier_one_with_the_same_text(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        await create_provider(ctx, session, twilio_provider_payload(simulator))
+    first = await queue(ctx, "Your order has shipped")
+    await Dispatcher(ctx).drain()
+    second = await queue(ctx, "Your order has shipped")
+    await die_mid_send(ctx)
+    await Dispatcher(ctx).recover_expired()
+    await Dispatcher(ctx).drain()
+    earlier, crashed = (await show(ctx, first))[0], (await show(ctx, second))[0]
+    assert simulator.state.post_count == 2
+    assert crashed.status == "accepted" and not crashed.possible_duplicate
+    assert crashed.provider_message_id not in (None, earlier.provider_message_id)
+
+
+async def test_an_earlier_attempt_of_the_same_message_is_not_taken_for_the_crashed_one(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        await create_provider(ctx, session, twilio_provider_payload(simulator))
+    message_id = await queue(ctx, "try, try again")
+    await Dispatcher(ctx).drain()
+    first_attempt = (await show(ctx, message_id))[0].provider_message_id
+    async with ctx.session() as session:  # a 30001 callback sent it back to the queue
+        await session.execute(
+            update(Message).where(Message.id == message_id).values(status="queued")
+        )
+    await die_mid_send(ctx)
+    await Dispatcher(ctx).recover_expired()
+    message, history = await show(ctx, message_id)
+    assert (message.status, message.possible_duplicate) == ("queued", False)
+    assert "never got it" in (history[-1].detail or "")
+    await Dispatcher(ctx).drain()
+    message, _ = await show(ctx, message_id)
+    assert message.provider_message_id not in (None, first_attempt)
+    assert simulator.state.post_count == 2
+
+
+async def test_a_crashed_message_twilio_has_two_lookalikes_of_is_resent_as_a_possible_duplicate(
+    ctx: Context, simulator: Simulator
+) -> None:
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        provider_row = await create_provider(ctx, session, twilio_provider_payload(simulator))
+    message_id = await queue(ctx, "which one was mine?")
+    await die_mid_send(ctx)
+    for _ in range(2):
+        await sent_unrecorded(ctx, provider_row.id, "which one was mine?")
+    await Dispatcher(ctx).recover_expired()
+    message, history = await show(ctx, message_id)
+    assert (message.status, message.possible_duplicate, message.provider_message_id) == (
+        "queued",
+        True,
+        None,
+    )
+    assert "possible duplicate" in (history[-1].detail or "")
+
+
+async def test_a_look_up_twilio_does_not_answer_keeps_the_message_for_a_later_look_up(
+    ctx: Context, fake_api: FakeApi
+) -> None:
+    account = "AC" + "0" * 32
+    async with ctx.session() as session:
+        await create_provider(
+            ctx,
+            session,
+            {
+                "name": "twilio-down",
+                "type": "twilio",
+                "account_sid": account,
+                "auth_token": "t" * 32,
+                "base_url": fake_api.url,
+                "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
+            },
+        )
+    message_id = await queue(ctx, "asked while Twilio is down")
+    await die_mid_send(ctx)
+    fake_api.answer = (503, {"code": 20503, "message": "Service unavailable"}, {})
+    await Dispatcher(ctx).recover_expired()
+    message, _ = await show(ctx, message_id)
+    assert (message.status, message.lease_owner, message.possible_duplicate) == (
+        "dispatching",
+        None,
+        False,
+    )
+    assert message.lease_expires_at is not None and message.lease_expires_at > utcnow()
+    assert [r["method"] for r in fake_api.requests] == ["GET"]  # asked, nothing resent
+
+    fake_api.answer = (200, {"messages": [], "next_page_uri": None}, {})
+    async with ctx.session() as session:  # the time for the next look-up has come
+        await session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await Dispatcher(ctx).recover_expired()
+    message, history = await show(ctx, message_id)
+    assert (message.status, message.possible_duplicate) == ("queued", False)
+    assert "never got it" in (history[-1].detail or "")

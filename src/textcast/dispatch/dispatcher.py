@@ -5,6 +5,12 @@ Sending and recording are decoupled: each finished send drops an
 one transaction, so the database is not the bottleneck and a slow provider
 call never holds a database connection. Claimed messages wait in each
 provider's :class:`SendLanes` until the shared pacing lets them go.
+
+Leases: a worker renews the leases of every message it holds (claimed, outcome
+not yet recorded) every third of a lease, however long they wait in a lane,
+and starts a send only while it is sure it still holds the lease (see
+:meth:`Dispatcher.renew_leases`). Recovery and reconciliation run beside the
+claim loop, never inside it.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 
 from textcast import metrics, status
 from textcast.context import Context
-from textcast.db.models import Message
+from textcast.db.models import Message, utcnow
 from textcast.dispatch import outbox, outcomes, pacing, recovery
 from textcast.dispatch.lanes import SendLanes
 from textcast.dispatch.outbox import Claimed, Outcome
@@ -35,6 +43,11 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.02
 RECONCILE_INTERVAL = 60.0
+# Leases are renewed every third of a lease; a send may start only within two
+# thirds of a lease from the latest renewal (or the claim), so one renewal can
+# be late without a send ever starting on a lease that may have run out.
+RENEW_FRACTION = 1 / 3
+SEND_WINDOW_FRACTION = 2 / 3
 
 
 class Dispatcher:
@@ -67,14 +80,20 @@ class Dispatcher:
         self._claim_at_least = min(ctx.settings.dispatch_batch_size, self._max_claimed // 2)
         self._outstanding = 0  # claimed here and not yet finished
         self._room = asyncio.Event()  # set when a claim of _claim_at_least fits
-        self._last_requeue = 0.0
-        self._last_reconcile = time.monotonic()
+        # Messages whose lease this worker holds (claimed, outcome not yet
+        # recorded), each with the monotonic time until which a send may start.
+        self._held: dict[int, float] = {}
+        self._send_window = ctx.settings.lease_seconds * SEND_WINDOW_FRACTION
+        self.reconcile_interval = RECONCILE_INTERVAL
 
     # --- the loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, shutdown_timeout: float = 20.0) -> None:
         """Dispatch until ``stop`` is set, then finish in-flight sends and flush."""
         flusher = asyncio.create_task(self._flush_loop(stop))
+        renewer = asyncio.create_task(self._renew_loop())
+        recoverer = asyncio.create_task(self._recover_loop(stop))
+        reconciler = asyncio.create_task(self._reconcile_loop(stop))
         try:
             while not stop.is_set():
                 try:
@@ -87,6 +106,8 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.dispatch_poll_interval)
         finally:
+            # A reconciliation pass cut short is picked up next window (its rows wait one).
+            reconciler.cancel()
             # Sends already under way finish; claimed messages not yet started go back.
             self._stopping.set()
             for provider_lanes in self._lanes.values():
@@ -99,13 +120,15 @@ class Dispatcher:
             if running:
                 # A cancelled send leaves its message leased: recovery decides it later.
                 await asyncio.wait(running)
+            await recoverer  # a round under way finishes: it holds what it took
             await flusher
             await self.flush()
+            # Renewed until here: what is still held (cancelled sends) is recovery's now.
+            renewer.cancel()
+            await asyncio.gather(renewer, reconciler, return_exceptions=True)
 
     async def step(self) -> int:
         """Claim what fits in the free capacity and hand it to the send lanes."""
-        await self._maybe_requeue_expired()
-        await self._maybe_reconcile()
         capacity = self._max_claimed - self._outstanding
         if capacity < self._claim_at_least:
             self._room.clear()
@@ -158,12 +181,18 @@ class Dispatcher:
         if not self._results:
             return
         batch, self._results = self._results, []
+        # No longer renewed: recording takes a moment, not a lease. Dropped first,
+        # so a message claimed again as soon as this commits keeps its new lease.
+        held = {o.message_id: self._held.pop(o.message_id, None) for o in batch}
         try:
             async with self.ctx.session() as session:
                 await outbox.record(session, self.worker_id, batch)
         except Exception:
             log.exception("recording %d send outcomes failed; will retry", len(batch))
             self._results[:0] = batch
+            for message_id, until in held.items():
+                if until is not None:  # not one renewal found lost meanwhile
+                    self._held.setdefault(message_id, until)
             await asyncio.sleep(0.5)
 
     def _finish(self, outcome: Outcome) -> None:
@@ -176,6 +205,8 @@ class Dispatcher:
     # --- claiming ------------------------------------------------------------------
 
     async def _claim(self, limit: int) -> list[tuple[Claimed, float]]:
+        # Before the claim's statement, so never later than the lease it takes.
+        send_until = time.monotonic() + self._send_window
         async with self.ctx.session() as session:
             batch = await outbox.claim(
                 session,
@@ -198,33 +229,92 @@ class Dispatcher:
             # Over the sender's pace: back to the queue in this same transaction, untried.
             released = [outcomes.released(mid, at) for mid, at in planned.released.items()]
             await outbox.record(session, self.worker_id, released)
+        for message in batch:
+            if message.id not in planned.released:
+                self._held[message.id] = send_until
         self._results.extend(outcomes.suppressed(m) for m in batch if m.id in suppressed)
         return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]
 
-    async def _maybe_reconcile(self) -> None:
-        """Every minute, look up messages whose final callback never arrived."""
-        now = time.monotonic()
-        if now - self._last_reconcile < RECONCILE_INTERVAL:
-            return
-        self._last_reconcile = now
-        counts = await reconcile_once(self.ctx)
-        if counts["checked"]:
-            log.info("reconciliation: %s", counts)
+    # --- leases --------------------------------------------------------------------
 
-    async def _maybe_requeue_expired(self) -> None:
-        now = time.monotonic()
-        if now - self._last_requeue < max(1.0, self.settings.lease_seconds / 4):
+    async def _renew_loop(self) -> None:
+        interval = self.settings.lease_seconds * RENEW_FRACTION
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_leases()
+            except Exception:  # the next renewal comes before any lease runs out
+                log.exception("renewing leases failed; retrying in %.1f s", interval)
+
+    async def renew_leases(self) -> None:
+        """Extend the leases of the messages this worker holds, and forget the
+        ones it lost (taken over by another worker, moved on by a callback):
+        :meth:`_send` does not send those."""
+        if not self._held:
             return
-        self._last_requeue = now
-        await self.recover_expired()
+        asked = dict(self._held)
+        send_until = time.monotonic() + self._send_window
+        async with self.ctx.session() as session:
+            renewal = await outbox.renew(
+                session,
+                worker=self.worker_id,
+                ids=asked.keys(),
+                lease_seconds=self.settings.lease_seconds,
+            )
+        for message_id, until in asked.items():
+            if self._held.get(message_id) != until:
+                continue  # recorded, or claimed again, while the renewal ran
+            if message_id in renewal.renewed:
+                self._held[message_id] = send_until
+            elif message_id in renewal.lost:
+                del self._held[message_id]
+        if renewal.lost:
+            log.warning("%d message lease(s) lost to other workers or callbacks", len(renewal.lost))
+
+    def _holds_lease(self, message_id: int) -> bool:
+        until = self._held.get(message_id)
+        return until is not None and time.monotonic() < until
+
+    # --- reconciliation ------------------------------------------------------------
+
+    async def _reconcile_loop(self, stop: asyncio.Event) -> None:
+        """Every minute, look up messages whose final callback never arrived."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.reconcile_interval)
+                return
+            try:
+                counts = await reconcile_once(self.ctx)
+            except Exception:
+                log.exception("reconciliation failed; trying again next time")
+                continue
+            if counts["checked"]:
+                log.info("reconciliation: %s", counts)
+
+    # --- recovery ------------------------------------------------------------------
+
+    async def _recover_loop(self, stop: asyncio.Event) -> None:
+        """Every quarter lease (at least every second), decide on expired leases.
+        Beside the claim loop: a look-up may take as long as the HTTP timeout."""
+        interval = max(1.0, self.settings.lease_seconds / 4)
+        while not stop.is_set():
+            try:
+                await self.recover_expired()
+            except Exception:  # a database outage must not end recovery for good
+                log.exception("recovering expired leases failed; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     async def recover_expired(self) -> None:
-        """Decide what happened to messages whose worker died mid-send.
+        """Decide what happened to messages whose lease expired: their worker
+        died mid-send, or a send (or an earlier look-up) got no answer.
 
         Where the provider can be asked (Twilio), a message it already has is
-        recorded as accepted and not resent, and one it never got is requeued
-        as a normal retry. Where it cannot, the message is resent and flagged
-        ``possible_duplicate`` if TEXTCAST_RESEND_UNKNOWN allows, else failed.
+        recorded as accepted and not resent, one it never got is requeued as a
+        normal retry, and one whose look-up fails stays for a later look-up.
+        Where it cannot be asked, or cannot tell the message from others like
+        it, the message is resent flagged ``possible_duplicate`` if
+        TEXTCAST_RESEND_UNKNOWN allows, else failed.
         """
         # Small takes, looked up concurrently and recorded at once, so a recovery
         # finishes well inside its lease even when this worker is killed again.
@@ -234,36 +324,46 @@ class Dispatcher:
                 worker=self.worker_id,
                 limit=self.settings.provider_concurrency,
                 lease_seconds=self.settings.lease_seconds,
+                exclude=list(self._held),
             )
             if taken:
                 await self._refs.refresh(session, taken)
         if not taken:
             return
-        verdicts = await asyncio.gather(*(self._look_up(m) for m in taken))
-        decisions = recovery.decide(
-            [(m.id, v) for m, v in zip(taken, verdicts, strict=True)], self.settings.resend_unknown
-        )
+        look_ups = await asyncio.gather(*(self._look_up(m) for m in taken))
         async with self.ctx.session() as session:
-            await outbox.record(session, self.worker_id, decisions.record)
-            await outbox.requeue(session, self.worker_id, decisions.requeue)
+            known = await outbox.recorded_sids(session, _sids(look_ups))
+            verdicts = [recovery.verdict(found, known) for found in look_ups]
+            decided = recovery.decide(
+                list(zip(taken, verdicts, strict=True)), self._recovery_policy(), utcnow()
+            )
+            await outbox.record(session, self.worker_id, decided)
         log.warning(
-            "recovered %d message(s) from stopped workers: %d recorded, %d requeued",
+            "recovered %d message(s) with expired leases: %s",
             len(taken),
-            len(decisions.record),
-            len(decisions.requeue),
+            dict(Counter(outcome.kind for outcome in decided)),
         )
 
-    async def _look_up(self, message: Claimed) -> recovery.Verdict:
+    def _recovery_policy(self) -> recovery.Policy:
+        return recovery.Policy(
+            resend_unknown=self.settings.resend_unknown,
+            max_attempts=self.retry.max_attempts,
+            min_recheck=self.retry.base_delay,
+            max_recheck=self.retry.max_delay,
+        )
+
+    async def _look_up(self, message: Claimed) -> recovery.LookUp:
+        """What the provider holds that could be ``message``; None when it cannot
+        be asked; the error when the question got no answer."""
         provider = self._refs.providers[message.provider_id]
         if not provider.impl.supports_lookup:
-            return "unsupported"
+            return None
         outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
         try:
-            result = await provider.impl.find_sent(self.ctx.http, outbound, message.created_at)
+            return await provider.impl.find_sent(self.ctx.http, outbound, message.created_at)
         except ProviderError as exc:
             log.warning("could not look message %s up at the provider: %s", message.id, exc)
-            return "unsupported"
-        return result if result is not None else "absent"
+            return exc
 
     # --- sending -------------------------------------------------------------------
 
@@ -281,9 +381,15 @@ class Dispatcher:
 
     async def _send(self, message: Claimed) -> None:
         """One send attempt, its outcome buffered for the flusher. Never raises: a
-        lane that died would strand the messages queued behind it."""
+        lane that died would strand the messages queued behind it.
+
+        A message whose lease this worker may no longer hold is not sent: it
+        goes back untried (a no-op when someone else holds it now)."""
         provider = self._refs.providers[message.provider_id]
         async with self._slots:
+            if not self._holds_lease(message.id):
+                self._finish(outcomes.released(message.id, time.time()))
+                return
             started = time.perf_counter()
             try:
                 outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
@@ -308,7 +414,10 @@ class Dispatcher:
     ) -> Outcome:
         latency = time.perf_counter() - started
         metrics.SEND_LATENCY.observe(latency)
-        return outcomes.failed_send(message, provider.type, error, latency, self.retry)
+        traits = outcomes.ProviderTraits(
+            provider.type, provider.impl.supports_lookup, self.settings.resend_unknown
+        )
+        return outcomes.failed_send(message, traits, error, latency, self.retry)
 
     def _outbound(
         self, message: Claimed, sender: LoadedSender, provider: LoadedProvider
@@ -332,3 +441,14 @@ class Dispatcher:
             media_urls=message.media_urls,
             status_callback=callback,
         )
+
+
+def _sids(look_ups: Iterable[recovery.LookUp]) -> set[str]:
+    """Every provider message ID the look-ups found."""
+    return {
+        match.provider_message_id
+        for found in look_ups
+        if isinstance(found, Sequence)
+        for match in found
+        if match.provider_message_id
+    }

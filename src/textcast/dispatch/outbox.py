@@ -1,22 +1,25 @@
-"""The outbox's database operations: claim with a lease, record outcomes in bulk.
+"""The outbox's database operations: claim with a lease, renew it, record outcomes in bulk.
 
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so any number of workers
 share the queue without waiting on each other; SQLite has one writer anyway
 and runs one dispatcher per file. Outcomes are written one statement per kind
-per batch: an executemany of plain tuples on SQLite, unnest() of arrays on
-PostgreSQL, so the rows cost neither SQLAlchemy's per-row processing nor a
-server round of parse/bind/execute each.
+per batch, the batch's rows passed as one value (unnest() of arrays on
+PostgreSQL, json_each() of a JSON array on SQLite), so the rows cost neither
+SQLAlchemy's per-row processing nor a server round of parse/bind/execute
+each, and each statement says (RETURNING) which messages it changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     String,
     Table,
     Text,
@@ -25,13 +28,16 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.types import TypeEngine
 
 from textcast import status
@@ -42,6 +48,7 @@ from textcast.db.models import (
     MessageEvent,
     SendAttempt,
     UTCDateTime,
+    WebhookReceipt,
     event_type,
     utcnow,
 )
@@ -63,14 +70,29 @@ class Claimed:
     campaign: str | None = None
     automation: str | None = None
     contact_id: int | None = None
+    # When the current attempt became due, and the last attempt's error (recovery uses both).
+    due_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 @dataclass
 class Outcome:
     """What happened to one claimed message; recorded in bulk by :func:`record`.
 
-    ``kind`` is ``accepted``, ``retry``, ``failed`` or ``released`` (put back
-    untried because its sender is at its rate limit).
+    ``kind`` is one of:
+
+    - ``accepted``: the provider has it (``new_status`` is what it said);
+    - ``retry``: back to the queue, due at ``next_attempt_at``;
+    - ``failed``: final;
+    - ``released``: back to the queue untried (its sender is at its rate
+      limit, or the worker is stopping), due at ``next_attempt_at``;
+    - ``requeued``: back to the queue due now, after recovery found that the
+      provider never got it (or could not tell, then ``possible_duplicate``);
+    - ``unsure``: the provider may or may not have it (a send without an
+      answer, a look-up that failed). The message stays ``dispatching`` with
+      nobody's lease, expiring at ``next_attempt_at``, when recovery asks the
+      provider about it (again) before anything is resent.
     """
 
     message_id: int
@@ -84,6 +106,7 @@ class Outcome:
     next_attempt_at: datetime | None = None
     suppress: tuple[int, str] | None = None  # (provider_id, phone)
     detail: str | None = None  # for the status history, when not an error message
+    possible_duplicate: bool = False  # retry, requeued: the provider may already have it
     at: datetime = field(default_factory=utcnow)
 
 
@@ -96,12 +119,21 @@ async def claim(
 
 
 async def take_expired(
-    session: AsyncSession, *, worker: str, limit: int, lease_seconds: float
+    session: AsyncSession,
+    *,
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    exclude: Collection[int] = (),
 ) -> list[Claimed]:
-    """Take over messages whose worker vanished mid-send, so exactly one worker
-    decides what happened to each."""
-    expired = (Message.status == status.DISPATCHING, Message.lease_expires_at < utcnow())
-    return await _take(session, expired, worker, limit, lease_seconds, new_attempt=False)
+    """Take over messages whose lease expired (their worker vanished mid-send, or
+    a send or look-up left them ``unsure``), so exactly one worker decides what
+    happened to each. ``exclude`` names messages ``worker`` itself still holds
+    in memory: their fate is its own to record, even if a renewal came late."""
+    expired = [Message.status == status.DISPATCHING, Message.lease_expires_at < utcnow()]
+    if exclude:
+        expired.append(Message.id.not_in(list(exclude)))
+    return await _take(session, tuple(expired), worker, limit, lease_seconds, new_attempt=False)
 
 
 async def _take(
@@ -143,6 +175,9 @@ async def _take(
             MESSAGES.c.created_at,
             MESSAGES.c.campaign,
             MESSAGES.c.automation,
+            MESSAGES.c.next_attempt_at,
+            MESSAGES.c.error_code,
+            MESSAGES.c.error_message,
         )
     )
     rows = (await session.execute(stmt)).all()
@@ -161,6 +196,9 @@ async def _take(
             r.campaign,
             r.automation,
             contact_ids.get(r.to),
+            r.next_attempt_at,
+            r.error_code,
+            r.error_message,
         )
         for r in rows
     ]
@@ -184,54 +222,104 @@ async def suppressed(session: AsyncSession, batch: Sequence[Claimed]) -> set[int
     return {c.id for c in batch if (c.provider_id, c.sender_id, c.to) in blocked}
 
 
-async def requeue(
-    session: AsyncSession, owner: str, items: Sequence[tuple[int, bool, str]]
-) -> None:
-    """Put ``(message id, possible duplicate?, why)`` back in the queue, due now."""
-    if not items:
-        return
-    now = utcnow()
-    await session.execute(
-        _REQUEUE,
-        [{"mid": mid, "dup": dup, "at": now, "owner": owner} for mid, dup, _ in items],
-    )
-    await session.execute(
-        insert(EVENTS),
-        [
-            {
-                "message_id": mid,
-                "type": event_type(status.QUEUED, "dispatcher"),
-                "status": status.QUEUED,
-                "source": "dispatcher",
-                "detail": why,
-                "created_at": now,
-            }
-            for mid, _, why in items
-        ],
-    )
+# --- leases ------------------------------------------------------------------------
+
+# IDs per renewal statement: well inside both databases' limits on bound values.
+RENEW_CHUNK = 1000
 
 
-# Core (not ORM) statements: executemany over plain rows, no per-row ORM bookkeeping.
+@dataclass
+class Renewal:
+    renewed: set[int] = field(default_factory=set)  # leases extended
+    lost: set[int] = field(default_factory=set)  # no longer held by the worker
+
+
+async def renew(
+    session: AsyncSession, *, worker: str, ids: Collection[int], lease_seconds: float
+) -> Renewal:
+    """Extend ``worker``'s leases on ``ids`` by ``lease_seconds`` from now.
+
+    A message another worker took over, or that a callback moved on, is
+    ``lost``. On PostgreSQL rows locked by another transaction at that moment
+    (a callback batch, this worker's own flush) are skipped rather than waited
+    for, so a renewal never deadlocks with them; they are neither renewed nor
+    lost this time, and the next renewal (a third of a lease later) has them.
+    """
+    result = Renewal()
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), RENEW_CHUNK):
+        chunk = ordered[start : start + RENEW_CHUNK]
+        held = and_(
+            MESSAGES.c.id.in_(chunk),
+            MESSAGES.c.status == status.DISPATCHING,
+            MESSAGES.c.lease_owner == worker,
+        )
+        chosen = select(MESSAGES.c.id).where(held)
+        if postgres:
+            chosen = chosen.with_for_update(skip_locked=True)
+        stmt = (
+            update(MESSAGES)
+            .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))
+            .values(lease_expires_at=until)
+            .returning(MESSAGES.c.id)
+        )
+        renewed = set((await session.execute(stmt)).scalars())
+        still_held = renewed
+        if postgres and len(renewed) < len(chunk):
+            # Skipped (locked) is not lost: ask without locking.
+            still_held = set((await session.execute(select(MESSAGES.c.id).where(held))).scalars())
+        result.renewed |= renewed
+        result.lost.update(mid for mid in chunk if mid not in still_held)
+    return result
+
+
+async def recorded_sids(session: AsyncSession, sids: Collection[str]) -> set[str]:
+    """The provider message IDs among ``sids`` Textcast already attributes to a
+    message: recorded on one, or named by a callback that was applied to one.
+
+    A message being recovered is ``dispatching``, so none of these can be its
+    current attempt's: its own recorded ID, if any, is an earlier attempt's.
+    """
+    if not sids:
+        return set()
+    wanted = list(sids)
+    known = set(
+        (
+            await session.execute(
+                select(MESSAGES.c.provider_message_id).where(
+                    MESSAGES.c.provider_message_id.in_(wanted)
+                )
+            )
+        ).scalars()
+    )
+    known |= set(
+        (
+            await session.execute(
+                select(RECEIPTS.c.provider_message_id).where(
+                    RECEIPTS.c.provider_message_id.in_(wanted),
+                    RECEIPTS.c.message_id.is_not(None),
+                    RECEIPTS.c.outcome.in_(ATTRIBUTED_OUTCOMES),
+                )
+            )
+        ).scalars()
+    )
+    return {sid for sid in known if sid}
+
+
+# Callback outcomes that tie a provider message ID to a message's attempt.
+ATTRIBUTED_OUTCOMES = ("applied", "duplicate", "stale", "requeued")
+
+
+# --- recording outcomes --------------------------------------------------------------
+
+# Core (not ORM) statements: no per-row ORM bookkeeping.
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
 CONTACTS = cast(Table, Contact.__table__)
-# Only the worker holding a message's lease may decide its outcome.
-HELD_BY_OWNER = and_(
-    MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == bindparam("owner")
-)
 ATTEMPTS = cast(Table, SendAttempt.__table__)
-_REQUEUE = (
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("mid"), HELD_BY_OWNER)
-    .values(
-        status=status.QUEUED,
-        possible_duplicate=MESSAGES.c.possible_duplicate | bindparam("dup"),
-        next_attempt_at=bindparam("at"),
-        updated_at=bindparam("at"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
+RECEIPTS = cast(Table, WebhookReceipt.__table__)
 
 # What each outcome's row supplies to the UPDATEs below, with its type.
 _ROW_VALUES: dict[str, TypeEngine[Any]] = {
@@ -242,24 +330,39 @@ _ROW_VALUES: dict[str, TypeEngine[Any]] = {
     "error": Text(),
     "next_at": UTCDateTime(),
     "at": UTCDateTime(),
+    "dup": Boolean(),
 }
 
 
-def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
-    """The UPDATE for each outcome kind, taking a row's values from ``v``: bind
-    parameters (one execution per row) or the columns of an unnest() of arrays."""
+def _outcome_updates(
+    v: Mapping[str, Any], current: ColumnElement[str] = MESSAGES.c.status
+) -> dict[str, Update]:
+    """The UPDATE for each outcome kind, taking a row's values from ``v`` (the
+    columns of the batch's rows as a table) and returning the IDs it changed.
+    ``current`` is the status column as the WHERE clauses read it."""
     # Only the worker holding a message's lease may decide its outcome.
-    held_by_owner = and_(
-        MESSAGES.c.status == status.DISPATCHING, MESSAGES.c.lease_owner == v["owner"]
-    )
+    held_by_owner = and_(current == status.DISPATCHING, MESSAGES.c.lease_owner == v["owner"])
     released = {"lease_owner": None, "lease_expires_at": None}
     accept = (
         update(MESSAGES)
-        # A callback may already have moved the message on (and cleared the lease):
-        # the provider's ID is still recorded. A lease taken over by another worker is not.
         .where(
             MESSAGES.c.id == v["mid"],
-            or_(held_by_owner, MESSAGES.c.status != status.DISPATCHING),
+            or_(
+                held_by_owner,
+                # A callback may have moved the message on before this answer was
+                # recorded (and cleared the lease): the provider's ID is still
+                # recorded. A message back in the queue, or taken over by another
+                # worker, is not this answer's to touch; nor is one a later
+                # attempt of which the provider has under another ID.
+                and_(
+                    current != status.QUEUED,
+                    current != status.DISPATCHING,
+                    or_(
+                        MESSAGES.c.provider_message_id.is_(None),
+                        MESSAGES.c.provider_message_id == v["pmid"],
+                    ),
+                ),
+            ),
         )
         .values(
             provider_message_id=v["pmid"],
@@ -269,15 +372,11 @@ def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
             ),
             # A provider that answers (or is found) with a final status says why.
             error_code=func.coalesce(v["code"], MESSAGES.c.error_code),
-            error_message=case(
-                (v["code"].is_(None), MESSAGES.c.error_message), else_=v["error"]
-            ),
+            error_message=case((v["code"].is_(None), MESSAGES.c.error_message), else_=v["error"]),
             final_at=case(
                 (
                     and_(
                         MESSAGES.c.status == status.DISPATCHING,
-                        # Equalities, not IN: an IN list would compile to an
-                        # expanding parameter the driver-level executemany cannot take.
                         or_(*(v["new_status"] == final for final in sorted(status.FINAL))),
                     ),
                     v["at"],
@@ -297,6 +396,7 @@ def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
             next_attempt_at=v["next_at"],
             error_code=v["code"],
             error_message=v["error"],
+            possible_duplicate=or_(MESSAGES.c.possible_duplicate, v["dup"]),
             updated_at=v["at"],
             **released,
         )
@@ -312,6 +412,29 @@ def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
             **released,
         )
     )
+    requeue = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            status=status.QUEUED,
+            possible_duplicate=or_(MESSAGES.c.possible_duplicate, v["dup"]),
+            next_attempt_at=v["at"],
+            updated_at=v["at"],
+            **released,
+        )
+    )
+    unsure = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == v["mid"], held_by_owner)
+        .values(
+            # Still dispatching, held by nobody: recovery takes it when the lease expires.
+            lease_owner=None,
+            lease_expires_at=v["next_at"],
+            error_code=func.coalesce(v["code"], MESSAGES.c.error_code),
+            error_message=case((v["code"].is_(None), MESSAGES.c.error_message), else_=v["error"]),
+            updated_at=v["at"],
+        )
+    )
     fail = (
         update(MESSAGES)
         .where(MESSAGES.c.id == v["mid"], held_by_owner)
@@ -324,12 +447,18 @@ def _outcome_updates(v: Mapping[str, Any]) -> dict[str, Update]:
             **released,
         )
     )
-    return {"accepted": accept, "retry": retry, "failed": fail, "released": release}
+    statements = {
+        "accepted": accept,
+        "retry": retry,
+        "failed": fail,
+        "released": release,
+        "requeued": requeue,
+        "unsure": unsure,
+    }
+    return {kind: stmt.returning(MESSAGES.c.id) for kind, stmt in statements.items()}
 
 
-# executemany, one row at a time (SQLite, where that runs in-process and is cheap).
-_OUTCOME_STATEMENTS = _outcome_updates({name: bindparam(name) for name in [*_ROW_VALUES, "owner"]})
-# PostgreSQL: the whole batch in one statement, each value an array of the rows' values.
+# PostgreSQL: the batch as one array per value, unnest()ed into rows.
 _ROWS_UNNESTED = (
     func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _ROW_VALUES.items()))
     .table_valued(*_ROW_VALUES)
@@ -338,42 +467,80 @@ _ROWS_UNNESTED = (
 _OUTCOME_STATEMENTS_UNNESTED = _outcome_updates(
     {**{name: _ROWS_UNNESTED.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")}
 )
+# SQLite: the batch as one JSON array of rows (each an array in _ROW_VALUES order).
+_ROWS_JSON = (
+    select(
+        *(
+            func.json_extract(literal_column("value"), literal_column(f"'$[{i}]'")).label(name)
+            for i, name in enumerate(_ROW_VALUES)
+        )
+    )
+    .select_from(func.json_each(bindparam("rows", type_=Text())))
+    .subquery("v")
+)
+_OUTCOME_STATEMENTS_JSON = _outcome_updates(
+    {**{name: _ROWS_JSON.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")},
+    # Unary plus: the status index is not to drive the UPDATE. Without it SQLite
+    # walks every dispatching message and scans the batch for each, instead of
+    # one primary-key look-up per row of the batch.
+    UnaryExpression(MESSAGES.c.status, operator=operators.custom_op("+"), type_=String()),
+)
 # Plain INSERTs: no RETURNING of the new IDs, which nothing reads.
 _INSERT_EVENT = insert(EVENTS).inline()
 _INSERT_ATTEMPT = insert(ATTEMPTS).inline()
 
 
-async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> None:
-    """Write a batch of outcomes with one executemany per statement."""
+async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> set[int]:
+    """Write a batch of outcomes; the IDs of the messages they changed.
+
+    An outcome whose UPDATE matched nothing (its lease was taken over, a
+    callback or another worker moved the message on) changes nothing and
+    leaves no event or attempt row. Each kind's UPDATE takes the whole batch
+    in one statement and returns the IDs it changed (``UPDATE ... FROM
+    unnest(...) RETURNING`` on PostgreSQL, ``UPDATE ... FROM json_each(...)
+    RETURNING`` on SQLite 3.35+), which is exact per row on both: an
+    executemany's rowcount is only the batch's total, and SQLite refuses
+    RETURNING in an executemany.
+    """
     if not outcomes:
-        return
+        return set()
     connection = await session.connection()
     db_time = bulk.db_time(connection.dialect)
     # Each outcome's time is written up to three times: converted once.
     timed = [(o, db_time(o.at)) for o in outcomes]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for o, at in timed:
-        by_kind.setdefault(o.kind, []).append(_params(o, at, db_time, owner))
+        by_kind.setdefault(o.kind, []).append(_params(o, at, db_time))
+    changed: dict[str, set[int]] = {}
     for kind, rows in by_kind.items():
-        if connection.dialect.name == "postgresql":
-            # One statement per batch: an executemany is one Bind/Execute per row there.
-            arrays = {name: [row[name] for row in rows] for name in _ROW_VALUES}
-            await connection.execute(_OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner})
-        else:
-            await bulk.executemany(connection, _OUTCOME_STATEMENTS[kind], rows)
-    events = [_event(o, at) for o, at in timed if o.kind != "released"]
+        changed[kind] = await _update(connection, kind, rows, owner)
+    applied = [(o, at) for o, at in timed if o.message_id in changed[o.kind]]
+    events = [_event(o, at) for o, at in applied if o.kind in _EVENT_STATUS]
     await bulk.executemany(connection, _INSERT_EVENT, events)
-    attempts = [_attempt(o, at) for o, at in timed if o.latency_ms is not None]  # sent
+    attempts = [_attempt(o, at) for o, at in applied if o.latency_ms is not None]  # sent
     await bulk.executemany(connection, _INSERT_ATTEMPT, attempts)
-    for outcome in outcomes:
+    for outcome, _ in applied:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
             await suppressions.add(
                 session, provider_id, phone, f"provider error {outcome.error_code}"
             )
+    return {o.message_id for o, _ in applied}
 
 
-def _params(o: Outcome, at: Any, db_time: bulk.Convert, owner: str) -> dict[str, Any]:
+async def _update(
+    connection: AsyncConnection, kind: str, rows: list[dict[str, Any]], owner: str
+) -> set[int]:
+    if connection.dialect.name == "postgresql":
+        arrays = {name: [row[name] for row in rows] for name in _ROW_VALUES}
+        stmt, params = _OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner}
+    else:
+        batch = json.dumps([[row[name] for name in _ROW_VALUES] for row in rows])
+        stmt, params = _OUTCOME_STATEMENTS_JSON[kind], {"rows": batch, "owner": owner}
+    return set((await connection.execute(stmt, params)).scalars())
+
+
+def _params(o: Outcome, at: Any, db_time: bulk.Convert) -> dict[str, Any]:
     return {
         "mid": o.message_id,
         "pmid": o.provider_message_id,
@@ -382,16 +549,24 @@ def _params(o: Outcome, at: Any, db_time: bulk.Convert, owner: str) -> dict[str,
         "error": o.error_message,
         "next_at": db_time(o.next_attempt_at),
         "at": at,
-        "owner": owner,
+        "dup": o.possible_duplicate,
     }
 
 
+# The status each kind of outcome records in the history; the others
+# (released, unsure) change no status and leave no event.
+_EVENT_STATUS = {
+    "retry": status.QUEUED,
+    "requeued": status.QUEUED,
+    "failed": status.FAILED,
+    "accepted": None,  # the provider's answer: the outcome's new_status
+}
+
+
 def _event(o: Outcome, at: Any) -> dict[str, Any]:
-    event_status = {"accepted": o.new_status, "retry": status.QUEUED, "failed": status.FAILED}[
-        o.kind
-    ]
-    detail = (
-        f"retry scheduled: {o.error_message}" if o.kind == "retry" else o.detail or o.error_message
+    event_status = _EVENT_STATUS[o.kind] or o.new_status
+    detail = o.detail or (
+        f"retry scheduled: {o.error_message}" if o.kind == "retry" else o.error_message
     )
     return {
         "message_id": o.message_id,

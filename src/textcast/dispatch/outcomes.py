@@ -6,6 +6,7 @@ Pure apart from metrics: the dispatcher buffers the outcomes and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from textcast import error_codes, metrics
@@ -13,9 +14,23 @@ from textcast.db.models import utcnow
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
-from textcast.providers.base import SendResult
+from textcast.providers.base import SendResult, may_have_arrived
 
 SUPPRESSED_CODE = "21610"
+UNKNOWN_CODE = "unknown_outcome"
+MAYBE_SENT = "the provider may have it, so this resend is flagged as a possible duplicate"
+MAYBE_SENT_FAIL = "the provider may have it and cannot be asked; not resent"
+
+
+@dataclass(frozen=True)
+class ProviderTraits:
+    """What the outcome of a failed send depends on about its provider."""
+
+    type: str
+    # It can be asked whether it got a message (Provider.supports_lookup).
+    lookup: bool
+    # TEXTCAST_RESEND_UNKNOWN: resend what nobody can vouch for, flagged.
+    resend_unknown: bool
 
 
 def accepted(message: Claimed, result: SendResult, latency: float) -> Outcome:
@@ -26,40 +41,97 @@ def accepted(message: Claimed, result: SendResult, latency: float) -> Outcome:
         new_status=result.status,
         error_code=result.error_code,
         error_message=result.error_message,
+        http_status=result.http_status,
         latency_ms=latency * 1000,
     )
 
 
 def failed_send(
     message: Claimed,
-    provider_type: str,
+    provider: ProviderTraits,
     error: ProviderError,
     latency: float,
     retry: RetryStrategy,
 ) -> Outcome:
-    """A retry later, or a final failure (suppressing the recipient where Twilio says so)."""
-    # The catalogue holds Twilio's codes; another provider's "21610" means something else.
-    catalogue = provider_type == "twilio"
-    description = error_codes.describe(error.code) if catalogue else None
-    text = (
-        f"{error.message} — {description}"
-        if description and description != error.message
-        else error.message
-    )
+    """A retry later, or a final failure (suppressing the recipient where Twilio
+    says so). A failure the provider may have the message despite (see
+    :func:`unanswered`) is never resent as a plain retry."""
+    text = _explained(error, provider.type)
+    if may_have_arrived(error):
+        return unanswered(message, provider, error, text, latency, retry)
     if retry.should_retry(error, message.attempts):
-        metrics.SENDS.labels(provider_type, "retry").inc()
-        delay = retry.delay(message.attempts, error.retry_after)
+        return _retry(message, provider.type, error, text, latency, retry)
+    return _failed(message, provider.type, error, text, latency)
+
+
+def unanswered(
+    message: Claimed,
+    provider: ProviderTraits,
+    error: ProviderError,
+    text: str,
+    latency: float,
+    retry: RetryStrategy,
+) -> Outcome:
+    """No answer came, so the provider may have the message. One that can be
+    asked is asked first: ``unsure`` until the backoff is over, then recovery
+    looks it up (attempts left or not: it may have been delivered). One that
+    cannot be asked is resent flagged ``possible_duplicate``, or failed as
+    ``unknown_outcome`` when TEXTCAST_RESEND_UNKNOWN is off."""
+    if provider.lookup:
+        metrics.SENDS.labels(provider.type, "unsure").inc()
         return Outcome(
             message.id,
-            "retry",
+            "unsure",
             error_code=error.code,
             error_message=text,
             http_status=error.http_status,
             latency_ms=latency * 1000,
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            next_attempt_at=_after(retry.delay(message.attempts, error.retry_after)),
         )
+    if not retry.should_retry(error, message.attempts):
+        return _failed(message, provider.type, error, text, latency)
+    if provider.resend_unknown:
+        return _retry(message, provider.type, error, text, latency, retry, possible_duplicate=True)
+    metrics.SENDS.labels(provider.type, "failed").inc()
+    return Outcome(
+        message.id,
+        "failed",
+        error_code=UNKNOWN_CODE,
+        error_message=f"{text}; {MAYBE_SENT_FAIL}",
+        http_status=error.http_status,
+        latency_ms=latency * 1000,
+    )
+
+
+def _retry(
+    message: Claimed,
+    provider_type: str,
+    error: ProviderError,
+    text: str,
+    latency: float,
+    retry: RetryStrategy,
+    *,
+    possible_duplicate: bool = False,
+) -> Outcome:
+    metrics.SENDS.labels(provider_type, "retry").inc()
+    return Outcome(
+        message.id,
+        "retry",
+        error_code=error.code,
+        error_message=text,
+        http_status=error.http_status,
+        latency_ms=latency * 1000,
+        next_attempt_at=_after(retry.delay(message.attempts, error.retry_after)),
+        possible_duplicate=possible_duplicate,
+        detail=f"retry scheduled: {text}; {MAYBE_SENT}" if possible_duplicate else None,
+    )
+
+
+def _failed(
+    message: Claimed, provider_type: str, error: ProviderError, text: str, latency: float
+) -> Outcome:
     metrics.SENDS.labels(provider_type, "failed").inc()
-    lookup = error_codes.lookup(error.code) if catalogue else None
+    lookup = error_codes.lookup(error.code) if provider_type == "twilio" else None
     suppress = (message.provider_id, message.to) if lookup and lookup.suppress_recipient else None
     return Outcome(
         message.id,
@@ -70,6 +142,19 @@ def failed_send(
         latency_ms=latency * 1000,
         suppress=suppress,
     )
+
+
+def _explained(error: ProviderError, provider_type: str) -> str:
+    """The provider's message, with the catalogue's description of its code."""
+    # The catalogue holds Twilio's codes; another provider's "21610" means something else.
+    description = error_codes.describe(error.code) if provider_type == "twilio" else None
+    if description and description != error.message:
+        return f"{error.message} — {description}"
+    return error.message
+
+
+def _after(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
 
 
 def released(message_id: int, due_at: float) -> Outcome:

@@ -5,85 +5,127 @@ retries). Messages accepted by the provider but without a final status after
 ``reconcile_after_seconds`` are looked up (Twilio: ``Messages/{Sid}.json``) and
 moved forward; after ``unknown_after_seconds`` with still no answer they become
 ``unknown`` — shown as such, never guessed.
+
+A pass claims its rows by moving their ``updated_at`` to now in the statement
+that picks them (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so workers running
+passes at once look up different rows, and a row whose look-up fails waits a
+whole window like any other instead of coming back every pass. The look-ups
+run a few at a time; the dispatcher runs passes in a task of their own, so a
+slow provider never holds up sending.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
 from textcast.context import Context
 from textcast.db.models import Message, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ProviderError, TextcastError
-from textcast.providers.base import StatusUpdate
+from textcast.providers.base import Provider, StatusUpdate
 from textcast.services.callbacks import apply_status
 from textcast.services.providers import instantiate
 
 log = logging.getLogger(__name__)
 
 PENDING = (status.ACCEPTED, status.SCHEDULED, status.SENDING, status.SENT)
+MESSAGES = cast(Table, Message.__table__)
+GAVE_UP = "no final status from the provider within the retention window"
 
 
-async def reconcile_once(ctx: Context, *, limit: int = 200) -> dict[str, int]:
-    """One pass over the oldest unfinished messages; counts by outcome."""
+async def reconcile_once(
+    ctx: Context, *, limit: int = 200, concurrency: int = 10
+) -> dict[str, int]:
+    """One pass over the oldest unfinished messages, at most ``concurrency``
+    look-ups in flight; counts by outcome (checked, updated, unknown, errors)."""
     now = utcnow()
-    settings = ctx.settings
-    stale_before = now - timedelta(seconds=settings.reconcile_after_seconds)
-    give_up_before = now - timedelta(seconds=settings.unknown_after_seconds)
-    async with ctx.sessions() as session:
-        rows = (
-            await session.execute(
-                select(
-                    Message.id, Message.provider_id, Message.provider_message_id, Message.sent_at
-                )
-                .where(
-                    Message.status.in_(PENDING),
-                    Message.updated_at < stale_before,
-                    Message.provider_message_id.is_not(None),
-                )
-                .order_by(Message.updated_at)
-                .limit(limit)
-            )
-        ).all()
-        # One instance per provider for the pass: decrypting secrets per message is waste.
-        providers = {
-            provider.id: instantiate(ctx, provider)
-            for provider in await session.scalars(
-                select(ProviderRow).where(ProviderRow.id.in_({r.provider_id for r in rows}))
-            )
-        }
-    counts = {"checked": 0, "updated": 0, "unknown": 0, "errors": 0}
-    for row in rows:
-        counts["checked"] += 1
-        update = None
-        try:
-            update = await providers[row.provider_id].fetch_status(
-                ctx.http, str(row.provider_message_id)
-            )
-        except (ProviderError, TextcastError) as exc:
-            counts["errors"] += 1
-            log.warning("reconciling message %s failed: %s", row.id, exc)
-        if update is None or update.status not in status.FINAL:
-            if row.sent_at is not None and row.sent_at < give_up_before:
-                update = StatusUpdate(
-                    str(row.provider_message_id),
-                    status.UNKNOWN,
-                    None,
-                    "no final status from the provider within the retention window",
-                )
-            elif update is None:
-                continue
-        async with ctx.session() as session:
-            message = await session.get(Message, row.id)
-            if message is None:
-                continue
-            outcome = apply_status(session, message, update, source="reconcile")
-            if outcome == "applied":
-                counts["unknown" if update.status == status.UNKNOWN else "updated"] += 1
-            else:
-                message.updated_at = utcnow()  # checked: don't look again until the next window
-    return counts
+    async with ctx.session() as session:
+        rows = await _claim(
+            session, now - timedelta(seconds=ctx.settings.reconcile_after_seconds), limit
+        )
+        providers = await _providers(ctx, session, {row.provider_id for row in rows})
+    give_up_before = now - timedelta(seconds=ctx.settings.unknown_after_seconds)
+    counts: Counter[str] = Counter(checked=0, updated=0, unknown=0, errors=0)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def reconcile(row: Row[Any]) -> None:
+        async with slots:
+            await _reconcile_row(ctx, providers[row.provider_id], row, give_up_before, counts)
+
+    await asyncio.gather(*(reconcile(row) for row in rows))
+    return dict(counts)
+
+
+async def _claim(session: AsyncSession, stale_before: datetime, limit: int) -> list[Row[Any]]:
+    """The pass's rows, marked as checked now so no other pass takes them."""
+    chosen = (
+        select(MESSAGES.c.id)
+        .where(
+            MESSAGES.c.status.in_(PENDING),
+            MESSAGES.c.updated_at < stale_before,
+            MESSAGES.c.provider_message_id.is_not(None),
+        )
+        .order_by(MESSAGES.c.updated_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    claimed = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))
+        .values(updated_at=utcnow())
+        .returning(
+            MESSAGES.c.id,
+            MESSAGES.c.provider_id,
+            MESSAGES.c.provider_message_id,
+            MESSAGES.c.sent_at,
+        )
+    )
+    return list((await session.execute(claimed)).all())
+
+
+async def _providers(ctx: Context, session: AsyncSession, ids: set[int]) -> dict[int, Provider]:
+    # One instance per provider for the pass: decrypting secrets per message is waste.
+    if not ids:
+        return {}
+    rows = await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(ids)))
+    return {row.id: instantiate(ctx, row) for row in rows}
+
+
+async def _reconcile_row(
+    ctx: Context,
+    provider: Provider,
+    row: Row[Any],
+    give_up_before: datetime,
+    counts: Counter[str],
+) -> None:
+    counts["checked"] += 1
+    sid = str(row.provider_message_id)
+    update_: StatusUpdate | None = None
+    try:
+        update_ = await provider.fetch_status(ctx.http, sid)
+    except (ProviderError, TextcastError) as exc:
+        counts["errors"] += 1
+        log.warning("reconciling message %s failed: %s", row.id, exc)
+    if update_ is None or update_.status not in status.FINAL:
+        if row.sent_at is not None and row.sent_at < give_up_before:
+            update_ = StatusUpdate(sid, status.UNKNOWN, None, GAVE_UP)
+        elif update_ is None:
+            return
+    async with ctx.session() as session:
+        message = await session.get(Message, row.id)
+        if message is None:
+            return
+        outcome = apply_status(session, message, update_, source="reconcile")
+        if outcome == "applied":
+            counts["unknown" if update_.status == status.UNKNOWN else "updated"] += 1
+        else:
+            message.updated_at = utcnow()  # checked: don't look again until the next window

@@ -12,7 +12,7 @@ import base64
 import builtins
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,7 +45,7 @@ class SendResult:
 
     ``status`` is a Textcast status: usually ``accepted`` or ``queued`` for a
     send; a look-up after a crash may find any status, final ones with the
-    provider's error code.
+    provider's error code. ``http_status`` is the answer's, when there was one.
     """
 
     provider_message_id: str | None
@@ -54,6 +54,7 @@ class SendResult:
     raw: Mapping[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     error_message: str | None = None
+    http_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,25 @@ class StatusUpdate:
 class Balance:
     amount: str
     currency: str
+
+
+# The codes a provider raises when its request may have reached the provider
+# but no answer came back: a timeout, a connection lost after the request was
+# written, an answer that could not be read. The message may have been
+# accepted, so it is never resent as a plain retry (see
+# textcast.dispatch.outcomes.unanswered). A provider that knows its request
+# never left (no connection could be made) raises another code, such as
+# ``unreachable``, which is retried as usual.
+UNANSWERED_CODES = frozenset({"timeout", "network", "unreadable_answer"})
+
+
+def may_have_arrived(error: ProviderError) -> bool:
+    """Whether the provider may have the message although the send failed.
+
+    An HTTP error answer (4xx, 5xx) proves the provider answered, and refused.
+    """
+    answered_with_error = error.http_status is not None and error.http_status >= 300
+    return error.code in UNANSWERED_CODES and not answered_with_error
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:
@@ -159,10 +179,18 @@ class Provider(ABC):
 
     async def find_sent(
         self, http: HttpClient, message: OutboundMessage, since: datetime
-    ) -> SendResult | None:
-        """The provider's record of ``message`` if it got it (a worker died before
-        recording the answer); None when it did not. Only called on providers with
-        ``supports_lookup``."""
+    ) -> Sequence[SendResult] | None:
+        """Every message the provider holds that could be ``message`` (sent since
+        ``since`` to the same number, from the same sender, with the same
+        content), to tell whether an attempt without a recorded answer reached it.
+
+        An empty list means the provider never got it; None means it cannot
+        tell (no look-up: the default, or too much to search). Raises
+        :class:`ProviderError` when the question got no answer, to be asked
+        again later. The caller picks the match: providers never see the
+        database, so they cannot know which of these Textcast already recorded.
+        Only called on providers with ``supports_lookup``.
+        """
         return None
 
     supports_lookup: ClassVar[bool] = False

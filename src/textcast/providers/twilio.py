@@ -12,7 +12,7 @@ import builtins
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar
@@ -36,7 +36,8 @@ from textcast.providers.base import (
 DEFAULT_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
 
-# Twilio's vocabulary mapped onto Textcast's; inbound-only states are absent.
+# Twilio's vocabulary mapped onto Textcast's (the message resource's
+# ``status``, and a status callback's ``MessageStatus``).
 STATUS_MAP: Mapping[str, str] = {
     "queued": status.ACCEPTED,
     "accepted": status.ACCEPTED,
@@ -49,7 +50,17 @@ STATUS_MAP: Mapping[str, str] = {
     "canceled": status.CANCELED,
     "read": status.READ,
 }
-RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+# Twilio's statuses of inbound messages. They say nothing about an outbound
+# message's delivery: a callback naming one is understood, and changes nothing.
+INBOUND_STATUSES = frozenset({"receiving", "received"})
+KNOWN_STATUSES = frozenset(STATUS_MAP) | INBOUND_STATUSES
+# Answers worth another try besides every 5xx: request timeout, too many requests.
+RETRYABLE_4XX = frozenset({408, 429})
+# Clock skew allowed between Textcast and Twilio when matching a message's creation time.
+CLOCK_SKEW = timedelta(minutes=1)
+# Pages of the newest messages to one number a look-up reads before giving up
+# on telling whether Twilio got a message (a thousand since it was created).
+LOOKUP_PAGES = 20
 
 
 class TwilioConfig(BaseModel):
@@ -105,14 +116,8 @@ class TwilioProvider(Provider):
 
     async def send(self, http: HttpClient, message: OutboundMessage) -> SendResult:
         body = encode_form(send_form(message))
-        answer = await self._request(http, "POST", self._messages_url, body)
-        return SendResult(
-            provider_message_id=answer.get("sid"),
-            status=STATUS_MAP.get(str(answer.get("status")), status.ACCEPTED),
-            segments=_int_or_none(answer.get("num_segments")),
-            raw=answer,
-            **_error_of(answer),
-        )
+        http_status, answer = await self._exchange(http, "POST", self._messages_url, body)
+        return _send_result(answer, http_status)
 
     async def balance(self, http: HttpClient) -> Balance:
         answer = await self._request(http, "GET", f"{self._account_url}/Balance.json")
@@ -135,35 +140,46 @@ class TwilioProvider(Provider):
 
     async def find_sent(
         self, http: HttpClient, message: OutboundMessage, since: datetime
-    ) -> SendResult | None:
-        """Match by To (and From), body and creation time among the newest messages."""
+    ) -> Sequence[SendResult] | None:
+        """Twilio's messages to the same number from the same sender (number or
+        Messaging Service) with the same body and media count, created since
+        ``since`` (less :data:`CLOCK_SKEW`), newest first.
+
+        The message resource does not carry the StatusCallback URL, so the
+        ``meta`` naming the Textcast message cannot be matched on. None when
+        :data:`LOOKUP_PAGES` pages did not reach back to ``since``.
+        """
         query = {"To": message.to, "PageSize": "50"}
         if message.sender_type != "messaging_service":
             query["From"] = message.sender_id
-        answer = await self._request(
-            http, "GET", f"{self._account_url}/Messages.json?{urlencode(query)}"
-        )
-        for item in answer.get("messages") or []:
-            created = _rfc2822(item.get("date_created"))
-            if (
-                item.get("body") == message.body
-                and created is not None
-                and created >= since - timedelta(minutes=1)
-            ):
-                return SendResult(
-                    provider_message_id=item.get("sid"),
-                    status=STATUS_MAP.get(str(item.get("status")), status.ACCEPTED),
-                    segments=_int_or_none(item.get("num_segments")),
-                    raw=item,
-                    **_error_of(item),
-                )
-        return None
+        earliest = since - CLOCK_SKEW
+        url: str | None = f"{self._messages_url}?{urlencode(query)}"
+        found: list[SendResult] = []
+        for _ in range(LOOKUP_PAGES):
+            if url is None:
+                return found
+            answer = await self._request(http, "GET", url)
+            items = answer.get("messages") or []
+            found.extend(_send_result(item) for item in items if _could_be(item, message, earliest))
+            if any(_created_before(item, earliest) for item in items):
+                return found  # newest first: the rest are older still
+            next_page = answer.get("next_page_uri")
+            url = f"{self.config.base_url}{next_page}" if next_page else None
+        return found if url is None else None
 
     async def _request(
         self, http: HttpClient, method: str, url: str, form: bytes | None = None
     ) -> dict[str, Any]:
-        """One call to Twilio (``form`` already encoded); every failure leaves here
-        as ProviderError."""
+        return (await self._exchange(http, method, url, form))[1]
+
+    async def _exchange(
+        self, http: HttpClient, method: str, url: str, form: bytes | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One call to Twilio (``form`` already encoded): the HTTP status and the
+        JSON answer. Every failure leaves here as ProviderError, coded ``timeout``,
+        ``network`` or ``unreadable_answer`` when Twilio may have acted on the
+        request without its answer arriving, ``unreachable`` when no connection
+        was made (the request never left)."""
         await http.check_target(url)
         # Encoded by the caller: aiohttp's FormData path costs ~20% of a send's CPU.
         headers = self._auth if form is None else self._form_headers
@@ -173,16 +189,53 @@ class TwilioProvider(Provider):
             ) as response:
                 payload = await _json_or_text(response)
                 if response.status < 300 and isinstance(payload, dict):
-                    return payload
+                    return response.status, payload
                 raise _error_from(response, payload)
         except ProviderError:
             raise
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            raise ProviderError(
+                "unreachable", f"cannot connect to Twilio: {exc}", permanent=False
+            ) from None
         except TimeoutError:
             raise ProviderError(
                 "timeout", "Twilio did not answer in time", permanent=False
             ) from None
         except aiohttp.ClientError as exc:
-            raise ProviderError("network", f"cannot reach Twilio: {exc}", permanent=False) from None
+            raise ProviderError(
+                "network", f"lost Twilio's answer: {exc}", permanent=False
+            ) from None
+
+
+def _send_result(resource: Mapping[str, Any], http_status: int | None = None) -> SendResult:
+    """A message resource (a send's answer, or one found by a look-up) as a SendResult."""
+    return SendResult(
+        provider_message_id=resource.get("sid"),
+        status=STATUS_MAP.get(str(resource.get("status")), status.ACCEPTED),
+        segments=_int_or_none(resource.get("num_segments")),
+        raw=resource,
+        http_status=http_status,
+        **_error_of(resource),
+    )
+
+
+def _could_be(resource: Mapping[str, Any], message: OutboundMessage, earliest: datetime) -> bool:
+    """Whether a message resource Twilio listed could be ``message``."""
+    created = _rfc2822(resource.get("date_created"))
+    service = message.sender_id if message.sender_type == "messaging_service" else None
+    return (
+        created is not None
+        and created >= earliest
+        and resource.get("direction", "outbound-api") != "inbound"
+        and resource.get("body") == message.body
+        and _int_or_none(resource.get("num_media")) in (None, len(message.media_urls))
+        and (service is None or resource.get("messaging_service_sid") == service)
+    )
+
+
+def _created_before(resource: Mapping[str, Any], earliest: datetime) -> bool:
+    created = _rfc2822(resource.get("date_created"))
+    return created is not None and created < earliest
 
 
 def send_form(message: OutboundMessage) -> list[tuple[str, str]]:
@@ -222,9 +275,13 @@ def encode_form(pairs: list[tuple[str, str]]) -> bytes:
 
 
 def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
-    """A status callback's fields as an update; None when it names no known status."""
+    """A status callback's fields as an update; None when it names no status of
+    an outbound message's: an inbound one (:data:`INBOUND_STATUSES`, which an
+    outbound message never moves to) or one Twilio does not define."""
     sid = form.get("MessageSid") or form.get("SmsSid")
     raw_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    if raw_status in INBOUND_STATUSES:
+        return None  # understood: a message Twilio received, not one it delivers
     mapped = STATUS_MAP.get(raw_status)
     if not sid or mapped is None:
         return None
@@ -268,8 +325,19 @@ def _error_from(response: aiohttp.ClientResponse, payload: Any) -> ProviderError
     body = payload if isinstance(payload, dict) else {}
     code = str(body.get("code") or f"http_{response.status}")
     message = str(body.get("message") or payload or response.reason or "error")
-    retryable = response.status in RETRYABLE_HTTP or (
-        error_codes.lookup(code) is not None and not (error_codes.is_permanent(code))
+    if response.status < 300:
+        # Accepted, but the answer is not a message resource: Twilio may have the
+        # message, and its ID is lost. A look-up finds out (see base.UNANSWERED_CODES).
+        return ProviderError(
+            "unreadable_answer",
+            f"Twilio's answer could not be read: {message[:200]}",
+            permanent=False,
+            http_status=response.status,
+        )
+    retryable = (
+        response.status >= 500
+        or response.status in RETRYABLE_4XX
+        or (error_codes.lookup(code) is not None and not error_codes.is_permanent(code))
     )
     return ProviderError(
         code=code,
