@@ -83,6 +83,8 @@ _TRANSIENT_SYNTHETIC = frozenset(
     {
         "timeout",
         "network",
+        "unreachable",
+        "unreadable_answer",
         "internal",
         "http_408",
         "http_429",

@@ -409,7 +409,17 @@ async def test_an_unreachable_provider_is_retryable(session: aiohttp.ClientSessi
     provider = make({"url": f"http://127.0.0.1:{port}/send", "params": {"to": "$$To"}})
     with pytest.raises(ProviderError) as caught:
         await provider.send(HttpClient(session), outbound())
-    assert caught.value.code == "network" and not caught.value.permanent
+    # Never connected, so never sent: an ordinary retry, not a possible duplicate.
+    assert caught.value.code == "unreachable" and not caught.value.permanent
+
+
+async def test_an_accepted_send_records_the_providers_http_status(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    fake_api.answer = (202, {"id": "abc"}, {})
+    provider = make({"url": f"{fake_api.url}/send", "params": {"to": "$$To"}})
+    result = await provider.send(HttpClient(session), outbound())
+    assert result.http_status == 202
 
 
 async def test_redirects_are_not_followed(

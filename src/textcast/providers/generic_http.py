@@ -197,13 +197,17 @@ class GenericHttpProvider(Provider):
             ) as response:
                 text = await tpl.read_answer(response, ANSWER_LIMIT)
                 return self._result(response.status, response.headers, text)
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            # No connection, so the request never left: an ordinary retry.
+            raise ProviderError("unreachable", f"cannot connect: {exc}", False) from None
         except TimeoutError:
             raise ProviderError("timeout", "the provider did not answer in time", False) from None
         except (aiohttp.InvalidURL, ValueError):
             # The message would repeat the URL, which may carry a $$Secret value.
             raise ProviderError("invalid_url", "the rendered URL is invalid", True) from None
         except aiohttp.ClientError as exc:
-            raise ProviderError("network", f"cannot reach the provider: {exc}", False) from None
+            # The request may have been sent: the provider may have the message.
+            raise ProviderError("network", f"lost the provider's answer: {exc}", False) from None
 
     def _result(self, status: int, headers: Mapping[str, str], text: str) -> SendResult:
         try:
@@ -213,7 +217,8 @@ class GenericHttpProvider(Provider):
         cfg = self.config
         if 200 <= status < 300 and (cfg.success is None or cfg.success.holds(text, document)):
             found = cfg.message_id.extract(text, document) if cfg.message_id else None
-            return SendResult(found, raw=tpl.answer_record(status, text, document, RAW_LIMIT))
+            raw = tpl.answer_record(status, text, document, RAW_LIMIT)
+            return SendResult(found, raw=raw, http_status=status)
         code = cfg.error_code.extract(text, document) if cfg.error_code else None
         detail = cfg.error_message.extract(text, document) if cfg.error_message else None
         retryable = status >= 500 or status in RETRYABLE_4XX
