@@ -107,3 +107,56 @@ async def test_shutdown_finishes_sends_under_way_and_hands_back_the_rest(
     assert all(states[f"stop {i}"] == "queued" for i in range(1, 5))  # none left 'dispatching'
     assert all(attempts[f"stop {i}"] == 0 for i in range(1, 5))  # handed back untried
     assert simulator.state.post_count == 1
+
+
+async def test_a_slow_senders_backlog_neither_holds_back_others_nor_churns(
+    ctx: Context, simulator: Simulator
+) -> None:
+    """5,000 messages queued for a 1-message-a-second sender, then one for a
+    fast sender: the fast one goes out at once, and the backlog is spread out
+    at the slow sender's pace instead of being claimed and handed back over
+    and over."""
+    backlog = 5000
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    payload = twilio_provider_payload(simulator)
+    payload["senders"] = [
+        {"name": "slow", "type": "long_code", "sender_id": "+15005550006", "mps": 1},
+        {"name": "fast", "type": "short_code", "sender_id": "12345", "mps": 100},
+    ]
+    async with ctx.session() as session:
+        await create_provider(ctx, session, payload)
+    rows: list[object] = [
+        {"to": f"+1415200{i:04d}", "body": f"slow {i}", "sender": "slow"} for i in range(backlog)
+    ]
+    async with ctx.session() as session:
+        await message_service.submit_batch(ctx.settings, session, rows)
+        await message_service.submit_batch(
+            ctx.settings, session, [{"to": "+14155550000", "body": "fast", "sender": "fast"}]
+        )
+    stop = asyncio.Event()
+    dispatcher = asyncio.create_task(Dispatcher(ctx).run(stop))
+    started = time.monotonic()
+    try:
+
+        async def fast_sent() -> bool:
+            async with ctx.sessions() as session:
+                state = await session.scalar(select(Message.status).where(Message.body == "fast"))
+            return state == "accepted"
+
+        await eventually(fast_sent, timeout=10)
+        waited = time.monotonic() - started
+        await asyncio.sleep(2)  # long enough for a churning claim loop to show
+    finally:
+        stop.set()
+        await dispatcher
+    assert waited < 5, waited
+    async with ctx.sessions() as session:
+        due = sorted(
+            await session.scalars(
+                select(Message.next_attempt_at).where(Message.status == "queued")
+            )
+        )
+    # Spread at one a second: the last is due about an hour and a half from now.
+    spread = (due[-1] - due[0]).total_seconds()
+    assert backlog * 0.8 < spread < backlog * 1.2, spread
+    assert len(simulator.state.messages) <= 1 + 10  # the burst plus a second a second

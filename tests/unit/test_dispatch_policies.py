@@ -51,17 +51,20 @@ def test_a_sender_bursts_one_second_then_paces_at_its_segments_per_second() -> N
     assert len(planned.send_at) == 30  # the last one leaves at +2.0 s, inside the hold window
 
 
-def test_messages_beyond_the_hold_window_are_handed_back_with_their_due_time() -> None:
+def test_messages_beyond_the_hold_window_are_handed_back_spread_at_the_senders_pace() -> None:
     planned = schedule(tat=0, now=1000.0, mps=1, segments=[1] * 10)
     assert [at - 1000.0 for at in planned.send_at] == pytest.approx([0.0, 1.0, 2.0])
-    assert planned.release_at == pytest.approx(1003.0)  # +3 s is beyond the window
-    assert planned.tat == pytest.approx(1003.0)
+    # The fourth would leave at +3 s, beyond the window: due again when it fits in
+    # it (+1 s), the next ones a second apart, not all at once.
+    assert [at - 1000.0 for at in planned.release_at] == pytest.approx([1, 2, 3, 4, 5, 6, 7])
+    assert planned.tat == pytest.approx(1003.0)  # only the admitted ones take the sender's time
+    assert planned.projected == pytest.approx(1010.0)
 
 
 def test_multi_segment_messages_cost_one_slot_per_segment() -> None:
     planned = schedule(tat=0, now=0.0, mps=1, segments=[3, 1])
     assert planned.send_at == [pytest.approx(2.0)]
-    assert planned.release_at == pytest.approx(3.0)
+    assert planned.release_at == [pytest.approx(1.0)]  # leaves at +3 s: fits the window at +1
 
 
 def test_a_sender_busy_from_earlier_claims_starts_where_they_left_off() -> None:
