@@ -41,13 +41,13 @@ class PreviewRequest(BaseModel):
 async def send_message(
     request: message_service.SendRequest,
     ctx: CtxDep,
-    session: SessionDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    submitted = await message_service.submit(
-        ctx.settings, session, request, idempotency_key=idempotency_key
-    )
+    async with message_service.intake(ctx) as session:
+        submitted = await message_service.submit(
+            ctx.settings, session, request, idempotency_key=idempotency_key
+        )
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return message_view(submitted.message)
@@ -83,7 +83,7 @@ async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
     if request.country_code and not number.startswith("+"):
         number = "+" + request.country_code.strip().lstrip("+") + number.lstrip("0")
     send = message_service.SendRequest(to=number, body=request.message, sender=request.sender)
-    async with ctx.session() as session:
+    async with message_service.intake(ctx) as session:
         message_id = (
             await message_service.submit(ctx.settings, session, send, is_test=True)
         ).message.id
@@ -130,10 +130,12 @@ class BatchRequest(BaseModel):
 
 
 @router.post("/messages/batch", status_code=status.HTTP_202_ACCEPTED)
-async def send_batch(request: BatchRequest, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+async def send_batch(request: BatchRequest, ctx: CtxDep) -> dict[str, Any]:
     """Queue many messages at once. Each row is validated on its own: good rows
-    are queued, bad rows are reported by index with the field and the reason."""
-    result = await message_service.submit_batch(ctx.settings, session, request.messages)
+    are queued, bad rows are reported by index with the field and the reason.
+    Rows take no idempotency key: a retried batch queues its messages again."""
+    async with message_service.intake(ctx) as session:
+        result = await message_service.submit_batch(ctx.settings, session, request.messages)
     return {
         "accepted": len(result.accepted),
         "rejected": len(result.rejected),
