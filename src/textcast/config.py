@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     retry_base_delay: float = Field(
         2.0, ge=0, le=3600, description="First retry wait, doubled each try."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port where `textcast worker` serves Prometheus /metrics; off when unset "
+        "(`serve` has /metrics on its API port). Give each worker on a machine its own port.",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the worker's metrics listener binds; 0.0.0.0 to let a remote "
+        "Prometheus scrape it.",
+    )
+
+    @field_validator("worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("default_region")
     @classmethod

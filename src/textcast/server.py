@@ -12,6 +12,7 @@ import uvicorn
 from aiohttp import web
 from sqlalchemy import select
 
+from textcast import dispatch_lock, metrics
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
@@ -100,7 +101,7 @@ async def start_demo_simulator(ctx: Context) -> web.AppRunner:
     return await start_simulator(state, ctx.settings.simulator_host, ctx.settings.simulator_port)
 
 
-def banner(settings: Settings, new_key: str | None, *, demo: bool) -> str:
+def banner(settings: Settings, new_key: str | None, *, demo: bool, dispatching: bool = True) -> str:
     url = f"http://{settings.host}:{settings.port}"
     lines = [
         f"Textcast is running at {url}  (API docs: {url}/docs)",
@@ -110,6 +111,13 @@ def banner(settings: Settings, new_key: str | None, *, demo: bool) -> str:
         lines.append(
             f"Built-in Twilio simulator at {settings.simulator_url} (provider 'simulator')"
         )
+    if not dispatching:
+        reason = (
+            "TEXTCAST_DISPATCHER=false"
+            if not settings.dispatcher
+            else "another process holds the SQLite dispatcher lock"
+        )
+        lines.append(f"Dispatcher: off in this process ({reason}); `textcast worker` sends")
     if new_key:
         lines.append(f"Admin API key (shown once, store it now): {new_key}")
     else:
@@ -120,31 +128,50 @@ def banner(settings: Settings, new_key: str | None, *, demo: bool) -> str:
 
 
 async def serve(settings: Settings, *, log_level: str = "info") -> None:
+    """The API and webhooks, with the dispatcher unless ``TEXTCAST_DISPATCHER=false``
+    or, on SQLite, another process already dispatches from the same file."""
     from textcast.api.app import create_app
 
     prepared = await prepare(settings)
     ctx = prepared.ctx
-    runner = await start_demo_simulator(ctx) if settings.demo else None
-    config = uvicorn.Config(
-        create_app(ctx),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
+    lock = (
+        dispatch_lock.acquire_or_warn(settings.effective_database_url, "serve")
+        if settings.dispatcher
+        else None
     )
-    server = uvicorn.Server(config)
-    print(banner(settings, prepared.new_admin_key, demo=settings.demo), flush=True)
+    dispatching = lock is not None
+    runner = None
     try:
+        runner = await start_demo_simulator(ctx) if settings.demo else None
+        config = uvicorn.Config(
+            create_app(ctx, run_dispatcher=dispatching),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        print(
+            banner(settings, prepared.new_admin_key, demo=settings.demo, dispatching=dispatching),
+            flush=True,
+        )
         await server.serve()
     finally:
         if runner is not None:
             await runner.cleanup()
         await ctx.close()
+        if lock is not None:
+            lock.release()
 
 
 async def run_worker(settings: Settings) -> None:
     """The dispatcher and event notifier without the API: one of many processes
-    sharing PostgreSQL."""
+    sharing PostgreSQL, or the one dispatcher of a SQLite file.
+
+    Raises :class:`~textcast.dispatch_lock.DispatcherLockTaken` when another
+    process dispatches from the same SQLite file, and OSError when the metrics
+    port (``TEXTCAST_WORKER_METRICS_PORT``) cannot be bound.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (
@@ -152,12 +179,34 @@ async def run_worker(settings: Settings) -> None:
         signal.SIGINT,
     ):  # before migrating: a stop during start-up is clean too
         loop.add_signal_handler(sig, stop.set)
-    migrate.upgrade(settings.effective_database_url)
-    if stop.is_set():
-        return
-    ctx = Context.create(settings)
-    log.info("worker started")
+    lock = dispatch_lock.acquire(settings.effective_database_url, "worker")
     try:
+        migrate.upgrade(settings.effective_database_url)
+        if stop.is_set():
+            return
+        await _dispatch_until(Context.create(settings), stop)
+    finally:
+        lock.release()
+
+
+async def _dispatch_until(ctx: Context, stop: asyncio.Event) -> None:
+    """Run the dispatcher and notifier (and the metrics listener, when asked for)
+    until ``stop``; ``ctx`` is closed on the way out."""
+    settings = ctx.settings
+    metrics_runner = None
+    try:
+        if settings.worker_metrics_port is not None:
+            metrics_runner = await metrics.start_metrics_listener(
+                ctx.sessions, settings.worker_metrics_host, settings.worker_metrics_port
+            )
+            log.info(
+                "worker metrics at http://%s:%s/metrics",
+                settings.worker_metrics_host,
+                settings.worker_metrics_port,
+            )
+        log.info("worker started")
         await asyncio.gather(Dispatcher(ctx).run(stop), EventNotifier(ctx).run(stop))
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await ctx.close()

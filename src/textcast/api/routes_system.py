@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
 
 from textcast.api.deps import CtxDep
-from textcast.db.models import Message
+from textcast.metrics import exposition
 
 router = APIRouter(tags=["system"])
 
@@ -27,17 +27,6 @@ async def healthz(ctx: CtxDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(ctx: CtxDep) -> Response:
-    """Prometheus exposition: process counters plus messages by status from the DB."""
-    async with ctx.sessions() as session:
-        rows = await session.execute(select(Message.status, func.count()).group_by(Message.status))
-        counts = {status: int(count) for status, count in rows}
-    lines = [
-        "# HELP textcast_messages Messages currently in each status",
-        "# TYPE textcast_messages gauge",
-        *(
-            f'textcast_messages{{status="{status}"}} {count}'
-            for status, count in sorted(counts.items())
-        ),
-    ]
-    body = generate_latest().decode() + "\n".join(lines) + "\n"
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition: this process's counters plus messages by status
+    from the database (the same page `textcast worker` serves on its metrics port)."""
+    return Response(await exposition(ctx.sessions), media_type=CONTENT_TYPE_LATEST)

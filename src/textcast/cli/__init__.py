@@ -64,13 +64,22 @@ def serve(
 
 @app.command()
 def worker(log_level: str = typer.Option("info")) -> None:
-    """The dispatcher alone, for extra processes sharing a PostgreSQL database."""
+    """The dispatcher alone: any number of them on PostgreSQL, one per SQLite file
+    (next to `serve` with TEXTCAST_DISPATCHER=false). Prometheus metrics on
+    TEXTCAST_WORKER_METRICS_PORT when set."""
+    from textcast.dispatch_lock import DispatcherLockTaken
     from textcast.server import run_worker
 
+    settings = load_settings()
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    runtime.run(run_worker(load_settings()))
+    try:
+        runtime.run(run_worker(settings))
+    except DispatcherLockTaken as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot start: {exc}")
 
 
 @app.command()

@@ -57,6 +57,7 @@ def failed_send(
     says so). A failure the provider may have the message despite (see
     :func:`unanswered`) is never resent as a plain retry."""
     text = _explained(error, provider.type)
+    metrics.count_send_error(provider.type, error.code)  # every failed attempt, once
     if may_have_arrived(error):
         return unanswered(message, provider, error, text, latency, retry)
     if retry.should_retry(error, message.attempts):
