@@ -25,6 +25,7 @@ FAST = DeliveryPolicy(base_delay=0.01, max_delay=0.05, settle_seconds=0, max_att
 class Receiver:
     url: str
     answers: list[int] = field(default_factory=list)  # statuses to give, then 200
+    bodies: list[str] = field(default_factory=list)  # texts to answer with, then none
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
@@ -35,7 +36,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def hook(request: web.Request) -> web.Response:
         box.received.append((dict(request.headers), await request.read()))
-        return web.Response(status=box.answers.pop(0) if box.answers else 200)
+        return web.Response(
+            status=box.answers.pop(0) if box.answers else 200,
+            text=box.bodies.pop(0) if box.bodies else "",
+        )
 
     app = web.Application()
     app.router.add_post("/hooks", hook)
@@ -180,3 +184,45 @@ async def test_type_filter_and_api(
 
 async def _received(receiver: Receiver) -> bool:
     return bool(receiver.received)
+
+
+async def test_each_delivery_names_its_event_type_in_a_header(
+    ctx: Context, receiver: Receiver
+) -> None:
+    await register(ctx, receiver.url)
+    await opt_out_event(ctx, "+14155550100")
+    await drain(EventNotifier(ctx, FAST), rounds=5)
+    ((headers, body),) = receiver.received
+    assert headers["Textcast-Event-Type"] == "contact.opted_out" == json.loads(body)["type"]
+    assert headers["Textcast-Delivery-Attempt"] == "1"
+
+
+async def test_the_delivery_log_shows_attempts_and_the_latest_attempts_outcome(
+    ctx: Context, receiver: Receiver
+) -> None:
+    endpoint_id, _ = await register(ctx, receiver.url)
+    receiver.answers = [503, 500]
+    receiver.bodies = ["upstream   busy\n"]
+    await opt_out_event(ctx, "+14155550100")
+    notifier = EventNotifier(ctx, FAST)
+    await notifier.step()  # the first attempt only
+    first = await log_entry(ctx, endpoint_id)
+    assert (first["status"], first["attempts"]) == ("pending", 1)
+    assert (first["last_response_status"], first["last_error"]) == (503, "HTTP 503: upstream busy")
+    assert first["last_attempt_at"] is not None and first["next_attempt_at"] is not None
+    assert first["delivered_at"] is None
+
+    await drain(notifier)
+    done = await log_entry(ctx, endpoint_id)
+    assert (done["status"], done["attempts"]) == ("delivered", 3)
+    assert (done["last_response_status"], done["last_error"]) == (200, None)
+    assert done["delivered_at"] is not None and done["next_attempt_at"] is None
+    assert str(done["last_attempt_at"]) > str(first["last_attempt_at"])
+
+
+async def log_entry(ctx: Context, endpoint_id: int) -> dict[str, object]:
+    async with ctx.sessions() as session:
+        (delivery,) = await endpoints.deliveries(
+            session, endpoint_id, status=None, before_id=None, limit=10
+        )
+        return endpoints.delivery_view(delivery)

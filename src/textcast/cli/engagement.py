@@ -263,9 +263,11 @@ def deliveries(
     limit: int = typer.Option(50, min=1, max=500),
     as_json: bool = JsonOption,
 ) -> None:
-    """The delivery log of an endpoint, newest first."""
+    """The delivery log of an endpoint, newest first (each delivery's latest attempt)."""
 
     async def action(ctx: Context) -> list[dict[str, Any]]:
+        if status not in (None, "pending", "delivered", "failed"):
+            raise ValidationFailed("--status", "must be pending, delivered or failed")
         async with ctx.session() as session:
             rows = await endpoints.deliveries(
                 session, endpoint_id, status=status, before_id=None, limit=limit
@@ -275,15 +277,17 @@ def deliveries(
     def table(rows: list[dict[str, Any]]) -> Table:
         return make_table(
             f"Deliveries to endpoint {endpoint_id}",
-            ["id", "event", "status", "attempts", "http", "error"],
+            ["id", "event", "status", "attempts", "last attempt", "http", "error", "next"],
             [
                 (
                     d["id"],
                     d["event_id"],
                     d["status"],
                     d["attempts"],
-                    d["response_status"],
-                    d["error"],
+                    d["last_attempt_at"],
+                    d["last_response_status"],
+                    d["last_error"],
+                    d["next_attempt_at"],
                 )
                 for d in rows
             ],

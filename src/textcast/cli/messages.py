@@ -14,6 +14,7 @@ from rich.table import Table
 from textcast.api.routes_messages import wait_for_outcome
 from textcast.api.views import message_view
 from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
+from textcast.cli.common import errors as stderr
 from textcast.context import Context
 from textcast.services import apikeys
 from textcast.services import messages as message_service
@@ -202,23 +203,46 @@ def revoke_key(key_id: int, as_json: bool = JsonOption) -> None:
     emit(run(action), as_json)
 
 
+# Every per-message field the batch API takes can be a CSV column.
+CSV_COLUMNS = tuple(message_service.SendRequest.model_fields)
+# media_urls holds several URLs in one cell, separated by spaces (URLs have none).
+LIST_COLUMNS = frozenset({"media_urls"})
+
+
+def csv_payload(row: dict[str | None, str | list[str] | None]) -> dict[str, object]:
+    """One CSV row as a batch API message: known columns with a value, lists split."""
+    payload: dict[str, object] = {}
+    for column in CSV_COLUMNS:
+        value = row.get(column)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        payload[column] = value.split() if column in LIST_COLUMNS else value
+    return payload
+
+
 def send_batch(
-    csv_file: Path = typer.Argument(..., help="CSV with columns to, body and optionally sender."),
+    csv_file: Path = typer.Argument(
+        ...,
+        help="CSV with a header: to, body, and optionally sender, campaign, automation, "
+        "template_id, append_unsubscribe_text (true/false) and media_urls (space-separated).",
+    ),
     chunk: int = typer.Option(1000, min=1, max=10_000, help="Rows per transaction."),
     as_json: bool = JsonOption,
 ) -> None:
     """Queue every row of a CSV file, reporting bad rows by line number."""
     try:
         with csv_file.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         fail(f"cannot read {csv_file}: {exc}", 2)
-    if rows and not {"to", "body"} <= set(rows[0]):
-        fail("the CSV needs a header with at least 'to' and 'body' columns", 2)
-    payloads = [
-        {k: v for k, v in row.items() if k in ("to", "body", "sender") and v not in (None, "")}
-        for row in rows
-    ]
+    if rows and not ("to" in header and {"body", "media_urls"} & set(header)):
+        fail("the CSV needs a header with at least 'to' and 'body' (or 'media_urls') columns", 2)
+    ignored = [column for column in header if column not in CSV_COLUMNS]
+    if ignored:
+        stderr.print(f"warning: ignoring unknown columns: {', '.join(ignored)}", highlight=False)
+    payloads = [csv_payload(row) for row in rows]
 
     async def action(ctx: Context) -> dict[str, Any]:
         accepted, errors = 0, []

@@ -46,6 +46,7 @@ from textcast.services import events
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+ERROR_SNIPPET = 200  # bytes of a refusing receiver's answer kept in the log
 DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
@@ -65,6 +66,15 @@ class DeliveryPolicy:
         recovering endpoint is not hit by every retry at once."""
         raw = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
         return float(raw * random.uniform(0.8, 1.2))
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """One event as it is POSTed: its type (the ``Textcast-Event-Type`` header)
+    and the JSON body."""
+
+    type: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,10 @@ class EventNotifier:
         claimed = await self._claim()
         if not claimed:
             return 0
-        deliveries, endpoints, bodies = claimed
+        deliveries, endpoints, payloads = claimed
         results = await asyncio.gather(
             *(
-                self._deliver(d, endpoints[d.endpoint_id], bodies.get(d.event_id))
+                self._deliver(d, endpoints[d.endpoint_id], payloads.get(d.event_id))
                 for d in deliveries
             )
         )
@@ -157,7 +167,7 @@ class EventNotifier:
 
     async def _claim(
         self,
-    ) -> tuple[list[WebhookDelivery], dict[int, tuple[str, str]], dict[int, bytes]] | None:
+    ) -> tuple[list[WebhookDelivery], dict[int, tuple[str, str]], dict[int, _Payload]] | None:
         now = utcnow()
         async with self.ctx.session() as session:
             query = (
@@ -173,9 +183,14 @@ class EventNotifier:
                 return None
             lease_until = now + timedelta(seconds=self.policy.lease_seconds)
             for delivery in deliveries:
+                # The log keeps one attempt, the latest: clear the previous answer so
+                # attempts, last_attempt_at, response_status and error describe the
+                # same attempt (no answer yet while it is under way).
                 delivery.attempts += 1
                 delivery.next_attempt_at = lease_until
                 delivery.last_attempt_at = now
+                delivery.response_status = None
+                delivery.error = None
             await session.flush()  # before expunge_all below, which would drop these
             endpoint_rows = await session.scalars(
                 select(WebhookEndpoint).where(
@@ -186,24 +201,23 @@ class EventNotifier:
                 e.id: (e.url, str(self.ctx.box.decrypt(e.secret_encrypted))) for e in endpoint_rows
             }
             found = await events.by_ids(session, sorted({d.event_id for d in deliveries}))
-            bodies = {
-                event_id: json.dumps(view, separators=(",", ":")).encode()
-                for event_id, view in found.items()
-            }
+            payloads = {event_id: _payload(view) for event_id, view in found.items()}
             session.expunge_all()
-        return deliveries, endpoints, bodies
+        return deliveries, endpoints, payloads
 
     async def _deliver(
-        self, delivery: WebhookDelivery, endpoint: tuple[str, str], body: bytes | None
+        self, delivery: WebhookDelivery, endpoint: tuple[str, str], payload: _Payload | None
     ) -> _Attempt:
-        if body is None:  # the event was deleted with its message
+        if payload is None:  # the event was deleted with its message
             return _Attempt(delivery.id, False, None, "event no longer exists")
         url, secret = endpoint
+        body = payload.body
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Textcast-Webhooks/1",
             "Textcast-Signature": hmac_signing.sign(secret, body),
             "Textcast-Event-Id": str(delivery.event_id),
+            "Textcast-Event-Type": payload.type,
             "Textcast-Delivery-Attempt": str(delivery.attempts),
         }
         async with self._slots:
@@ -213,9 +227,9 @@ class EventNotifier:
                 async with self.ctx.http.session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False
                 ) as response:
-                    await response.read()
+                    answer = await response.read()
                     ok = 200 <= response.status < 300
-                    error = None if ok else f"HTTP {response.status}"
+                    error = None if ok else _http_error(response.status, answer)
                     return _Attempt(delivery.id, ok, response.status, error)
             except TargetRefused as exc:
                 return _Attempt(delivery.id, False, None, str(exc))
@@ -238,6 +252,16 @@ class EventNotifier:
                 await session.execute(
                     update(table).where(table.c.id == result.delivery_id).values(**values)
                 )
+
+
+def _http_error(status: int, answer: bytes) -> str:
+    """``HTTP 503``, with the start of the receiver's answer when it gave one."""
+    snippet = " ".join(answer[:ERROR_SNIPPET].decode(errors="replace").split())
+    return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
+
+
+def _payload(view: dict[str, Any]) -> _Payload:
+    return _Payload(str(view["type"]), json.dumps(view, separators=(",", ":")).encode())
 
 
 def _is_postgres(session: AsyncSession) -> bool:

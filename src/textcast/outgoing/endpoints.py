@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets as pysecrets
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import func, select
@@ -131,22 +132,32 @@ def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, object]:
 
 
 def delivery_view(delivery: WebhookDelivery) -> dict[str, object]:
+    """One event's delivery to one endpoint: its status, how many attempts it
+    took, and the latest attempt (when, the HTTP status, the error).
+
+    Only the latest attempt is stored: earlier attempts' answers are not kept.
+    While an attempt is under way its status and error are null.
+    ``response_status`` and ``error`` repeat the ``last_*`` fields for older clients.
+    """
     return {
         "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
         "event_id": delivery.event_id,
         "status": delivery.status,
         "attempts": delivery.attempts,
+        "last_attempt_at": _iso(delivery.last_attempt_at),
+        "last_response_status": delivery.response_status,
+        "last_error": delivery.error,
+        "next_attempt_at": _iso(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        "delivered_at": _iso(delivery.delivered_at),
+        "created_at": delivery.created_at.isoformat(),
         "response_status": delivery.response_status,
         "error": delivery.error,
-        "next_attempt_at": delivery.next_attempt_at.isoformat()
-        if delivery.status == "pending"
-        else None,
-        "last_attempt_at": delivery.last_attempt_at.isoformat()
-        if delivery.last_attempt_at
-        else None,
-        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
-        "created_at": delivery.created_at.isoformat(),
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 async def delete(session: AsyncSession, endpoint_id: int) -> None:
