@@ -13,8 +13,17 @@ from textcast.metrics import exposition
 router = APIRouter(tags=["system"])
 
 
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """Liveness: the process answers HTTP. Touches nothing else, so a slow or
+    unreachable database does not get a healthy process restarted (that is
+    what /healthz, the readiness check, reports)."""
+    return {"status": "ok"}
+
+
 @router.get("/healthz")
 async def healthz(ctx: CtxDep) -> JSONResponse:
+    """Readiness: the process answers and its database does."""
     try:
         async with ctx.sessions() as session:
             await session.execute(text("SELECT 1"))
