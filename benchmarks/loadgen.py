@@ -32,6 +32,13 @@ def post_form(url: str, params: Sequence[tuple[str, str]], headers: dict[str, st
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def get(url: str) -> bytes:
+    """The bytes of one keep-alive GET of ``url``."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = bytearray()

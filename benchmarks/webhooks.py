@@ -6,14 +6,17 @@ of a run.
         [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg]
 
 Prints, in one run:
-  (a) the ceilings: the same form POSTs answered 200 by a trivial endpoint,
-      first on uvicorn (the server `textcast serve` runs on, with the same
-      event loop and HTTP parser: the ratio's denominator), then on aiohttp
-      and on a one-route FastAPI app, for reference;
-  (b) Textcast `serve` (API process, dispatcher off) verifying each
-      callback's signature and meta, storing the receipt and applying the
-      status before answering: on SQLite and PostgreSQL, with p50/p99
-      latency, the server's CPU per callback and the ratio to (a);
+  (a) reference ceilings: the same form POSTs answered 200 by a trivial
+      endpoint on bare uvicorn (the server `textcast serve` runs on, with the
+      same event loop and HTTP parser), on aiohttp and on a one-route FastAPI
+      app;
+  (b) on SQLite and on PostgreSQL, one `textcast serve` (API process,
+      dispatcher off) measured twice: first its own trivial endpoint
+      (`GET /livez`, through the same app and middleware: the ratio's
+      denominator), then signed status callbacks, each callback's signature
+      and meta verified, its receipt stored and its status applied before the
+      answer; with p50/p99 latency, the server's CPU per request, the ratio to
+      the same server's trivial endpoint and, for scale, to bare uvicorn;
   (c) replay: the server is SIGKILLed part-way; every callback that got no 200
       is sent again (as Twilio does) after a restart. Every message must end
       delivered with its status applied exactly once: nothing acknowledged is
@@ -164,15 +167,17 @@ async def fire(
     return run, cpu
 
 
-def figures(label: str, run: loadgen.Run, count: int, ceiling: float, cpu: float) -> str:
+def figures(
+    label: str, run: loadgen.Run, count: int, ceiling: float, cpu: float, note: str = ""
+) -> str:
     rate = count / run.seconds
     latencies = run.latencies
     p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else p50
     ratio = f"{rate / ceiling:.2f}" if ceiling else "1.00"
     return (
-        f"{label:<34} {rate:>9,.0f}/s  ratio {ratio}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-        f"  server CPU {cpu:5.0f} µs/callback"
+        f"{label:<38} {rate:>9,.0f}/s  ratio {ratio}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+        f"  server CPU {cpu:5.0f} µs/request{note}"
     )
 
 
@@ -299,18 +304,27 @@ async def receipt_outcomes(ctx: Context) -> Counter[str]:
 
 
 async def throughput(
-    label: str, database_url: str, args: argparse.Namespace, ceiling: float
+    database: str, database_url: str, args: argparse.Namespace, bare_uvicorn: float
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = await prepare(database_url, Path(tmp), args.callbacks)
         server = Textcast(database_url, Path(tmp))
         await server.start()
         try:
+            assert server.process is not None
+            pid = server.process.pid
+            probes = [loadgen.get(f"{server.url}/livez")] * args.callbacks
+            run, cpu = await fire(server.url, probes, args.concurrency, pid)
+            trivial = len(probes) / run.seconds
+            label = f"(b) Textcast on {database}, GET /livez"
+            print(figures(label, run, len(probes), 0.0, cpu), flush=True)
             url = f"{server.url}/webhooks/twilio/{prepared.provider_id}/status"
             requests = signed_callbacks(url, prepared.sids, prepared.metas)
-            assert server.process is not None
-            run, cpu = await fire(url, requests, args.concurrency, server.process.pid)
-            print(figures(label, run, len(requests), ceiling, cpu), flush=True)
+            run, cpu = await fire(url, requests, args.concurrency, pid)
+            rate = len(requests) / run.seconds
+            note = f"  ({rate / bare_uvicorn:.2f} of bare uvicorn)"
+            label = f"    Textcast on {database}, callbacks"
+            print(figures(label, run, len(requests), trivial, cpu, note), flush=True)
             acked = sum(1 for status in run.answered.values() if status == 200)
             delivered = await count_where(prepared.ctx, Message.status == "delivered")
             if acked != len(requests) or delivered != len(requests):
@@ -397,20 +411,20 @@ async def trivial_rate(
 
 async def main(args: argparse.Namespace) -> int:
     print(f"{args.callbacks:,} callbacks, {args.concurrency} in flight")
-    ceiling = await trivial_rate(
-        "(a) trivial endpoint, uvicorn", run_uvicorn_endpoint, ("asgi",), args
+    bare_uvicorn = await trivial_rate(
+        "(a) trivial endpoint, bare uvicorn", run_uvicorn_endpoint, ("asgi",), args
     )
     await trivial_rate("    trivial endpoint, aiohttp", run_aiohttp_endpoint, (), args)
     await trivial_rate("    trivial route, FastAPI", run_uvicorn_endpoint, ("fastapi",), args)
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        await throughput("(b) Textcast on SQLite", sqlite_url, args, ceiling)
+        await throughput("SQLite", sqlite_url, args, bare_uvicorn)
     databases: list[str] = []
     try:
         if not args.skip_pg:
             name, pg_url = await fresh_pg_database(args.pg_dsn, "textcast_hooks")
             databases.append(name)
-            await throughput("(b) Textcast on PostgreSQL", pg_url, args, ceiling)
+            await throughput("PostgreSQL", pg_url, args, bare_uvicorn)
         with tempfile.TemporaryDirectory() as tmp:
             ok = await replay_after_kill(f"sqlite+aiosqlite:///{Path(tmp) / 'kill.db'}", args)
     finally:
