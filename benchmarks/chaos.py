@@ -53,16 +53,19 @@ from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Message, MessageEvent
+from textcast.dispatch import recovery
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
 BATCH = 10_000
 NOT_ACCEPTED = ("queued", "dispatching", "failed", "canceled")
 SHUTDOWN_TIMEOUT = 30.0  # a worker's own grace for in-flight sends is 20 s
+# What recovery writes in each decision's event (read from the dispatcher, so
+# the counts follow its wording).
 RECOVERY_DETAILS = {
-    "found at the provider, not resent": "found at the provider after its worker stopped%",
-    "resent, never reached the provider": "worker stopped before the provider got it%",
-    "resent as possible duplicate": "worker stopped mid-send; resending as a possible duplicate%",
+    "found at the provider, not resent": recovery.FOUND,
+    "resent, never reached the provider": recovery.ABSENT,
+    "resent as possible duplicate": recovery.UNKNOWN_RESEND,
 }
 
 
@@ -238,12 +241,12 @@ async def report(ctx: Context, sim_url: str) -> tuple[dict[str, Any], list[str]]
             await session.execute(select(Message.body, Message.status, Message.possible_duplicate))
         ).all()
         recovered = {}
-        for label, pattern in RECOVERY_DETAILS.items():
+        for label, detail in RECOVERY_DETAILS.items():
             recovered[label] = int(
                 await session.scalar(
                     select(func.count())
                     .select_from(MessageEvent)
-                    .where(MessageEvent.detail.like(pattern))
+                    .where(MessageEvent.detail == detail)
                 )
                 or 0
             )
@@ -252,7 +255,7 @@ async def report(ctx: Context, sim_url: str) -> tuple[dict[str, Any], list[str]]
             await session.scalar(
                 select(func.count()).select_from(
                     select(MessageEvent.message_id)
-                    .where(MessageEvent.detail.like(found))
+                    .where(MessageEvent.detail == found)
                     .group_by(MessageEvent.message_id)
                     .having(func.count() > 1)
                     .subquery()
