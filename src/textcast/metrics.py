@@ -88,8 +88,8 @@ async def start_metrics_listener(
     sessions: async_sessionmaker[AsyncSession], host: str, port: int
 ) -> web.AppRunner:
     """Serve :func:`exposition` at ``http://host:port/metrics`` (for ``textcast
-    worker``). Raises OSError when the address cannot be bound; the caller
-    cleans the runner up."""
+    worker``). Raises OSError when the address cannot be bound (nothing is
+    left running then); once started, the caller cleans the runner up."""
 
     async def page(_: web.Request) -> web.Response:
         response = web.Response(body=await exposition(sessions))
