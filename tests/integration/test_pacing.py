@@ -152,9 +152,7 @@ async def test_a_slow_senders_backlog_neither_holds_back_others_nor_churns(
     assert waited < 5, waited
     async with ctx.sessions() as session:
         due = sorted(
-            await session.scalars(
-                select(Message.next_attempt_at).where(Message.status == "queued")
-            )
+            await session.scalars(select(Message.next_attempt_at).where(Message.status == "queued"))
         )
     # Spread at one a second: the last is due about an hour and a half from now.
     spread = (due[-1] - due[0]).total_seconds()
