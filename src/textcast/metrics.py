@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from textcast import status as message_status
 from textcast.db.models import Message
+from textcast.listeners import start_listener
 
 SENDS = Counter(
     "textcast_sends_total", "Send attempts by provider type and result", ["provider", "result"]
@@ -98,11 +99,4 @@ async def start_metrics_listener(
 
     app = web.Application()
     app.router.add_get("/metrics", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    return await start_listener(app, host, port, access_log=None)

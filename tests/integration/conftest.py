@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from tests.integration.helpers import FakeApi
+from textcast.listeners import bound_url, start_listener
 
 
 @pytest.fixture
@@ -15,10 +16,7 @@ async def fake_api() -> AsyncIterator[FakeApi]:
     fake = FakeApi()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner = await start_listener(app, "127.0.0.1", 0)
+    fake.url = bound_url(runner)
     yield fake
     await runner.cleanup()

@@ -20,6 +20,7 @@ from tests.integration.helpers import FakeApi
 from textcast.context import Context
 from textcast.db.models import Message, SendAttempt
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.listeners import bound_url, start_listener
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
@@ -79,11 +80,8 @@ async def twilio() -> AsyncIterator[StallingTwilio]:
     app = web.Application()
     app.router.add_post(MESSAGES, fake.create)
     app.router.add_get(MESSAGES, fake.list)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner = await start_listener(app, "127.0.0.1", 0, shutdown_timeout=0.1)
+    fake.url = bound_url(runner)
     yield fake
     await runner.cleanup()
 

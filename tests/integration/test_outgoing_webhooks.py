@@ -14,6 +14,7 @@ from tests.conftest import RunningServer, free_port
 from tests.integration.helpers import api, eventually
 from textcast import hmac_signing
 from textcast.context import Context
+from textcast.listeners import start_listener
 from textcast.outgoing import endpoints
 from textcast.outgoing.deliverer import DeliveryPolicy, EventNotifier
 from textcast.services import contacts, events
@@ -43,9 +44,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     app = web.Application()
     app.router.add_post("/hooks", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await start_listener(app, "127.0.0.1", port)
     yield box
     await runner.cleanup()
 

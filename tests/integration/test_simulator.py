@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import Simulator
 from tests.integration.helpers import eventually
 from textcast import segments
+from textcast.listeners import bound_url, start_listener
 from textcast.providers.base import basic_auth
 
 # The vendored cut of Twilio's OpenAPI definition (see tests/fixtures/README.md).
@@ -64,10 +65,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner = await start_listener(app, "127.0.0.1", 0)
+    rec.url = bound_url(runner)
     yield rec
     await runner.cleanup()
 

@@ -18,6 +18,7 @@ from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from textcast.listeners import bound_url, start_listener
 from textcast.providers.base import HttpClient, OutboundMessage
 from textcast.providers.twilio import TwilioConfig, TwilioProvider, TwilioSecrets
 
@@ -64,12 +65,8 @@ async def capture() -> AsyncIterator[tuple[Capture, str]]:
     cap = Capture()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", cap.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield cap, f"http://127.0.0.1:{port}"
+    runner = await start_listener(app, "127.0.0.1", 0)
+    yield cap, bound_url(runner)
     await runner.cleanup()
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
+from textcast.listeners import start_listener
 from textcast.simulator import control, twilio_api
 from textcast.simulator.state import SimulatorState
 from textcast.simulator.twilio_api import SESSION_KEY, STATE_KEY
@@ -38,14 +39,7 @@ async def start_simulator(state: SimulatorState, host: str, port: int) -> web.Ap
 
     The caller owns the returned runner and must ``await runner.cleanup()``.
     """
-    runner = web.AppRunner(create_app(state), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    return await start_listener(create_app(state), host, port, access_log=None)
 
 
 def run_simulator_forever(host: str, port: int, accounts: Mapping[str, str]) -> None:
