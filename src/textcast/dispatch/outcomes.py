@@ -33,7 +33,12 @@ class ProviderTraits:
     resend_unknown: bool
 
 
-def accepted(message: Claimed, result: SendResult, latency: float) -> Outcome:
+def accepted(
+    message: Claimed, result: SendResult, latency: float | None, *, detail: str | None = None
+) -> Outcome:
+    """The provider has the message: it answered a send (``latency`` seconds,
+    recorded as an attempt), or a look-up found it (``latency`` None: no
+    attempt was made, and ``detail`` says how it was found)."""
     return Outcome(
         message.id,
         "accepted",
@@ -42,7 +47,8 @@ def accepted(message: Claimed, result: SendResult, latency: float) -> Outcome:
         error_code=result.error_code,
         error_message=result.error_message,
         http_status=result.http_status,
-        latency_ms=latency * 1000,
+        latency_ms=None if latency is None else latency * 1000,
+        detail=detail,
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from textcast.dispatch import outcomes
 from textcast.dispatch.outbox import Claimed, Outcome
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult
@@ -82,15 +83,7 @@ def decide(
 
 def _decide(message: Claimed, found: Verdict, policy: Policy, now: datetime) -> Outcome:
     if isinstance(found, SendResult):
-        return Outcome(
-            message.id,
-            "accepted",
-            provider_message_id=found.provider_message_id,
-            new_status=found.status,
-            error_code=found.error_code,
-            error_message=found.error_message,
-            detail=FOUND,
-        )
+        return outcomes.accepted(message, found, None, detail=FOUND)
     if found == "unanswered":
         return Outcome(message.id, "unsure", next_attempt_at=policy.recheck_at(message, now))
     if found == "absent" and message.attempts >= policy.max_attempts:
