@@ -4,14 +4,11 @@ sent exactly once, nothing is left behind, and the work is really shared."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import signal
-import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,6 +16,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
 from tests.conftest import free_port
+from tests.integration.processes import TextcastProcess
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db.models import Base, Message, SendAttempt
@@ -32,58 +30,6 @@ MESSAGES = 5_000
 WORKERS = 3
 DRAIN_TIMEOUT = 120.0
 SHUTDOWN_TIMEOUT = 30.0  # the worker's own in-flight grace is 20 s
-
-
-class Worker:
-    """One `python -m textcast worker` subprocess with its output in files."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: Path, handle: IO[bytes]) -> None:
-        self.process = process
-        self.log = log
-        self._handle = handle
-
-    @classmethod
-    async def start(cls, env: dict[str, str], log: Path) -> Worker:
-        handle = log.open("wb")
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "textcast",
-                "worker",
-                "--log-level",
-                "warning",
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=handle,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        except BaseException:
-            handle.close()
-            raise
-        return cls(process, log, handle)
-
-    def output(self) -> str:
-        self._handle.flush()
-        return self.log.read_text(errors="replace")[-4000:]
-
-    async def stop(self, timeout: float) -> int | None:
-        """SIGTERM, then wait; SIGKILL (and answer None) if it does not exit in time."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.process.wait(), timeout)
-        except TimeoutError:
-            await self.kill()
-            return None
-
-    async def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
-        self._handle.close()
 
 
 async def truncate(ctx: Context) -> None:
@@ -141,7 +87,7 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
         dispatch_poll_interval=0.02,
     )
     settings.data_dir.mkdir(parents=True)
-    workers: list[Worker] = []
+    workers: list[TextcastProcess] = []
     ctx = Context.create(settings)
     state = SimulatorState(SimulatorConfig(callbacks=False))
     sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
@@ -176,7 +122,11 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
 
         env = worker_env(settings, secret_key)
         for n in range(WORKERS):
-            workers.append(await Worker.start(env, tmp_path / f"worker-{n}.log"))
+            workers.append(
+                await TextcastProcess.start(
+                    ["worker", "--log-level", "warning"], env, tmp_path / f"worker-{n}.log"
+                )
+            )
         pids = {w.process.pid for w in workers}
 
         # Until the queue is empty, sample who holds leases: proof the work is shared.
@@ -187,7 +137,7 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
             for worker in workers:
                 assert worker.process.returncode is None, (
                     f"worker {worker.process.pid} exited {worker.process.returncode}:\n"
-                    + worker.output()
+                    + worker.output(tail=4000)
                 )
             assert time.monotonic() < deadline, f"{left} messages still pending"
             seen_owners |= await lease_owners(ctx)
@@ -195,7 +145,7 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
             await asyncio.sleep(0.02)
 
         codes = [await worker.stop(SHUTDOWN_TIMEOUT) for worker in workers]
-        assert codes == [0] * WORKERS, "\n".join(w.output() for w in workers)
+        assert codes == [0] * WORKERS, "\n".join(w.output(tail=4000) for w in workers)
 
         async with (
             aiohttp.ClientSession() as http,

@@ -4,21 +4,20 @@ listener, and one dispatcher per SQLite file."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import Simulator, free_port
+from tests.integration.processes import TextcastProcess, running
 from textcast import dispatch_lock
 from textcast.context import Context
 from textcast.services import messages as message_service
@@ -27,63 +26,7 @@ from textcast.services.providers import create_provider
 START_TIMEOUT = 60.0
 
 
-class Process:
-    """One `python -m textcast ...` subprocess, its output in a file."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: Path, handle: IO[bytes]) -> None:
-        self.process = process
-        self.log = log
-        self._handle = handle
-
-    @classmethod
-    async def start(cls, args: list[str], env: dict[str, str], log: Path) -> Process:
-        handle = log.open("wb")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "textcast",
-            *args,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=handle,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        return cls(process, log, handle)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self) -> str:
-        if not self._handle.closed:
-            self._handle.flush()
-        return self.log.read_text(errors="replace")
-
-    async def exit_code(self, timeout: float) -> int:
-        return await asyncio.wait_for(self.process.wait(), timeout)
-
-    async def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(sig)
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        self._handle.close()
-
-
-@contextlib.asynccontextmanager
-async def running(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[Process]:
-    process = await Process.start(args, env, log)
-    try:
-        yield process
-    finally:
-        await process.stop()
-
-
-async def until(check: Callable[[], Any], what: str, process: Process) -> None:
+async def until(check: Callable[[], Any], what: str, process: TextcastProcess) -> None:
     """Poll ``check()`` (sync or async) until truthy, failing with ``process``'s output."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -177,7 +120,7 @@ async def test_a_worker_whose_metrics_port_is_taken_exits_with_a_message(
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
     env = base_env(data_dir=str(tmp_path / "data"), demo="false", worker_metrics_port=str(port))
     try:
-        worker = await Process.start(["worker"], env, tmp_path / "worker.log")
+        worker = await TextcastProcess.start(["worker"], env, tmp_path / "worker.log")
         code = await worker.exit_code(START_TIMEOUT)
         await worker.stop()
     finally:
@@ -212,7 +155,7 @@ def lock_note(env: dict[str, str]) -> str:
     return path.read_text() if path.exists() else ""
 
 
-async def serving(env: dict[str, str], serve: Process) -> None:
+async def serving(env: dict[str, str], serve: TextcastProcess) -> None:
     async def healthy() -> bool:
         return (await get(api_url(env, "/healthz")))[0] == 200
 
@@ -224,7 +167,7 @@ async def test_a_worker_refuses_a_sqlite_file_that_serve_dispatches_from(
 ) -> None:
     async with running(["serve"], sqlite_env, tmp_path / "serve.log") as serve:
         await serving(sqlite_env, serve)
-        worker = await Process.start(["worker"], sqlite_env, tmp_path / "worker.log")
+        worker = await TextcastProcess.start(["worker"], sqlite_env, tmp_path / "worker.log")
         code = await worker.exit_code(START_TIMEOUT)
         await worker.stop()
         output = worker.output()
@@ -255,9 +198,9 @@ async def test_serve_runs_its_api_without_a_dispatcher_while_a_worker_holds_the_
 async def test_the_lock_is_released_when_its_worker_is_killed(
     sqlite_env: dict[str, str], tmp_path: Path
 ) -> None:
-    first = await Process.start(["worker"], sqlite_env, tmp_path / "first.log")
+    first = await TextcastProcess.start(["worker"], sqlite_env, tmp_path / "first.log")
     await until(lambda: f"pid {first.pid} " in lock_note(sqlite_env), "first worker locks", first)
-    await first.stop(signal.SIGKILL)
+    await first.stop(sig=signal.SIGKILL)
     async with running(["worker"], sqlite_env, tmp_path / "second.log") as second:
         await until(
             lambda: f"pid {second.pid} " in lock_note(sqlite_env), "second worker locks", second
