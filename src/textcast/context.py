@@ -6,6 +6,7 @@ to the services; nothing below reads the environment.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Context:
     box: SecretBox
     guard: TargetGuard
     _http: HttpClient | None = field(default=None, repr=False)
+    _write_turns: asyncio.Lock | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Context:
@@ -54,6 +56,29 @@ class Context:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`session` for a short write transaction that does no other I/O
+        (queueing messages, the dispatcher's claims, records and renewals).
+
+        On SQLite this process's write sessions take turns, first come first
+        served. Left to race for SQLite's single write lock, a waiter's busy
+        handler sleeps up to 100 ms between tries while newer transactions slip
+        in: 20 concurrent POSTs waited up to 4 s (0.5 s with turns), and the
+        dispatcher's claims waited behind its own records so its send lanes
+        ran dry. Not for transactions that call a provider or nest another
+        write session: the turn is held until commit. PostgreSQL's row locks
+        need none of this.
+        """
+        if self.engine.dialect.name != "sqlite":
+            async with self.session() as session:
+                yield session
+            return
+        if self._write_turns is None:
+            self._write_turns = asyncio.Lock()
+        async with self._write_turns, self.session() as session:
             yield session
 
     async def close(self) -> None:

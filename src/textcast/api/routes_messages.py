@@ -44,7 +44,7 @@ async def send_message(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    async with message_service.intake(ctx) as session:
+    async with ctx.write_session() as session:
         submitted = await message_service.submit(
             ctx.settings, session, request, idempotency_key=idempotency_key
         )
@@ -83,7 +83,7 @@ async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
     if request.country_code and not number.startswith("+"):
         number = "+" + request.country_code.strip().lstrip("+") + number.lstrip("0")
     send = message_service.SendRequest(to=number, body=request.message, sender=request.sender)
-    async with message_service.intake(ctx) as session:
+    async with ctx.write_session() as session:
         message_id = (
             await message_service.submit(ctx.settings, session, send, is_test=True)
         ).message.id
@@ -134,7 +134,7 @@ async def send_batch(request: BatchRequest, ctx: CtxDep) -> dict[str, Any]:
     """Queue many messages at once. Each row is validated on its own: good rows
     are queued, bad rows are reported by index with the field and the reason.
     Rows take no idempotency key: a retried batch queues its messages again."""
-    async with message_service.intake(ctx) as session:
+    async with ctx.write_session() as session:
         result = await message_service.submit_batch(ctx.settings, session, request.messages)
     return {
         "accepted": len(result.accepted),

@@ -143,7 +143,7 @@ async def send_test(
 ) -> Response:
     try:
         send = message_service.SendRequest(to=to.strip() or "-", body=body, sender=sender or None)
-        async with message_service.intake(ctx) as session:
+        async with ctx.write_session() as session:
             submitted = await message_service.submit(ctx.settings, session, send, is_test=True)
     except (TextcastError, ValueError) as exc:
         error = f"{exc.field}: {exc.message}" if isinstance(exc, ValidationFailed) else str(exc)

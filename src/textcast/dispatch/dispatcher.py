@@ -185,7 +185,7 @@ class Dispatcher:
         # so a message claimed again as soon as this commits keeps its new lease.
         held = {o.message_id: self._held.pop(o.message_id, None) for o in batch}
         try:
-            async with self.ctx.session() as session:
+            async with self.ctx.write_session() as session:
                 await outbox.record(session, self.worker_id, batch)
         except Exception:
             log.exception("recording %d send outcomes failed; will retry", len(batch))
@@ -207,7 +207,7 @@ class Dispatcher:
     async def _claim(self, limit: int) -> list[tuple[Claimed, float]]:
         # Before the claim's statement, so never later than the lease it takes.
         send_until = time.monotonic() + self._send_window
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             batch = await outbox.claim(
                 session,
                 worker=self.worker_id,
@@ -254,7 +254,7 @@ class Dispatcher:
             return
         asked = dict(self._held)
         send_until = time.monotonic() + self._send_window
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             renewal = await outbox.renew(
                 session,
                 worker=self.worker_id,
@@ -318,7 +318,7 @@ class Dispatcher:
         """
         # Small takes, looked up concurrently and recorded at once, so a recovery
         # finishes well inside its lease even when this worker is killed again.
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             taken = await outbox.take_expired(
                 session,
                 worker=self.worker_id,
@@ -331,7 +331,7 @@ class Dispatcher:
         if not taken:
             return
         look_ups = await asyncio.gather(*(self._look_up(m) for m in taken))
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             known = await outbox.recorded_sids(session, _sids(look_ups))
             verdicts = [recovery.verdict(found, known) for found in look_ups]
             decided = recovery.decide(

@@ -108,7 +108,7 @@ class EventNotifier:
     async def fan_out(self) -> int:
         created = 0
         settled_before = utcnow() - timedelta(seconds=self.policy.settle_seconds)
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             query = select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
             if _is_postgres(session):
                 query = query.with_for_update(skip_locked=True)
@@ -169,7 +169,7 @@ class EventNotifier:
         self,
     ) -> tuple[list[WebhookDelivery], dict[int, tuple[str, str]], dict[int, _Payload]] | None:
         now = utcnow()
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             query = (
                 select(WebhookDelivery)
                 .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
@@ -239,7 +239,7 @@ class EventNotifier:
     async def _record(self, results: list[_Attempt], attempts: dict[int, int]) -> None:
         now = utcnow()
         table = DELIVERIES
-        async with self.ctx.session() as session:
+        async with self.ctx.write_session() as session:
             for result in results:
                 tries = attempts[result.delivery_id]
                 if result.ok:

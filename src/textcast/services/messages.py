@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import hashlib
 import json
-import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone, segments, status
 from textcast.config import Settings
-from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
@@ -53,29 +48,6 @@ class SendRequest(BaseModel):
 class Submitted:
     message: Message
     replayed: bool = False
-
-
-# One intake queue per SQLite engine (so per file, per process); see intake().
-_INTAKE_TURNS: weakref.WeakKeyDictionary[object, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-@contextlib.asynccontextmanager
-async def intake(ctx: Context) -> AsyncIterator[AsyncSession]:
-    """A transaction for queueing messages, committed when the block ends.
-
-    On SQLite this process's intake transactions take turns, first come first
-    served. Left to race for SQLite's single write lock, a waiter's busy handler
-    sleeps up to 100 ms between tries while newer requests slip in, so one
-    request could wait seconds (20 concurrent POSTs: slowest 4 s, 0.5 s with
-    turns). PostgreSQL's row locks need none of this.
-    """
-    if ctx.engine.dialect.name != "sqlite":
-        async with ctx.session() as session:
-            yield session
-        return
-    turn = _INTAKE_TURNS.setdefault(ctx.engine.sync_engine, asyncio.Lock())
-    async with turn, ctx.session() as session:
-        yield session
 
 
 async def resolve_sender(session: AsyncSession, name: str | None) -> Sender:
