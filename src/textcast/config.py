@@ -50,7 +50,14 @@ class Settings(BaseSettings):
     provider_concurrency: int = Field(
         50, ge=1, le=1000, description="Sends in flight per provider account, per process."
     )
-    dispatch_batch_size: int = Field(200, ge=1, le=5000)
+    dispatch_batch_size: int = Field(
+        1000,
+        ge=1,
+        le=5000,
+        description="Messages claimed per query. A worker holds at most the larger of this "
+        "and 4 x TEXTCAST_DISPATCH_CONCURRENCY claimed at once; smaller claims ran the "
+        "SQLite dispatcher's send lanes dry between claims.",
+    )
     dispatch_concurrency: int = Field(100, ge=1, le=1000)
     dispatch_poll_interval: float = Field(0.2, gt=0, le=60)
     lease_seconds: float = Field(60.0, ge=5, le=3600)
