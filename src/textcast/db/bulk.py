@@ -10,13 +10,15 @@ INSERTs become one ``INSERT ... SELECT FROM unnest()`` of one array per column.
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -71,7 +73,8 @@ async def executemany(
     if isinstance(stmt, Insert):
         columns = tuple(rows[0])
         if connection.dialect.name == "postgresql":
-            await _insert_unnest(connection, cast(Table, stmt.table), columns, rows)
+            arrays = [[row[name] for row in rows] for name in columns]
+            await _insert_unnest(connection, cast(Table, stmt.table), columns, arrays)
             return len(rows)
     statement = driver_statement(stmt, connection.dialect, columns)
     constants, row = statement.constants, statement.row
@@ -81,8 +84,35 @@ async def executemany(
     return int(result.rowcount)
 
 
+async def insert_rows(
+    connection: AsyncConnection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """INSERT ``rows``, plain tuples of values for ``columns`` (datetimes
+    already converted with :func:`db_time`): an executemany on SQLite, one
+    statement of one array per column on PostgreSQL."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        await _insert_unnest(connection, table, columns, [list(c) for c in zip(*rows, strict=True)])
+        return
+    sql = _INSERT_SQL.get((table.name, columns))
+    if sql is None:
+        preparer = connection.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(name) for name in columns)
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"
+        _INSERT_SQL[(table.name, columns)] = sql
+    await connection.exec_driver_sql(sql, rows)
+
+
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
 async def _insert_unnest(
-    connection: AsyncConnection, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+    connection: AsyncConnection, table: Table, columns: tuple[str, ...], arrays: list[list[Any]]
 ) -> None:
     """PostgreSQL: every row in one INSERT ... SELECT FROM unnest(one array per column).
 
@@ -91,15 +121,15 @@ async def _insert_unnest(
     """
     dialect = connection.dialect
     quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(
+    casts = ", ".join(
         f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
         for i, name in enumerate(columns, start=1)
     )
     sql = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-        f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({arrays})"
+        f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({casts})"
     )
-    await connection.exec_driver_sql(sql, tuple([row[name] for row in rows] for name in columns))
+    await connection.exec_driver_sql(sql, tuple(arrays))
 
 
 Convert = Callable[[datetime | None], Any]
@@ -121,4 +151,22 @@ def _as_is(value: datetime | None) -> datetime | None:
 def _sqlite_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+
+def one_of(column: ColumnElement[Any], values: Collection[Any], dialect: Dialect) -> Any:
+    """``column IN values`` with ``values`` bound as one parameter: one array on
+    PostgreSQL (``= ANY``), one JSON array on SQLite (``IN json_each``).
+
+    ``IN`` with a parameter per value costs SQLAlchemy a bind per value on
+    every run (about 7 µs a value at a thousand, measured on a claim's contact
+    look-up) and gives PostgreSQL a new statement for every length.
+    """
+    if dialect.name == "postgresql":
+        return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))
+    items: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(values)), type_=Text()))
+    )
+    return column.in_(items.scalar_subquery())

@@ -359,6 +359,7 @@ class Dispatcher:
         if not provider.impl.supports_lookup:
             return None
         outbound = self._outbound(message, self._refs.senders[message.sender_id], provider)
+        assert message.created_at is not None, "take_expired reads what recovery needs"
         try:
             return await provider.impl.find_sent(self.ctx.http, outbound, message.created_at)
         except ProviderError as exc:

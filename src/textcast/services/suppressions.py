@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from textcast.db import bulk
 from textcast.db.models import Suppression
 
 # (provider id, sender id, phone)
@@ -60,8 +61,9 @@ async def blocked(session: AsyncSession, targets: Iterable[Target]) -> set[Targe
     wanted = set(targets)
     if not wanted:
         return set()
+    phones = {phone for _, _, phone in wanted}
     query = select(Suppression.provider_id, Suppression.sender_id, Suppression.phone).where(
-        Suppression.phone.in_({phone for _, _, phone in wanted})
+        bulk.one_of(Suppression.__table__.c.phone, phones, session.get_bind().dialect)
     )
     account: set[tuple[int, str]] = set()
     per_sender: set[Target] = set()
