@@ -39,6 +39,34 @@ def test_any_meta_round_trips(message_id: int, campaign: str | None) -> None:
     assert verify_meta("k", token) == Meta(message_id, 1, campaign=campaign)
 
 
+@given(secret=st.text(max_size=200), payload=st.text(max_size=200))
+def test_meta_signatures_are_hmac_sha256(secret: str, payload: str) -> None:
+    import hashlib
+    import hmac
+
+    from textcast.webhooks.meta import _signature
+
+    expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:16]
+    assert _signature(secret, payload) == expected
+
+
+@given(
+    message_id=st.integers(1, 2**62),
+    sender_id=st.integers(1, 2**31),
+    contact_id=st.none() | st.integers(1, 2**62),
+)
+def test_meta_without_labels_encodes_the_same_json(
+    message_id: int, sender_id: int, contact_id: int | None
+) -> None:
+    import base64
+    import json
+
+    payload = sign_meta("k", message_id, sender_id, contact_id=contact_id).split(".")[1]
+    fields = {"m": message_id, "s": sender_id, "c": contact_id}
+    expected = json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
+    assert base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode() == expected
+
+
 def test_with_meta_keeps_existing_query_parameters() -> None:
     url = with_meta("https://relay.example.com/cb?tenant=acme&meta=old", "1.2.abc")
     assert url == "https://relay.example.com/cb?tenant=acme&meta=1.2.abc"

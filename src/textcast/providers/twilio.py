@@ -9,6 +9,7 @@ simulator: only ``base_url`` differs.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import re
 import time
@@ -258,7 +259,9 @@ def send_form(message: OutboundMessage) -> list[tuple[str, str]]:
 # costs about half of urlencode's per-byte quoting, which profiles showed at a
 # tenth of a send's CPU.
 _FORM_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 _FORM_ESCAPES = {chr(code): "+" if code == 0x20 else f"%{code:02X}" for code in range(128)}
+META_MARKER = "?meta="
 
 
 def _form_escape(match: re.Match[str]) -> str:
@@ -266,7 +269,21 @@ def _form_escape(match: re.Match[str]) -> str:
 
 
 def _form_quote(value: str) -> str:
-    return _FORM_UNSAFE.sub(_form_escape, value) if value.isascii() else quote_plus(value)
+    if not value.isascii():
+        return quote_plus(value)
+    # Every StatusCallback is one of a few base URLs with its message's own
+    # meta, which needs no escaping: each base URL is escaped once (6 µs a
+    # send otherwise). Escaping goes character by character, so escaping the
+    # parts apart gives what escaping the whole would.
+    base, marker, meta = value.rpartition(META_MARKER)
+    if marker and _FORM_SAFE.fullmatch(meta):
+        return _escaped_base(base + marker) + meta
+    return _FORM_UNSAFE.sub(_form_escape, value)
+
+
+@functools.lru_cache(maxsize=256)
+def _escaped_base(value: str) -> str:
+    return _FORM_UNSAFE.sub(_form_escape, value)
 
 
 def encode_form(pairs: list[tuple[str, str]]) -> bytes:
