@@ -9,8 +9,14 @@ each with p50/p99 send latency, the ratio to (a) and the CPU per message of
 Textcast (or the raw client), the simulator and PostgreSQL, plus peak RSS, and
   (d) 100,000 messages accepted through the batch API.
 
+Each Textcast run is paired with a ceiling run measured just before it, and
+every configuration runs ``--rounds`` times: the machine's speed drifts by a
+factor of two within minutes (shared cores), so one ceiling for the whole
+script made the ratios swing from 0.47 to 0.69 between identical runs. The
+table prints each configuration's median run and the range of its ratios.
+
     .venv/bin/python benchmarks/dispatch.py [--messages 20000] [--intake 100000]
-        [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg]
+        [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg] [--rounds 3]
 
 The simulator runs in a child process so it does not share the dispatcher's
 event loop (it still shares the machine's two cores, as in the issue).
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -41,6 +48,7 @@ from harness import (
     drop_pg_database,
     free_port,
     fresh_pg_database,
+    process_cpu,
     run_simulator,
     wait_until_up,
 )
@@ -59,6 +67,7 @@ from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
 SECRET_KEY = Fernet.generate_key().decode()
+Results = dict[str, list[dict[str, float]]]
 
 
 async def http_ceiling(url: str, count: int, concurrency: int, meter: CpuMeter) -> dict[str, float]:
@@ -112,8 +121,8 @@ def bench_settings(database_url: str, data_dir: Path) -> Settings:
     )
 
 
-async def prepare(database_url: str, sim_url: str, count: int, data_dir: Path) -> Context:
-    """A migrated database with the benchmark provider and ``count`` queued messages."""
+async def prepare(database_url: str, sim_url: str, data_dir: Path) -> Context:
+    """A migrated database with the benchmark provider, nothing queued yet."""
     migrate.upgrade(database_url)
     ctx = Context.create(bench_settings(database_url, data_dir))
     async with ctx.session() as session:
@@ -131,13 +140,17 @@ async def prepare(database_url: str, sim_url: str, count: int, data_dir: Path) -
                 ],
             },
         )
+    return ctx
+
+
+async def queue(ctx: Context, count: int) -> None:
+    """Queue ``count`` messages in one transaction: all due from its commit on."""
     rows: list[object] = [
         {"to": f"+1415555{i % 10000:04d}", "body": f"bench message {i}"} for i in range(count)
     ]
-    for start in range(0, count, 10_000):
-        async with ctx.session() as session:
+    async with ctx.session() as session:
+        for start in range(0, count, 10_000):
             await message_service.submit_batch(ctx.settings, session, rows[start : start + 10_000])
-    return ctx
 
 
 async def figures(ctx: Context, count: int, elapsed: float) -> dict[str, float]:
@@ -155,7 +168,8 @@ async def textcast_in_process(
     database_url: str, sim_url: str, count: int, data_dir: Path, meter: CpuMeter
 ) -> dict[str, float]:
     """The dispatcher in this process (queued → accepted; intake excluded)."""
-    ctx = await prepare(database_url, sim_url, count, data_dir)
+    ctx = await prepare(database_url, sim_url, data_dir)
+    await queue(ctx, count)
     meter.start()
     started = time.perf_counter()
     await Dispatcher(ctx).drain(timeout=600)
@@ -169,8 +183,14 @@ async def textcast_in_process(
 async def textcast_workers(
     database_url: str, sim_url: str, count: int, data_dir: Path, processes: int, meter: CpuMeter
 ) -> dict[str, float]:
-    """``processes`` separate `textcast worker` processes sharing the database."""
-    ctx = await prepare(database_url, sim_url, count, data_dir)
+    """``processes`` separate `textcast worker` processes sharing the database.
+
+    Timed from the moment every worker dispatches and the messages are
+    committed, as the in-process run is: a worker's start-up (imports,
+    migration check, about 2 s of CPU here) is paid once per process, not
+    per message, and with it inside the window two workers measured slower
+    than one."""
+    ctx = await prepare(database_url, sim_url, data_dir)
     env = {
         **os.environ,
         "TEXTCAST_DATABASE_URL": database_url,
@@ -181,15 +201,23 @@ async def textcast_workers(
         "TEXTCAST_DISPATCH_POLL_INTERVAL": "0.01",
         "TEXTCAST_PUBLIC_URL": "http://127.0.0.1:9",
     }
-    meter.start()
-    started = time.perf_counter()
+    ports = [free_port() for _ in range(processes)]
     workers = [
         subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited in a hot path
-            [sys.executable, "-m", "textcast", "worker", "--log-level", "warning"], env=env
+            [sys.executable, "-m", "textcast", "worker", "--log-level", "warning"],
+            env={**env, "TEXTCAST_WORKER_METRICS_PORT": str(port)},
         )
-        for _ in range(processes)
+        for port in ports
     ]
     try:
+        # A worker serves its metrics just before its dispatcher starts.
+        await asyncio.gather(
+            *(wait_until_up(f"http://127.0.0.1:{p}", "/metrics", what="worker") for p in ports)
+        )
+        await queue(ctx, count)
+        meter.start()
+        cpu_before = [process_cpu(worker.pid) for worker in workers]
+        started = time.perf_counter()
         while time.perf_counter() - started < 600:
             async with ctx.sessions() as session:
                 done = await session.scalar(
@@ -199,6 +227,12 @@ async def textcast_workers(
                 break
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        used = meter.per_message()
+        workers_cpu = sum(
+            process_cpu(worker.pid) - before
+            for worker, before in zip(workers, cpu_before, strict=True)
+        )
+        used["cpu_client"] += workers_cpu * 1e6 / count
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
@@ -207,7 +241,6 @@ async def textcast_workers(
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
-    used = meter.per_message()  # the workers have exited: their CPU, start-up included
     result = await figures(ctx, count, elapsed)
     await ctx.close()
     return {**result, **used}
@@ -269,58 +302,111 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def main(args: argparse.Namespace) -> None:
-    port = free_port()
-    sim_url = f"http://127.0.0.1:{port}"
-    simulator = multiprocessing.Process(target=run_simulator, args=(port,), daemon=True)
-    simulator.start()
-    results: dict[str, dict[str, float]] = {}
-    assert simulator.pid is not None
-    meter = CpuMeter(simulator.pid, args.messages)
-    try:
-        await wait_until_up(sim_url)
-        results["(a) HTTP ceiling, raw aiohttp"] = await http_ceiling(
-            sim_url, args.messages, args.concurrency, meter
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            results["(b) Textcast on SQLite"] = await textcast_in_process(
-                url, sim_url, args.messages, Path(tmp), meter
-            )
-        if not args.skip_pg:
-            for processes in (1, 2):
-                name, url = await fresh_pg_database(args.pg_dsn)
+CEILING = "(a) HTTP ceiling, raw aiohttp"
+Run = Callable[[str, Path, CpuMeter], Awaitable[dict[str, float]]]
+
+
+def textcast_runs(args: argparse.Namespace, sim_url: str) -> dict[str, Run]:
+    """Each Textcast configuration as one run against a fresh database."""
+
+    async def on_sqlite(url: str, tmp: Path, meter: CpuMeter) -> dict[str, float]:
+        return await textcast_in_process(url, sim_url, args.messages, tmp, meter)
+
+    def on_postgres(processes: int) -> Run:
+        async def run(url: str, tmp: Path, meter: CpuMeter) -> dict[str, float]:
+            return await textcast_workers(url, sim_url, args.messages, tmp, processes, meter)
+
+        return run
+
+    runs: dict[str, Run] = {"(b) Textcast on SQLite": on_sqlite}
+    if not args.skip_pg:
+        runs["(c) Textcast on PostgreSQL, 1 worker process"] = on_postgres(1)
+        runs["(c) Textcast on PostgreSQL, 2 worker processes"] = on_postgres(2)
+    return runs
+
+
+async def database_for(label: str, tmp: Path, pg_dsn: str) -> tuple[str, str | None]:
+    """A fresh database for a run: (URL, PostgreSQL database to drop after)."""
+    if "SQLite" in label:
+        return f"sqlite+aiosqlite:///{tmp}/bench.db", None
+    name, url = await fresh_pg_database(pg_dsn)
+    return url, name
+
+
+async def measure(args: argparse.Namespace, sim_url: str, meter: CpuMeter) -> Results:
+    """Every configuration, ``args.rounds`` times, each run right after a
+    ceiling run of its own: the machine's speed drifts within a minute, so
+    a ratio is only fair between runs that close together."""
+    results: Results = {CEILING: []}
+    for _ in range(args.rounds):
+        for label, run in textcast_runs(args, sim_url).items():
+            ceiling = await http_ceiling(sim_url, args.messages, args.concurrency, meter)
+            results[CEILING].append(ceiling)
+            with tempfile.TemporaryDirectory() as tmp:
+                url, pg_database = await database_for(label, Path(tmp), args.pg_dsn)
                 try:
-                    with tempfile.TemporaryDirectory() as tmp:
-                        plural = "es" if processes > 1 else ""
-                        label = f"(c) Textcast on PostgreSQL, {processes} worker process{plural}"
-                        results[label] = await textcast_workers(
-                            url, sim_url, args.messages, Path(tmp), processes, meter
-                        )
+                    result = await run(url, Path(tmp), meter)
                 finally:
-                    await drop_pg_database(args.pg_dsn, name)
-    finally:
-        simulator.terminate()
-    ceiling = results["(a) HTTP ceiling, raw aiohttp"]["rate"]
-    print(f"\n{args.messages} messages, concurrency {args.concurrency}, {os.cpu_count()} cores\n")
-    print(f"{'run':48} {'msg/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}")
-    for label, result in results.items():
+                    if pg_database:
+                        await drop_pg_database(args.pg_dsn, pg_database)
+            result["ratio"] = result["rate"] / ceiling["rate"]
+            results.setdefault(label, []).append(result)
+    return results
+
+
+def median_run(runs: list[dict[str, float]], key: str) -> dict[str, float]:
+    """The run with the median ``key`` (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run[key])[(len(runs) - 1) // 2]
+
+
+def report(args: argparse.Namespace, results: Results) -> None:
+    print(
+        f"\n{args.messages} messages, concurrency {args.concurrency}, {os.cpu_count()} cores, "
+        f"{args.rounds} round(s); each row is its median run, each ratio to the ceiling "
+        "measured just before that run\n"
+    )
+    print(f"{'run':48} {'msg/s':>9} {'ratio':>6} {'range':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, runs in results.items():
+        if label == CEILING:
+            middle = median_run(runs, "rate")
+            ratio, spread = "1.00", ""
+        else:
+            middle = median_run(runs, "ratio")
+            ratios = [run["ratio"] for run in runs]
+            ratio, spread = f"{middle['ratio']:.2f}", f"{min(ratios):.2f}-{max(ratios):.2f}"
         print(
-            f"{label:48} {result['rate']:9.0f} {result['rate'] / ceiling:6.2f} "
-            f"{result['p50_ms']:8.1f} {result['p99_ms']:8.1f}"
+            f"{label:48} {middle['rate']:9.0f} {ratio:>6} {spread:>11} "
+            f"{middle['p50_ms']:8.1f} {middle['p99_ms']:8.1f}"
         )
     # client: the raw aiohttp client, or Textcast (its worker processes with their
     # start-up included). PostgreSQL counts every postgres process on the machine.
-    print(f"\n{'CPU per message, us':48} {'client':>9} {'simulator':>10} {'PostgreSQL':>11}")
-    for label, result in results.items():
+    heading = "CPU per message, us (same runs)"
+    print(f"\n{heading:48} {'client':>9} {'simulator':>10} {'PostgreSQL':>11}")
+    for label, runs in results.items():
+        middle = median_run(runs, "rate" if label == CEILING else "ratio")
         print(
-            f"{label:48} {result['cpu_client']:9.0f} {result['cpu_simulator']:10.0f} "
-            f"{result['cpu_postgres']:11.0f}"
+            f"{label:48} {middle['cpu_client']:9.0f} {middle['cpu_simulator']:10.0f} "
+            f"{middle['cpu_postgres']:11.0f}"
         )
     print(
         "\npeak RSS of the benchmark process (simulator and workers excluded): "
         f"{peak_rss_mb():.0f} MB"
     )
+
+
+async def main(args: argparse.Namespace) -> None:
+    port = free_port()
+    sim_url = f"http://127.0.0.1:{port}"
+    simulator = multiprocessing.Process(target=run_simulator, args=(port,), daemon=True)
+    simulator.start()
+    assert simulator.pid is not None
+    meter = CpuMeter(simulator.pid, args.messages)
+    try:
+        await wait_until_up(sim_url)
+        results = await measure(args, sim_url, meter)
+    finally:
+        simulator.terminate()
+    report(args, results)
     if args.intake:
         with tempfile.TemporaryDirectory() as tmp:
             intake = await batch_intake(args.intake, Path(tmp))
@@ -341,6 +427,9 @@ if __name__ == "__main__":
         default=os.environ.get("TEXTCAST_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times each configuration runs (medians printed)"
+    )
     parser.add_argument(
         "--intake", type=int, default=100_000, help="messages for the batch API run (0 = skip)"
     )

@@ -89,17 +89,21 @@ def run_simulator(port: int) -> None:
     web.run_app(create_app(state), host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-async def wait_until_up(url: str) -> None:
+async def wait_until_up(
+    url: str, path: str = "/_simulator/healthz", timeout: float = 30.0, what: str = "simulator"
+) -> None:
+    """Wait until GET ``url + path`` answers 200."""
+    deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+        while time.monotonic() < deadline:
             try:
-                async with http.get(f"{url}/_simulator/healthz") as response:
+                async with http.get(f"{url}{path}") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
-    raise RuntimeError("simulator did not start")
+    raise RuntimeError(f"{what} did not start")
 
 
 async def fresh_pg_database(dsn: str, prefix: str = "textcast_bench") -> tuple[str, str]:
