@@ -50,7 +50,7 @@ def _signature(secret: str, payload: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _keyed(secret: str) -> tuple[Any, Any]:
+def _keyed(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
     """HMAC-SHA256 (RFC 2104) keyed with ``secret``: the inner and outer hashes
     with the padded key already absorbed.
 
