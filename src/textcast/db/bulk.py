@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
@@ -56,6 +56,21 @@ def driver_statement(
         compiled_statement = _DriverStatement(compiled.string, constants, row)
         _COMPILED[key] = compiled_statement
     return compiled_statement
+
+
+async def execute(
+    connection: AsyncConnection, stmt: UpdateBase, values: Mapping[str, Any]
+) -> CursorResult[Any]:
+    """Run ``stmt`` once with ``values`` passed to the driver as they are.
+
+    For statements whose values SQLAlchemy would otherwise convert one by one
+    (arrays of datetimes on PostgreSQL). ``stmt`` must be a module-level
+    constant, as for :func:`executemany`.
+    """
+    statement = driver_statement(stmt, connection.dialect)
+    return await connection.exec_driver_sql(
+        statement.sql, statement.row({**statement.constants, **values})
+    )
 
 
 async def executemany(

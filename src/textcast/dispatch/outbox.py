@@ -30,7 +30,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -207,18 +206,19 @@ async def _contact_ids(connection: AsyncConnection, phones: set[str]) -> dict[st
     return {phone: contact_id for phone, contact_id in await connection.execute(query)}
 
 
-# What a send needs, in Claimed's field order. Each value is read as the
-# driver returns it: the media list as JSON text (parsed only when not
-# empty) and nothing that SQLAlchemy would convert row by row, such as
-# SQLite's datetimes; at a thousand rows a claim that conversion cost more
-# than the statement. The contact ID (Claimed's next field) is looked up apart.
+# What a send needs, in Claimed's field order, each value as the driver
+# returns it: the media list as JSON text, parsed only when not empty (cast in
+# SQL, or asyncpg decodes every row's JSON), and nothing SQLAlchemy converts
+# row by row, such as SQLite's datetimes. At a thousand rows a claim, those
+# conversions cost more than the statement. The contact ID (Claimed's next
+# field) is looked up apart.
 _SEND_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.provider_id,
     MESSAGES.c.sender_id,
     MESSAGES.c.to,
     MESSAGES.c.body,
-    type_coerce(MESSAGES.c.media_urls, Text()),
+    MESSAGES.c.media_urls.cast(Text()),
     MESSAGES.c.segments,
     MESSAGES.c.attempts,
     MESSAGES.c.campaign,
@@ -550,13 +550,17 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
 async def _update(
     connection: AsyncConnection, kind: str, rows: list[tuple[Any, ...]], owner: str
 ) -> set[int]:
+    values: dict[str, Any]
     if connection.dialect.name == "postgresql":
+        stmt = _OUTCOME_STATEMENTS_UNNESTED[kind]
         columns = (list(column) for column in zip(*rows, strict=True))
-        arrays = dict(zip(_ROW_VALUES, columns, strict=True))
-        stmt, params = _OUTCOME_STATEMENTS_UNNESTED[kind], {**arrays, "owner": owner}
+        values = dict(zip(_ROW_VALUES, columns, strict=True))
     else:
-        stmt, params = _OUTCOME_STATEMENTS_JSON[kind], {"rows": json.dumps(rows), "owner": owner}
-    return set((await connection.execute(stmt, params)).scalars())
+        stmt, values = _OUTCOME_STATEMENTS_JSON[kind], {"rows": json.dumps(rows)}
+    # Values as the driver takes them: SQLAlchemy would convert each datetime
+    # in PostgreSQL's arrays once more, one by one.
+    result = await bulk.execute(connection, stmt, {**values, "owner": owner})
+    return set(result.scalars())
 
 
 def _row(o: Outcome, at: Any, db_time: bulk.Convert) -> tuple[Any, ...]:
