@@ -283,12 +283,13 @@ def _form_quote(value: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _escaped_base(value: str) -> str:
-    return _FORM_UNSAFE.sub(_form_escape, value)
+    return _form_quote(value) if not value.isascii() else _FORM_UNSAFE.sub(_form_escape, value)
 
 
 def encode_form(pairs: list[tuple[str, str]]) -> bytes:
     """``application/x-www-form-urlencoded`` bytes, identical to ``urlencode(pairs)``."""
-    return "&".join(f"{_form_quote(name)}={_form_quote(value)}" for name, value in pairs).encode()
+    # Field names are the API's few constants: escaped once each.
+    return "&".join(f"{_escaped_base(name)}={_form_quote(value)}" for name, value in pairs).encode()
 
 
 def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
