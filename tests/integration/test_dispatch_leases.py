@@ -13,7 +13,7 @@ from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.helpers import eventually
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, SendAttempt, utcnow
-from textcast.dispatch import outbox
+from textcast.dispatch import claims, outbox
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
@@ -31,7 +31,7 @@ async def queue_many(ctx: Context, simulator: Simulator, count: int) -> list[int
 
 async def claim_for(ctx: Context, worker: str) -> list[int]:
     async with ctx.session() as session:
-        taken = await outbox.claim(session, worker=worker, limit=100, lease_seconds=30)
+        taken = await claims.claim(session, worker=worker, limit=100, lease_seconds=30)
     return [m.id for m in taken]
 
 
@@ -184,7 +184,7 @@ async def test_renewal_extends_only_the_leases_the_worker_still_holds(
             .values(status="sent", lease_owner=None, lease_expires_at=None)
         )
     async with ctx.session() as session:
-        renewal = await outbox.renew(
+        renewal = await claims.renew(
             session, worker="worker", ids=[held, taken_over, answered], lease_seconds=600
         )
     assert (renewal.renewed, renewal.lost) == ({held}, {taken_over, answered})
@@ -205,10 +205,10 @@ async def test_recovery_leaves_the_messages_a_worker_still_holds_alone(
             .values(lease_expires_at=utcnow() - timedelta(seconds=1))
         )
     async with ctx.session() as session:
-        own = await outbox.take_expired(
+        own = await claims.take_expired(
             session, worker="worker", limit=10, lease_seconds=30, exclude=[message_id]
         )
     assert own == []
     async with ctx.session() as session:
-        rescued = await outbox.take_expired(session, worker="rescuer", limit=10, lease_seconds=30)
+        rescued = await claims.take_expired(session, worker="rescuer", limit=10, lease_seconds=30)
     assert [m.id for m in rescued] == [message_id]

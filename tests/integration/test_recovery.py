@@ -10,7 +10,7 @@ from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.helpers import FakeApi
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, utcnow
-from textcast.dispatch import outbox
+from textcast.dispatch import claims, outbox
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.providers.base import OutboundMessage
 from textcast.services import messages as message_service
@@ -26,7 +26,7 @@ async def queue(ctx: Context, body: str) -> int:
 async def die_mid_send(ctx: Context) -> list[int]:
     """Claim like a worker, then 'crash': leave the leases to expire."""
     async with ctx.session() as session:
-        taken = await outbox.claim(session, worker="dead-worker", limit=100, lease_seconds=30)
+        taken = await claims.claim(session, worker="dead-worker", limit=100, lease_seconds=30)
         await session.execute(
             update(Message)
             .where(Message.id.in_([m.id for m in taken]))
@@ -126,7 +126,7 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_decide_the_outcome(
     message_id = await queue(ctx, "slow worker")
     await die_mid_send(ctx)  # "dead-worker" held it; its lease has expired
     async with ctx.session() as session:
-        taken = await outbox.take_expired(session, worker="rescuer", limit=10, lease_seconds=30)
+        taken = await claims.take_expired(session, worker="rescuer", limit=10, lease_seconds=30)
     assert [m.id for m in taken] == [message_id]
     late = outbox.Outcome(message_id, "failed", error_code="21211", error_message="late answer")
     async with ctx.session() as session:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from textcast.dispatch.outbox import Claimed
+from textcast.dispatch.claims import Claimed
 from textcast.dispatch.outcomes import ProviderTraits, accepted, failed_send
 from textcast.dispatch.pacing import schedule
 from textcast.dispatch.recovery import Policy, Verdict, decide, verdict

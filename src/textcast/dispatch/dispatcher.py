@@ -29,9 +29,10 @@ from sqlalchemy import func, select
 from textcast import metrics, status
 from textcast.context import Context
 from textcast.db.models import Message, utcnow
-from textcast.dispatch import outbox, outcomes, pacing, recovery
+from textcast.dispatch import claims, outbox, outcomes, pacing, recovery
+from textcast.dispatch.claims import Claimed
 from textcast.dispatch.lanes import SendLanes
-from textcast.dispatch.outbox import Claimed, Outcome
+from textcast.dispatch.outbox import Outcome
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.references import LoadedProvider, LoadedSender, References
 from textcast.dispatch.retry import RetryStrategy
@@ -208,7 +209,7 @@ class Dispatcher:
         # Before the claim's statement, so never later than the lease it takes.
         send_until = time.monotonic() + self._send_window
         async with self.ctx.write_session() as session:
-            batch = await outbox.claim(
+            batch = await claims.claim(
                 session,
                 worker=self.worker_id,
                 limit=limit,
@@ -217,7 +218,7 @@ class Dispatcher:
             if not batch:
                 return []
             await self._refs.refresh(session, batch)
-            suppressed = await outbox.suppressed(session, batch)
+            suppressed = await claims.suppressed(session, batch)
             sendable = [m for m in batch if m.id not in suppressed]
             senders = self._refs.senders
             planned = await pacing.plan(
@@ -255,7 +256,7 @@ class Dispatcher:
         asked = dict(self._held)
         send_until = time.monotonic() + self._send_window
         async with self.ctx.write_session() as session:
-            renewal = await outbox.renew(
+            renewal = await claims.renew(
                 session,
                 worker=self.worker_id,
                 ids=asked.keys(),
@@ -319,7 +320,7 @@ class Dispatcher:
         # Small takes, looked up concurrently and recorded at once, so a recovery
         # finishes well inside its lease even when this worker is killed again.
         async with self.ctx.write_session() as session:
-            taken = await outbox.take_expired(
+            taken = await claims.take_expired(
                 session,
                 worker=self.worker_id,
                 limit=self.settings.provider_concurrency,
@@ -332,7 +333,7 @@ class Dispatcher:
             return
         look_ups = await asyncio.gather(*(self._look_up(m) for m in taken))
         async with self.ctx.write_session() as session:
-            known = await outbox.recorded_sids(session, _sids(look_ups))
+            known = await claims.recorded_sids(session, _sids(look_ups))
             verdicts = [recovery.verdict(found, known) for found in look_ups]
             decided = recovery.decide(
                 list(zip(taken, verdicts, strict=True)), self._recovery_policy(), utcnow()

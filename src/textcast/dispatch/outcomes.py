@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from textcast import error_codes, metrics
 from textcast.db.models import utcnow
-from textcast.dispatch.outbox import Claimed, Outcome
+from textcast.dispatch.claims import Claimed
+from textcast.dispatch.outbox import Outcome
 from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult, may_have_arrived

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from textcast.dispatch import outcomes
-from textcast.dispatch.outbox import Claimed, Outcome
+from textcast.dispatch.claims import Claimed
+from textcast.dispatch.outbox import Outcome
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult
 

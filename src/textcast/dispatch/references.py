@@ -19,7 +19,7 @@ from textcast import metrics
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
-from textcast.dispatch.outbox import Claimed
+from textcast.dispatch.claims import Claimed
 from textcast.providers.base import Provider
 from textcast.services.providers import instantiate
 from textcast.webhooks.urls import callback_base
