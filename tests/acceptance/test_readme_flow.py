@@ -102,6 +102,15 @@ def test_cli_bad_input_exits_non_zero_with_a_message(demo: dict[str, Any]) -> No
     assert missing.returncode == 1 and "no provider" in missing.stderr
 
 
+def test_a_bad_setting_is_invalid_input_named_in_the_message(demo: dict[str, Any]) -> None:
+    env = {**demo["env"], "TEXTCAST_LEASE_SECONDS": "1"}
+    result = subprocess.run(
+        [*TEXTCAST, "providers", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "TEXTCAST_LEASE_SECONDS" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_cli_adds_a_twilio_provider_with_masked_token(demo: dict[str, Any]) -> None:
     result = cli(
         demo,

@@ -30,7 +30,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"bad setting TEXTCAST_{str(first['loc'][0]).upper()}: {first['msg']}")
+        name = f"TEXTCAST_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
+        fail(f"bad setting {name}: {first['msg']}", code=2)  # invalid input, as the README says
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
