@@ -74,9 +74,14 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         # Claimed messages not yet sent or handed back are capped at a few times
         # the concurrency, so claims come in large batches (few transactions)
-        # without hoarding the queue from other workers.
+        # without hoarding the queue from other workers. Two batches' worth, so
+        # the next claim starts while a full batch is still waiting: under load
+        # a claim takes 100-150 ms of wall time (its turn for the write lock, and
+        # each statement's await behind the send lanes on the event loop), and
+        # starting it with half a batch left ran the lanes dry 15-20% of the
+        # time (6-12% now; 5% more messages a second in 7 of 8 paired runs).
         self._max_claimed = max(
-            ctx.settings.dispatch_concurrency * 4, ctx.settings.dispatch_batch_size
+            ctx.settings.dispatch_concurrency * 4, 2 * ctx.settings.dispatch_batch_size
         )
         self._claim_at_least = min(ctx.settings.dispatch_batch_size, self._max_claimed // 2)
         self._outstanding = 0  # claimed here and not yet finished
