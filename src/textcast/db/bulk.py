@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, func, literal_column, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, UpdateBase
+
+from textcast.db.models import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -104,30 +116,63 @@ async def insert_rows(
     table: Table,
     columns: tuple[str, ...],
     rows: list[tuple[Any, ...]],
+    *,
+    skip_conflicts: bool = False,
 ) -> None:
-    """INSERT ``rows``, plain tuples of values for ``columns`` (datetimes
-    already converted with :func:`db_time`): an executemany on SQLite, one
-    statement of one array per column on PostgreSQL."""
+    """INSERT ``rows``, plain tuples of values for ``columns`` as the driver
+    takes them (see :func:`driver_rows`): an executemany on SQLite, one
+    statement of one array per column on PostgreSQL. ``skip_conflicts`` adds
+    ``ON CONFLICT DO NOTHING``."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        await _insert_unnest(connection, table, columns, [list(c) for c in zip(*rows, strict=True)])
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        await _insert_unnest(connection, table, columns, arrays, skip_conflicts)
         return
-    sql = _INSERT_SQL.get((table.name, columns))
+    key = (table.name, columns, skip_conflicts)
+    sql = _INSERT_SQL.get(key)
     if sql is None:
         preparer = connection.dialect.identifier_preparer
         names = ", ".join(preparer.quote(name) for name in columns)
         marks = ", ".join("?" * len(columns))
         sql = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"
-        _INSERT_SQL[(table.name, columns)] = sql
-    await connection.exec_driver_sql(sql, rows)
+        _INSERT_SQL[key] = sql + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
+    await connection.exec_driver_sql(_INSERT_SQL[key], rows)
 
 
-_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+_INSERT_SQL: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+
+def driver_rows(
+    table: Table, columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]], dialect: Dialect
+) -> list[tuple[Any, ...]]:
+    """Rows of Python values in ``columns`` order as the driver takes them:
+    datetimes as :func:`db_time` converts them, JSON columns as JSON text, the
+    rest as they are. That is what SQLAlchemy's type processing does for
+    Textcast's columns, at a fraction of its cost per row (a 10,000-message
+    batch spent most of its time there)."""
+    to_time = db_time(dialect)
+    plan: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for name in columns:
+        column_type = table.c[name].type
+        if isinstance(column_type, UTCDateTime):
+            plan.append((name, to_time))
+        elif isinstance(column_type, JSON):
+            plan.append((name, json.dumps))
+        else:
+            plan.append((name, None))
+    return [
+        tuple(row[name] if convert is None else convert(row[name]) for name, convert in plan)
+        for row in rows
+    ]
 
 
 async def _insert_unnest(
-    connection: AsyncConnection, table: Table, columns: tuple[str, ...], arrays: list[list[Any]]
+    connection: AsyncConnection,
+    table: Table,
+    columns: tuple[str, ...],
+    arrays: list[list[Any]],
+    skip_conflicts: bool = False,
 ) -> None:
     """PostgreSQL: every row in one INSERT ... SELECT FROM unnest(one array per column).
 
@@ -144,6 +189,8 @@ async def _insert_unnest(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
         f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({casts})"
     )
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
     await connection.exec_driver_sql(sql, tuple(arrays))
 
 

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone as phone_numbers
+from textcast.db import bulk
 from textcast.db.models import Contact, InboundMessage, Message, utcnow
 from textcast.errors import NotFound, ValidationFailed
 
@@ -22,6 +22,7 @@ OPTED_OUT_TAG = "opted-out"
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 CONTACTS = cast(Table, Contact.__table__)
+_NEW_CONTACT = ("phone", "tags", "created_at", "updated_at")
 
 
 async def ensure_many(
@@ -32,12 +33,12 @@ async def ensure_many(
     wanted = sorted(set(phones))
     if not wanted:
         return {}
-    now = utcnow()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for chunk in _chunks(wanted, 5000):
-        rows = [{"phone": p, "tags": [], "created_at": now, "updated_at": now} for p in chunk]
-        await session.execute(insert(CONTACTS).on_conflict_do_nothing(), rows)
+    connection = await session.connection()
+    to_db_time = bulk.db_time(connection.dialect)
+    now = to_db_time(utcnow())
+    # Plain values to the driver: bulk intake creates up to 10,000 at a time.
+    rows = [(phone, "[]", now, now) for phone in wanted]
+    await bulk.insert_rows(connection, CONTACTS, _NEW_CONTACT, rows, skip_conflicts=True)
     if not ids:
         return {}
     found: dict[str, int] = {}
