@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from tests.conftest import Simulator, twilio_provider_payload
-from tests.integration.helpers import FakeApi
+from tests.integration.helpers import FakeApi, eventually
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, utcnow
 from textcast.dispatch import claims, outbox
@@ -250,3 +251,33 @@ async def test_a_look_up_twilio_does_not_answer_keeps_the_message_for_a_later_lo
     message, history = await show(ctx, message_id)
     assert (message.status, message.possible_duplicate) == ("queued", False)
     assert "never got it" in (history[-1].detail or "")
+
+
+async def test_a_dead_workers_many_messages_are_recovered_without_waiting_between_takes(
+    ctx: Context, simulator: Simulator
+) -> None:
+    # Takes of 5, and an hour-long lease: a quarter lease between rounds would
+    # be 15 minutes, so only back-to-back rounds finish this in time.
+    ctx.settings.provider_concurrency = 5
+    ctx.settings.lease_seconds = 3600
+    await simulator.control("PATCH", "config", {"callbacks": False})
+    async with ctx.session() as session:
+        await create_provider(ctx, session, twilio_provider_payload(simulator))
+    for i in range(17):
+        await queue(ctx, f"stranded {i}")
+    stranded = await die_mid_send(ctx)
+    assert len(stranded) == 17
+
+    async def none_dispatching() -> bool:
+        async with ctx.sessions() as session:
+            query = select(Message.id).where(Message.status == "dispatching")
+            return not (await session.scalars(query)).all()
+
+    stop = asyncio.Event()
+    recovering = asyncio.create_task(Dispatcher(ctx)._recover_loop(stop))
+    try:
+        await eventually(none_dispatching, timeout=30)
+    finally:
+        stop.set()
+        await recovering
+    assert simulator.state.post_count == 0  # asked about, found absent, requeued: not sent yet

@@ -300,20 +300,27 @@ class Dispatcher:
     # --- recovery ------------------------------------------------------------------
 
     async def _recover_loop(self, stop: asyncio.Event) -> None:
-        """Every quarter lease (at least every second), decide on expired leases.
-        Beside the claim loop: a look-up may take as long as the HTTP timeout."""
+        """Every quarter lease (at least every second), decide on expired leases,
+        and at once again while a round finds a full take waiting: a dead worker
+        may leave a couple of thousand claimed messages, which one small take a
+        round would have recovered at about 40 a second. Beside the claim loop:
+        a look-up may take as long as the HTTP timeout."""
         interval = max(1.0, self.settings.lease_seconds / 4)
         while not stop.is_set():
+            full = False
             try:
-                await self.recover_expired()
+                full = await self.recover_expired() >= self.settings.provider_concurrency
             except Exception:  # a database outage must not end recovery for good
                 log.exception("recovering expired leases failed; trying again shortly")
+            if full:
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
-    async def recover_expired(self) -> None:
-        """Decide what happened to messages whose lease expired: their worker
-        died mid-send, or a send (or an earlier look-up) got no answer.
+    async def recover_expired(self) -> int:
+        """Decide what happened to messages whose lease expired (their worker
+        died mid-send, or a send or an earlier look-up got no answer), a small
+        take at a time; how many this round took.
 
         Where the provider can be asked (Twilio), a message it already has is
         recorded as accepted and not resent, one it never got is requeued as a
@@ -335,7 +342,7 @@ class Dispatcher:
             if taken:
                 await self._refs.refresh(session, taken)
         if not taken:
-            return
+            return 0
         look_ups = await asyncio.gather(*(self._look_up(m) for m in taken))
         async with self.ctx.write_session() as session:
             known = await claims.recorded_sids(session, _sids(look_ups))
@@ -349,6 +356,7 @@ class Dispatcher:
             len(taken),
             dict(Counter(outcome.kind for outcome in decided)),
         )
+        return len(taken)
 
     def _recovery_policy(self) -> recovery.Policy:
         return recovery.Policy(
