@@ -54,8 +54,8 @@ class Settings(BaseSettings):
         1000,
         ge=1,
         le=5000,
-        description="Messages claimed per query. A worker holds at most the larger of this "
-        "and 4 x TEXTCAST_DISPATCH_CONCURRENCY claimed at once; smaller claims ran the "
+        description="Messages claimed per query. A worker holds at most the larger of twice "
+        "this and 4 x TEXTCAST_DISPATCH_CONCURRENCY claimed at once; smaller claims ran the "
         "SQLite dispatcher's send lanes dry between claims.",
     )
     dispatch_concurrency: int = Field(100, ge=1, le=1000)
