@@ -268,28 +268,30 @@ def _form_escape(match: re.Match[str]) -> str:
     return _FORM_ESCAPES[match.group()]
 
 
+def _escape(value: str) -> str:
+    return _FORM_UNSAFE.sub(_form_escape, value) if value.isascii() else quote_plus(value)
+
+
+# For the values every send repeats: the API's field names, and the base URLs
+# of StatusCallbacks.
+_escape_cached = functools.lru_cache(maxsize=256)(_escape)
+
+
 def _form_quote(value: str) -> str:
-    if not value.isascii():
-        return quote_plus(value)
     # Every StatusCallback is one of a few base URLs with its message's own
     # meta, which needs no escaping: each base URL is escaped once (6 µs a
     # send otherwise). Escaping goes character by character, so escaping the
     # parts apart gives what escaping the whole would.
     base, marker, meta = value.rpartition(META_MARKER)
     if marker and _FORM_SAFE.fullmatch(meta):
-        return _escaped_base(base + marker) + meta
-    return _FORM_UNSAFE.sub(_form_escape, value)
-
-
-@functools.lru_cache(maxsize=256)
-def _escaped_base(value: str) -> str:
-    return _form_quote(value) if not value.isascii() else _FORM_UNSAFE.sub(_form_escape, value)
+        return _escape_cached(base + marker) + meta
+    return _escape(value)
 
 
 def encode_form(pairs: list[tuple[str, str]]) -> bytes:
     """``application/x-www-form-urlencoded`` bytes, identical to ``urlencode(pairs)``."""
-    # Field names are the API's few constants: escaped once each.
-    return "&".join(f"{_escaped_base(name)}={_form_quote(value)}" for name, value in pairs).encode()
+    fields = (f"{_escape_cached(name)}={_form_quote(value)}" for name, value in pairs)
+    return "&".join(fields).encode()
 
 
 def parse_status_callback(form: Mapping[str, str]) -> StatusUpdate | None:
