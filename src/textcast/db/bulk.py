@@ -92,18 +92,17 @@ async def executemany(
 
     Statements must be module-level constants: they are compiled once and
     cached by identity. Datetimes in ``rows`` must already be converted with
-    :func:`db_time`; an INSERT writes the columns of the first row.
+    :func:`db_time`. An INSERT (a plain one: no ON CONFLICT, no RETURNING)
+    writes the columns of the first row, through :func:`insert_rows`.
     """
     if not rows:
         return 0
-    columns: tuple[str, ...] = ()
     if isinstance(stmt, Insert):
         columns = tuple(rows[0])
-        if connection.dialect.name == "postgresql":
-            arrays = [[row[name] for row in rows] for name in columns]
-            await _insert_unnest(connection, cast(Table, stmt.table), columns, arrays)
-            return len(rows)
-    statement = driver_statement(stmt, connection.dialect, columns)
+        values = [tuple(row[name] for name in columns) for row in rows]
+        await insert_rows(connection, cast(Table, stmt.table), columns, values)
+        return len(rows)
+    statement = driver_statement(stmt, connection.dialect)
     constants, row = statement.constants, statement.row
     result = await connection.exec_driver_sql(
         statement.sql, [row({**constants, **r}) for r in rows]

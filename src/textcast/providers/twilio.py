@@ -33,6 +33,7 @@ from textcast.providers.base import (
     StatusUpdate,
     basic_auth,
 )
+from textcast.webhooks.meta import QUERY_MARKER
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
@@ -261,7 +262,6 @@ def send_form(message: OutboundMessage) -> list[tuple[str, str]]:
 _FORM_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
 _FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 _FORM_ESCAPES = {chr(code): "+" if code == 0x20 else f"%{code:02X}" for code in range(128)}
-META_MARKER = "?meta="
 
 
 def _form_escape(match: re.Match[str]) -> str:
@@ -282,7 +282,7 @@ def _form_quote(value: str) -> str:
     # meta, which needs no escaping: each base URL is escaped once (6 µs a
     # send otherwise). Escaping goes character by character, so escaping the
     # parts apart gives what escaping the whole would.
-    base, marker, meta = value.rpartition(META_MARKER)
+    base, marker, meta = value.rpartition(QUERY_MARKER)
     if marker and _FORM_SAFE.fullmatch(meta):
         return _escape_cached(base + marker) + meta
     return _escape(value)

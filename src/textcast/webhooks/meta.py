@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 SIGNATURE_HEX = 16
+# How with_meta joins the meta to a callback URL without a query of its own.
+QUERY_MARKER = "?meta="
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 VERSION = "v2"
 
@@ -145,7 +147,7 @@ def with_meta(url: str, meta: str) -> str:
     if "?" not in url and "#" not in url:  # the usual case, on every send: skip the parsing
         # What sign_meta makes is URL-safe already (base64url, digits, dots).
         value = meta if _URL_SAFE.fullmatch(meta) else quote_plus(meta)
-        return f"{url}?meta={value}"
+        return f"{url}{QUERY_MARKER}{value}"
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "meta"]
     query.append(("meta", meta))
