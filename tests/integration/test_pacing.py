@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -22,6 +23,9 @@ COUNT = 60
 
 
 async def test_three_workers_share_one_senders_pace(ctx: Context, simulator: Simulator) -> None:
+    # Claims of 10, so all three workers hold some of the sender's messages at
+    # once: with a limiter each, they would send a burst of 20 apiece at once.
+    ctx.settings.dispatch_batch_size = 10
     await simulator.control("PATCH", "config", {"callbacks": False})
     payload = twilio_provider_payload(simulator)
     payload["senders"] = [
@@ -38,6 +42,7 @@ async def test_three_workers_share_one_senders_pace(ctx: Context, simulator: Sim
         await message_service.submit_batch(ctx.settings, session, rows)
 
     stop = asyncio.Event()
+    began = datetime.now(UTC)  # no claim can schedule a send before this
     workers = [asyncio.create_task(Dispatcher(ctx, worker_id=f"w{i}").run(stop)) for i in range(3)]
     started = time.monotonic()
     try:
@@ -72,10 +77,20 @@ async def test_three_workers_share_one_senders_pace(ctx: Context, simulator: Sim
             .where(Message.body.like("other %"))
         )
     assert len(paced) == COUNT
-    spread = (paced[-1] - paced[0]).total_seconds()
-    # One second's burst (20), then 40 more at 20/s: about 2 s. Three unshared
-    # limiters would have finished in well under one second.
-    assert 1.6 <= spread <= 5.0, spread
+    # One second's burst (20) at once, then one every 1/20 s: send i starts no
+    # earlier than (i + 1 - 20) / 20 s after the first claim. Measured from
+    # before the workers started, so a slow first send (a loaded machine) can
+    # only make it later, never earlier; sends are never started ahead of time.
+    # Three unshared limiters would have sent all 60 within a fraction of a second.
+    offsets = [(at - began).total_seconds() for at in paced]
+    early = [
+        (i, round(offset, 3))
+        for i, offset in enumerate(offsets)
+        if offset < (i + 1 - MPS) / MPS - 0.05  # a timer may wake a little early
+    ]
+    assert not early, early
+    # Not throttled beyond the pace either: the last is due 2 s in.
+    assert offsets[-1] < 5.0, offsets[-1]
     # The busy sender did not hold the other one back.
     assert other_last is not None and (other_last - paced[0]).total_seconds() < 1.5
 
