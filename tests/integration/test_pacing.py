@@ -91,8 +91,10 @@ async def test_three_workers_share_one_senders_pace(ctx: Context, simulator: Sim
     assert not early, early
     # Not throttled beyond the pace either: the last is due 2 s in.
     assert offsets[-1] < 5.0, offsets[-1]
-    # The busy sender did not hold the other one back.
-    assert other_last is not None and (other_last - paced[0]).total_seconds() < 1.5
+    # The busy sender did not hold the other one back: queued after all 60 and
+    # sharing their provider account, its messages still went out before the
+    # busy sender's last (a head-of-line wait would put them after it).
+    assert other_last is not None and other_last < paced[-1], (other_last, paced[-1])
 
 
 async def test_shutdown_finishes_sends_under_way_and_hands_back_the_rest(
