@@ -158,12 +158,22 @@ _DEFER = (
 
 
 async def _lock(session: AsyncSession, sender_id: int, now: float) -> float:
+    """The sender's theoretical arrival time, its row locked until the claim commits.
+
+    One statement once the row exists (every claim after a sender's first):
+    the claim transaction's other statements wait behind the send lanes for
+    each await, so each one saved shortens the claim.
+    """
+    locked = select(PACING.c.tat).where(PACING.c.sender_id == sender_id).with_for_update()
+    tat = await session.scalar(locked)
+    if tat is not None:
+        return float(tat)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Two workers may meet a new sender at once: one inserts, the other waits for it.
     await session.execute(
         insert(PACING)
         .values(sender_id=sender_id, tat=now)
         .on_conflict_do_nothing(index_elements=["sender_id"])
     )
-    query = select(PACING.c.tat).where(PACING.c.sender_id == sender_id).with_for_update()
-    return float(await session.scalar(query) or now)
+    return float(await session.scalar(locked) or now)
