@@ -45,7 +45,7 @@ async def test_a_worker_holds_two_batches_and_no_more(ctx: Context, simulator: S
         async def more_than_a_batch() -> bool:
             return await _claimed(ctx) > BATCH
 
-        await eventually(more_than_a_batch, timeout=5)
+        await eventually(more_than_a_batch)
         # Sends finishing one by one free less than a batch: nothing more is claimed.
         for _ in range(5):
             await asyncio.sleep(0.2)
