@@ -331,6 +331,26 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WebhookAttempt(Base):
+    """One POST of a delivery and its answer: the delivery log's history.
+
+    Written with the attempt's outcome, so an attempt cut short by its process
+    dying has no row (the delivery's ``attempts`` still counts it).
+    """
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)  # 1 for the first POST
+    started_at: Mapped[datetime] = mapped_column()
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)  # None: never sent
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
 class SenderPacing(Base):
     """Each sender's next free send time (GCRA), shared by every worker."""
 

@@ -1,5 +1,5 @@
 """Delivering events to operators' webhook endpoints: at least once, signed,
-retried with backoff, every attempt in the delivery log.
+retried with backoff, every answered attempt in the delivery log.
 
 Two steps, each its own short transaction, so any number of processes can run
 this loop on PostgreSQL:
@@ -13,8 +13,10 @@ this loop on PostgreSQL:
 2. Delivery: due rows are claimed by pushing ``next_attempt_at`` one lease into
    the future (``SKIP LOCKED`` on PostgreSQL), POSTed, and then marked
    delivered, rescheduled with exponential backoff and jitter, or failed after
-   ``max_attempts``. A process that dies mid-delivery leaves its rows due again
-   when the lease passes; receivers deduplicate by the event ``id``.
+   ``max_attempts``; each attempt's answer (or error) and latency become a
+   ``webhook_attempts`` row in the same transaction. A process that dies
+   mid-delivery leaves its rows due again when the lease passes (that attempt
+   is counted, with no row); receivers deduplicate by the event ``id``.
 
 Request: POST, ``Content-Type: application/json``, body is the event as the
 Events API shows it; headers ``Textcast-Signature`` (see
@@ -29,8 +31,9 @@ import contextlib
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import aiohttp
@@ -39,7 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import hmac_signing
 from textcast.context import Context
-from textcast.db.models import MessageEvent, WebhookDelivery, WebhookEndpoint, utcnow
+from textcast.db.models import (
+    MessageEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 from textcast.netguard import TargetRefused
 from textcast.services import events
 
@@ -48,6 +57,7 @@ log = logging.getLogger(__name__)
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 ERROR_SNIPPET = 200  # bytes of a refusing receiver's answer kept in the log
 DELIVERIES = cast(Table, WebhookDelivery.__table__)
+ATTEMPTS = cast(Table, WebhookAttempt.__table__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class _Attempt:
     ok: bool
     response_status: int | None
     error: str | None
+    started_at: datetime
+    latency_ms: int | None = None  # None when no request was made
 
 
 class EventNotifier:
@@ -183,9 +195,10 @@ class EventNotifier:
                 return None
             lease_until = now + timedelta(seconds=self.policy.lease_seconds)
             for delivery in deliveries:
-                # The log keeps one attempt, the latest: clear the previous answer so
-                # attempts, last_attempt_at, response_status and error describe the
-                # same attempt (no answer yet while it is under way).
+                # The delivery row shows the latest attempt (earlier ones are rows of
+                # webhook_attempts): clear the previous answer so attempts,
+                # last_attempt_at, response_status and error describe the same
+                # attempt (no answer yet while it is under way).
                 delivery.attempts += 1
                 delivery.next_attempt_at = lease_until
                 delivery.last_attempt_at = now
@@ -208,8 +221,9 @@ class EventNotifier:
     async def _deliver(
         self, delivery: WebhookDelivery, endpoint: tuple[str, str], payload: _Payload | None
     ) -> _Attempt:
+        started_at = utcnow()
         if payload is None:  # the event was deleted with its message
-            return _Attempt(delivery.id, False, None, "event no longer exists")
+            return _Attempt(delivery.id, False, None, "event no longer exists", started_at)
         url, secret = endpoint
         body = payload.body
         headers = {
@@ -221,8 +235,13 @@ class EventNotifier:
             "Textcast-Delivery-Attempt": str(delivery.attempts),
         }
         async with self._slots:
+            started_at = utcnow()  # when the slot is ours, not when the batch was claimed
+            clock = time.monotonic()
             try:
                 await self.ctx.guard.check(url)
+            except TargetRefused as exc:
+                return _Attempt(delivery.id, False, None, str(exc), started_at)
+            try:
                 timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
                 async with self.ctx.http.session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False
@@ -230,11 +249,11 @@ class EventNotifier:
                     answer = await response.read()
                     ok = 200 <= response.status < 300
                     error = None if ok else _http_error(response.status, answer)
-                    return _Attempt(delivery.id, ok, response.status, error)
-            except TargetRefused as exc:
-                return _Attempt(delivery.id, False, None, str(exc))
+                    status: int | None = response.status
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return _Attempt(delivery.id, False, None, f"{type(exc).__name__}: {exc}"[:500])
+                ok, status, error = False, None, f"{type(exc).__name__}: {exc}"[:500]
+            latency_ms = round((time.monotonic() - clock) * 1000)
+            return _Attempt(delivery.id, ok, status, error, started_at, latency_ms)
 
     async def _record(self, results: list[_Attempt], attempts: dict[int, int]) -> None:
         now = utcnow()
@@ -251,6 +270,21 @@ class EventNotifier:
                 values.update(response_status=result.response_status, error=result.error)
                 await session.execute(
                     update(table).where(table.c.id == result.delivery_id).values(**values)
+                )
+            if results:
+                await session.execute(
+                    insert(ATTEMPTS),
+                    [
+                        {
+                            "delivery_id": r.delivery_id,
+                            "attempt": attempts[r.delivery_id],
+                            "started_at": r.started_at,
+                            "latency_ms": r.latency_ms,
+                            "response_status": r.response_status,
+                            "error": r.error,
+                        }
+                        for r in results
+                    ],
                 )
 
 
