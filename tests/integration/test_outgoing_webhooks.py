@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -9,11 +10,14 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 from aiohttp import web
+from typer.testing import CliRunner
 
 from tests.conftest import RunningServer, free_port
 from tests.integration.helpers import api, eventually
 from textcast import hmac_signing
+from textcast.cli import app as cli_app
 from textcast.context import Context
+from textcast.errors import NotFound
 from textcast.listeners import start_listener
 from textcast.outgoing import endpoints
 from textcast.outgoing.deliverer import DeliveryPolicy, EventNotifier
@@ -73,8 +77,6 @@ async def register(ctx: Context, url: str, types: list[str] | None = None) -> tu
 
 
 async def drain(notifier: EventNotifier, rounds: int = 50) -> None:
-    import asyncio
-
     for _ in range(rounds):
         await notifier.step()
         await asyncio.sleep(0.02)
@@ -175,6 +177,13 @@ async def test_type_filter_and_api(
         return bool(log["deliveries"]) and log["deliveries"][0]["status"] == "delivered"
 
     await eventually(delivered)
+    status, log = await api(http, "GET", f"{url}/{endpoint_id}/deliveries", server.headers)
+    delivery_url = f"{url}/{endpoint_id}/deliveries/{log['deliveries'][0]['id']}"
+    status, detail = await api(http, "GET", delivery_url, server.headers)
+    assert status == 200, detail
+    assert [(a["attempt"], a["response_status"]) for a in detail["history"]] == [(1, 200)]
+    status, body = await api(http, "GET", f"{url}/{endpoint_id}/deliveries/999999", server.headers)
+    assert status == 404 and "no delivery 999999" in json.dumps(body), body
     status, _ = await api(http, "DELETE", f"{url}/{endpoint_id}", server.headers)
     assert status == 200
     status, _ = await api(http, "GET", f"{url}/{endpoint_id}", server.headers)
@@ -225,3 +234,45 @@ async def log_entry(ctx: Context, endpoint_id: int) -> dict[str, object]:
             session, endpoint_id, status=None, before_id=None, limit=10
         )
         return endpoints.delivery_view(delivery)
+
+
+async def test_every_answered_attempt_stays_in_the_delivery_history(
+    ctx: Context, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint_id, _ = await register(ctx, receiver.url)
+    receiver.answers = [503, 500]
+    receiver.bodies = ["upstream busy"]
+    await opt_out_event(ctx, "+14155550100")
+    await drain(EventNotifier(ctx, FAST))
+    async with ctx.sessions() as session:
+        (delivery,) = await endpoints.deliveries(
+            session, endpoint_id, status=None, before_id=None, limit=10
+        )
+        _, history = await endpoints.delivery_with_history(session, endpoint_id, delivery.id)
+        with pytest.raises(NotFound):  # a delivery is looked up through its own endpoint
+            await endpoints.delivery_with_history(session, endpoint_id + 1, delivery.id)
+    assert [(a.attempt, a.response_status, a.error) for a in history] == [
+        (1, 503, "HTTP 503: upstream busy"),
+        (2, 500, "HTTP 500"),
+        (3, 200, None),
+    ]
+    assert all(a.latency_ms is not None and a.latency_ms >= 0 for a in history)
+    assert history[0].started_at <= history[1].started_at <= history[2].started_at
+
+    # The CLI shows the same history, and says so when there is none to show.
+    monkeypatch.setenv("TEXTCAST_DATABASE_URL", ctx.settings.effective_database_url)
+    monkeypatch.setenv("TEXTCAST_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("TEXTCAST_DEMO", "false")
+    runner = CliRunner()
+    args = ["webhooks", "delivery", str(endpoint_id), str(delivery.id)]
+    shown = await asyncio.to_thread(runner.invoke, cli_app, [*args, "--json"])
+    assert shown.exit_code == 0, shown.output
+    view = json.loads(shown.stdout)
+    assert [a["response_status"] for a in view["history"]] == [503, 500, 200]
+    assert (view["status"], view["attempts"]) == ("delivered", 3)
+    table = await asyncio.to_thread(runner.invoke, cli_app, args)
+    assert table.exit_code == 0 and "upstream busy" in table.stdout, table.output
+    missing = await asyncio.to_thread(
+        runner.invoke, cli_app, ["webhooks", "delivery", str(endpoint_id), "999999"]
+    )
+    assert missing.exit_code == 1 and "no delivery 999999" in missing.stderr, missing.output

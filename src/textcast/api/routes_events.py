@@ -135,6 +135,13 @@ async def list_deliveries(
     }
 
 
+@router.get("/webhooks/{endpoint_id}/deliveries/{delivery_id}")
+async def show_delivery(endpoint_id: int, delivery_id: int, session: SessionDep) -> dict[str, Any]:
+    """One delivery and its history: every answered attempt, oldest first."""
+    delivery, history = await endpoints.delivery_with_history(session, endpoint_id, delivery_id)
+    return endpoints.delivery_detail_view(delivery, history)
+
+
 @router.get("/stats")
 async def statistics(
     session: SessionDep,

@@ -263,7 +263,8 @@ def deliveries(
     limit: int = typer.Option(50, min=1, max=500),
     as_json: bool = JsonOption,
 ) -> None:
-    """The delivery log of an endpoint, newest first (each delivery's latest attempt)."""
+    """The delivery log of an endpoint, newest first (each delivery's latest
+    attempt; `webhooks delivery` shows one delivery's every attempt)."""
 
     async def action(ctx: Context) -> list[dict[str, Any]]:
         if status not in (None, "pending", "delivered", "failed"):
@@ -290,6 +291,31 @@ def deliveries(
                     d["next_attempt_at"],
                 )
                 for d in rows
+            ],
+        )
+
+    emit(run(action), as_json, table=table)
+
+
+@webhooks_app.command("delivery")
+def delivery(endpoint_id: int, delivery_id: int, as_json: bool = JsonOption) -> None:
+    """One delivery's history: every answered attempt, oldest first."""
+
+    async def action(ctx: Context) -> dict[str, object]:
+        async with ctx.session() as session:
+            found, history = await endpoints.delivery_with_history(
+                session, endpoint_id, delivery_id
+            )
+            return endpoints.delivery_detail_view(found, history)
+
+    def table(view: dict[str, Any]) -> Table:
+        return make_table(
+            f"Delivery {delivery_id} of event {view['event_id']}: {view['status']}, "
+            f"{view['attempts']} attempt(s)",
+            ["attempt", "started", "ms", "http", "error"],
+            [
+                (a["attempt"], a["started_at"], a["latency_ms"], a["response_status"], a["error"])
+                for a in view["history"]
             ],
         )
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.context import Context
-from textcast.db.models import MessageEvent, WebhookDelivery, WebhookEndpoint
+from textcast.db.models import MessageEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from textcast.errors import NotFound, ValidationFailed
 from textcast.netguard import TargetRefused
 from textcast.services.events import TYPES
@@ -119,6 +119,22 @@ async def deliveries(
     return list(await session.scalars(query))
 
 
+async def delivery_with_history(
+    session: AsyncSession, endpoint_id: int, delivery_id: int
+) -> tuple[WebhookDelivery, list[WebhookAttempt]]:
+    """One delivery of ``endpoint_id`` and its answered attempts, oldest first."""
+    await get(session, endpoint_id)
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.endpoint_id != endpoint_id:
+        raise NotFound(f"no delivery {delivery_id} to webhook endpoint {endpoint_id}")
+    history = await session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id == delivery_id)
+        .order_by(WebhookAttempt.attempt, WebhookAttempt.id)
+    )
+    return delivery, list(history)
+
+
 def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, object]:
     return {
         "id": endpoint.id,
@@ -135,8 +151,8 @@ def delivery_view(delivery: WebhookDelivery) -> dict[str, object]:
     """One event's delivery to one endpoint: its status, how many attempts it
     took, and the latest attempt (when, the HTTP status, the error).
 
-    Only the latest attempt is stored: earlier attempts' answers are not kept.
-    While an attempt is under way its status and error are null.
+    While an attempt is under way its status and error are null. Every
+    answered attempt is in :func:`attempt_view` rows (the delivery's detail).
     ``response_status`` and ``error`` repeat the ``last_*`` fields for older clients.
     """
     return {
@@ -153,6 +169,26 @@ def delivery_view(delivery: WebhookDelivery) -> dict[str, object]:
         "created_at": delivery.created_at.isoformat(),
         "response_status": delivery.response_status,
         "error": delivery.error,
+    }
+
+
+def delivery_detail_view(
+    delivery: WebhookDelivery, history: list[WebhookAttempt]
+) -> dict[str, object]:
+    """:func:`delivery_view` with the delivery's ``history``, oldest attempt first."""
+    return {**delivery_view(delivery), "history": [attempt_view(a) for a in history]}
+
+
+def attempt_view(attempt: WebhookAttempt) -> dict[str, object]:
+    """One POST and its answer: ``response_status`` null when none came (see
+    ``error``), ``latency_ms`` null when no request was made (a refused URL,
+    a deleted event)."""
+    return {
+        "attempt": attempt.attempt,
+        "started_at": attempt.started_at.isoformat(),
+        "latency_ms": attempt.latency_ms,
+        "response_status": attempt.response_status,
+        "error": attempt.error,
     }
 
 
