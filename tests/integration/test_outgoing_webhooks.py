@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -32,6 +32,7 @@ class Receiver:
     answers: list[int] = field(default_factory=list)  # statuses to give, then 200
     bodies: list[str] = field(default_factory=list)  # texts to answer with, then none
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    during: Callable[[], Awaitable[None]] | None = None  # run inside each request
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def hook(request: web.Request) -> web.Response:
         box.received.append((dict(request.headers), await request.read()))
+        if box.during is not None:
+            await box.during()
         return web.Response(
             status=box.answers.pop(0) if box.answers else 200,
             text=box.bodies.pop(0) if box.bodies else "",
@@ -276,3 +279,25 @@ async def test_every_answered_attempt_stays_in_the_delivery_history(
         runner.invoke, cli_app, ["webhooks", "delivery", str(endpoint_id), "999999"]
     )
     assert missing.exit_code == 1 and "no delivery 999999" in missing.stderr, missing.output
+
+
+async def test_an_endpoint_deleted_mid_delivery_does_not_lose_the_others_records(
+    ctx: Context, receiver: Receiver
+) -> None:
+    doomed, _ = await register(ctx, receiver.url + "?doomed")
+    kept, _ = await register(ctx, receiver.url)
+
+    async def delete_doomed() -> None:
+        receiver.during = None
+        async with ctx.session() as session:
+            await endpoints.delete(session, doomed)
+
+    receiver.during = delete_doomed  # while both deliveries of the batch are under way
+    await opt_out_event(ctx, "+14155550100")
+    await drain(EventNotifier(ctx, FAST), rounds=10)
+    assert len(receiver.received) == 2  # once each: the kept one's answer was recorded
+    entry = await log_entry(ctx, kept)
+    assert (entry["status"], entry["attempts"]) == ("delivered", 1)
+    async with ctx.sessions() as session:
+        _, history = await endpoints.delivery_with_history(session, kept, int(str(entry["id"])))
+    assert [a.response_status for a in history] == [200]

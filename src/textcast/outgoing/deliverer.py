@@ -258,7 +258,9 @@ class EventNotifier:
     async def _record(self, results: list[_Attempt], attempts: dict[int, int]) -> None:
         now = utcnow()
         table = DELIVERIES
+        history = []
         async with self.ctx.write_session() as session:
+            connection = await session.connection()  # its results carry rowcount
             for result in results:
                 tries = attempts[result.delivery_id]
                 if result.ok:
@@ -268,24 +270,23 @@ class EventNotifier:
                 else:
                     values = {"next_attempt_at": now + timedelta(seconds=self.policy.delay(tries))}
                 values.update(response_status=result.response_status, error=result.error)
-                await session.execute(
+                changed = await connection.execute(
                     update(table).where(table.c.id == result.delivery_id).values(**values)
                 )
-            if results:
-                await session.execute(
-                    insert(ATTEMPTS),
-                    [
+                # Gone when its endpoint was deleted meanwhile: no history to add to.
+                if changed.rowcount:
+                    history.append(
                         {
-                            "delivery_id": r.delivery_id,
-                            "attempt": attempts[r.delivery_id],
-                            "started_at": r.started_at,
-                            "latency_ms": r.latency_ms,
-                            "response_status": r.response_status,
-                            "error": r.error,
+                            "delivery_id": result.delivery_id,
+                            "attempt": tries,
+                            "started_at": result.started_at,
+                            "latency_ms": result.latency_ms,
+                            "response_status": result.response_status,
+                            "error": result.error,
                         }
-                        for r in results
-                    ],
-                )
+                    )
+            if history:
+                await connection.execute(insert(ATTEMPTS), history)
 
 
 def _http_error(status: int, answer: bytes) -> str:
