@@ -1,5 +1,6 @@
 """Three `textcast worker` processes share one PostgreSQL queue: every message is
-sent exactly once, nothing is left behind, and the work is really shared."""
+sent exactly once, nothing is left behind, the work is really shared, and a
+sender's pace holds across the processes together."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import os
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +186,120 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
             await worker.kill()
         await runner.cleanup()
         await ctx.close()
+
+
+PACED_MPS = 10
+PACED_MESSAGES = 60
+
+
+async def metrics_up(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_path: Path) -> None:
+    """A 10-MPS sender shared by three processes sends about 10 a second between
+    them, not 30: every send is checked against the earliest moment the shared
+    limiter allows (a burst of one second's worth, then one every 1/10 s),
+    counted from before the messages were queued, and the paced part's rate is
+    measured over its whole window."""
+    secret_key = Fernet.generate_key().decode()
+    settings = Settings(
+        database_url=pg_url,
+        data_dir=tmp_path / "data",
+        secret_key=secret_key,
+        demo=False,
+        allow_private_targets=True,
+        public_url=f"http://127.0.0.1:{free_port()}",
+    )
+    settings.data_dir.mkdir(parents=True)
+    ctx = Context.create(settings)
+    state = SimulatorState(SimulatorConfig(callbacks=False))
+    sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
+    state.add_account(sid, token)
+    sim_port = free_port()
+    runner = await start_simulator(state, "127.0.0.1", sim_port)
+    workers: list[TextcastProcess] = []
+    try:
+        await truncate(ctx)
+        async with ctx.session() as session:
+            await create_provider(
+                ctx,
+                session,
+                {
+                    "name": "twilio-sim",
+                    "type": "twilio",
+                    "account_sid": sid,
+                    "auth_token": token,
+                    "base_url": f"http://127.0.0.1:{sim_port}",
+                    "senders": [
+                        {
+                            "name": "paced",
+                            "type": "long_code",
+                            "sender_id": "+15005550006",
+                            "mps": PACED_MPS,
+                        }
+                    ],
+                },
+            )
+        ports = [free_port() for _ in range(WORKERS)]
+        for n, port in enumerate(ports):
+            env = worker_env(settings, secret_key)
+            # Small claims, so every process holds some of the sender's messages.
+            env.update(
+                TEXTCAST_DISPATCH_BATCH_SIZE="4",
+                TEXTCAST_DISPATCH_POLL_INTERVAL="0.02",
+                TEXTCAST_WORKER_METRICS_PORT=str(port),
+            )
+            workers.append(
+                await TextcastProcess.start(
+                    ["worker", "--log-level", "warning"], env, tmp_path / f"paced-{n}.log"
+                )
+            )
+        deadline = time.monotonic() + 60
+        for worker, port in zip(workers, ports, strict=True):
+            while not await metrics_up(port):  # started, so all three claim from the first
+                assert worker.process.returncode is None, worker.output(tail=4000)
+                assert time.monotonic() < deadline, worker.output(tail=4000)
+                await asyncio.sleep(0.05)
+
+        began = datetime.now(UTC)
+        rows: list[object] = [
+            {"to": f"+1415300{i:04d}", "body": f"paced {i}"} for i in range(PACED_MESSAGES)
+        ]
+        async with ctx.session() as session:
+            await message_service.submit_batch(settings, session, rows)
+        seen_owners: set[str] = set()
+        deadline = time.monotonic() + 60
+        while await pending(ctx):
+            assert time.monotonic() < deadline, "\n".join(w.output(tail=2000) for w in workers)
+            seen_owners |= await lease_owners(ctx)
+            await asyncio.sleep(0.02)
+
+        async with ctx.sessions() as session:
+            started = sorted(await session.scalars(select(SendAttempt.started_at)))
+    finally:
+        for worker in workers:
+            await worker.kill()
+        await runner.cleanup()
+        await ctx.close()
+
+    assert len(started) == PACED_MESSAGES == state.post_count
+    assert len({owner_pid(owner) for owner in seen_owners}) > 1, seen_owners
+    offsets = [(at - began).total_seconds() for at in started]
+    early = [
+        (i, round(offset, 3))
+        for i, offset in enumerate(offsets)
+        if offset < (i + 1 - PACED_MPS) / PACED_MPS - 0.05  # a timer may wake a little early
+    ]
+    assert not early, early
+    # After the first second's burst: 49 intervals at 10 a second, about 4.9 s.
+    paced = offsets[PACED_MPS:]
+    rate = (len(paced) - 1) / (paced[-1] - paced[0])
+    assert 6 <= rate <= 12, (rate, offsets)
