@@ -3,12 +3,15 @@ says what is wrong, never a 500 or a stack trace."""
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
 from textcast.api.app import create_app
+from textcast.dashboard.routes import COOKIE as DASHBOARD_COOKIE
 
 BAD_BODIES: list[bytes] = [
     b"{not json",
@@ -42,7 +45,8 @@ ROUTES = api_routes()
 
 
 def concrete(path: str, ref: str) -> str:
-    return path.replace("{ref}", ref).replace("{message_id}", "1")
+    """``path`` with every parameter set to ``ref``."""
+    return re.sub(r"\{[a-z_]+\}", ref, path)
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -56,7 +60,8 @@ async def test_every_route_answers_bad_input_with_a_json_4xx(
         server.headers,
         twilio_provider_payload(simulator),
     )
-    for ref in ("main", "does-not-exist", "%27%3B--", "1"):
+    # Past 64 bits, the largest ID a database column holds, zero and negative.
+    for ref in ("main", "does-not-exist", "%27%3B--", "1", "99999999999999999999", "0", "-1"):
         url = f"{server.url}{concrete(path, ref)}"
         bodies = BAD_BODIES if method in ("POST", "PUT", "PATCH") else [b""]
         for body in bodies:
@@ -75,3 +80,35 @@ async def test_message_id_that_is_not_a_number_is_a_422(
 ) -> None:
     status, body = await api(http, "GET", f"{server.url}/api/v1/messages/abc", server.headers)
     assert status == 422 and body["field"] == "message_id"
+
+
+BEYOND_64_BITS = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/api/v1/messages?before_id={BEYOND_64_BITS}"),
+        ("GET", f"/api/v1/events?after_id={BEYOND_64_BITS}"),
+        ("GET", f"/api/v1/events?message_id={BEYOND_64_BITS}"),
+        ("GET", f"/api/v1/suppressions?before_id={BEYOND_64_BITS}"),
+        ("POST", f"/webhooks/twilio/{BEYOND_64_BITS}/inbound"),
+        ("GET", f"/webhooks/twilio/{BEYOND_64_BITS}/inbound"),
+        ("POST", f"/webhooks/twilio/1/inbound/{BEYOND_64_BITS}"),
+        ("POST", f"/webhooks/twilio/{BEYOND_64_BITS}/status"),
+        ("POST", f"/webhooks/generic/{BEYOND_64_BITS}/some-token"),
+        ("GET", f"/dashboard/messages/{BEYOND_64_BITS}"),
+    ],
+)
+async def test_an_id_no_database_column_can_hold_is_a_4xx_not_a_driver_error(
+    server: RunningServer, http: aiohttp.ClientSession, method: str, path: str
+) -> None:
+    """Both drivers refuse to bind a number past 64 bits: it must be refused
+    before it reaches them, on the API, the provider webhooks and the dashboard."""
+    headers = {**server.headers, "Cookie": f"{DASHBOARD_COOKIE}={server.api_key}"}
+    async with http.request(
+        method, f"{server.url}{path}", data={"From": "+14155550100"}, headers=headers
+    ) as response:
+        text = await response.text()
+    assert 400 <= response.status < 500, (response.status, text)
+    assert "Traceback" not in text

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.context import Context
+from textcast.db.models import MAX_ID
 from textcast.services import apikeys
 
 
@@ -35,6 +36,12 @@ async def require_api_key(request: Request, ctx: Annotated[Context, Depends(get_
         if await apikeys.find_active(session, key.strip()) is None:
             raise HTTPException(401, "invalid or revoked API key", challenge)
 
+
+# IDs in paths and paging parameters: a number no row can have is a 422 naming
+# the parameter, not a driver error on binding it.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+CursorQuery = Annotated[int | None, Query(ge=0, le=MAX_ID, description="page on from this ID")]
 
 CtxDep = Annotated[Context, Depends(get_ctx)]
 # scope="function": commit before the response leaves. FastAPI's default ends a

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from textcast import phone
-from textcast.api.deps import CtxDep, SessionDep
+from textcast.api.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
 from textcast.db.models import Contact, KeywordRule, Suppression
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import NotFound, ValidationFailed
@@ -64,7 +64,7 @@ def suppression_view(row: Suppression) -> dict[str, Any]:
 async def list_contacts(
     session: SessionDep,
     tag: Annotated[str | None, Query(max_length=50)] = None,
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    after_id: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     rows = await contacts.list_contacts(session, tag=tag, after_id=after_id, limit=limit)
@@ -129,7 +129,7 @@ async def _sender_id(
 async def list_suppressions(
     session: SessionDep,
     provider: str | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     query = select(Suppression).order_by(Suppression.id.desc()).limit(limit)
@@ -202,6 +202,6 @@ async def create_keyword(rule: keyword_rules.KeywordRuleIn, session: SessionDep)
 
 
 @router.delete("/keywords/{rule_id}")
-async def delete_keyword(rule_id: int, session: SessionDep) -> dict[str, Any]:
+async def delete_keyword(rule_id: IdPath, session: SessionDep) -> dict[str, Any]:
     await keyword_rules.delete(session, rule_id)
     return {"deleted": rule_id}

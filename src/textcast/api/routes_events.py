@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from textcast.api.deps import CtxDep, SessionDep
+from textcast.api.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ValidationFailed
 from textcast.outgoing import endpoints
@@ -27,7 +27,7 @@ async def list_events(
     type: Annotated[
         str | None, Query(description="comma-separated event types, e.g. message.delivered")
     ] = None,
-    message_id: Annotated[int | None, Query(ge=1)] = None,
+    message_id: IdQuery = None,
     contact: Annotated[str | None, Query(description="contact ID or phone number")] = None,
     sender: Annotated[str | None, Query(description="sender name or ID")] = None,
     provider: Annotated[str | None, Query(description="provider name or ID")] = None,
@@ -36,7 +36,7 @@ async def list_events(
     error_code: Annotated[str | None, Query(max_length=32)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_id: Annotated[int | None, Query(ge=0, description="page on from this event ID")] = None,
+    after_id: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Events oldest first; pass the answer's ``next_after_id`` to read on."""
@@ -98,29 +98,29 @@ async def create_endpoint(
 
 
 @router.get("/webhooks/{endpoint_id}")
-async def show_endpoint(endpoint_id: int, session: SessionDep) -> dict[str, Any]:
+async def show_endpoint(endpoint_id: IdPath, session: SessionDep) -> dict[str, Any]:
     return endpoints.endpoint_view(await endpoints.get(session, endpoint_id))
 
 
 @router.patch("/webhooks/{endpoint_id}")
 async def update_endpoint(
-    endpoint_id: int, changes: endpoints.EndpointUpdate, ctx: CtxDep, session: SessionDep
+    endpoint_id: IdPath, changes: endpoints.EndpointUpdate, ctx: CtxDep, session: SessionDep
 ) -> dict[str, Any]:
     return endpoints.endpoint_view(await endpoints.update(ctx, session, endpoint_id, changes))
 
 
 @router.delete("/webhooks/{endpoint_id}")
-async def delete_endpoint(endpoint_id: int, session: SessionDep) -> dict[str, Any]:
+async def delete_endpoint(endpoint_id: IdPath, session: SessionDep) -> dict[str, Any]:
     await endpoints.delete(session, endpoint_id)
     return {"deleted": endpoint_id}
 
 
 @router.get("/webhooks/{endpoint_id}/deliveries")
 async def list_deliveries(
-    endpoint_id: int,
+    endpoint_id: IdPath,
     session: SessionDep,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """The delivery log, newest first."""
@@ -136,7 +136,9 @@ async def list_deliveries(
 
 
 @router.get("/webhooks/{endpoint_id}/deliveries/{delivery_id}")
-async def show_delivery(endpoint_id: int, delivery_id: int, session: SessionDep) -> dict[str, Any]:
+async def show_delivery(
+    endpoint_id: IdPath, delivery_id: IdPath, session: SessionDep
+) -> dict[str, Any]:
     """One delivery and its history: every answered attempt, oldest first."""
     delivery, history = await endpoints.delivery_with_history(session, endpoint_id, delivery_id)
     return endpoints.delivery_detail_view(delivery, history)

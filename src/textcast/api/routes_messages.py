@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from textcast import segments
 from textcast import status as message_status
-from textcast.api.deps import CtxDep, SessionDep
+from textcast.api.deps import CtxDep, IdPath, IdQuery, SessionDep
 from textcast.api.views import message_view
 from textcast.context import Context
 from textcast.services import messages as message_service
@@ -58,7 +58,7 @@ async def list_messages(
     session: SessionDep,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
     to: str | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     rows = await message_service.list_messages(
@@ -71,7 +71,7 @@ async def list_messages(
 
 
 @router.get("/messages/{message_id}")
-async def show_message(message_id: int, session: SessionDep) -> dict[str, Any]:
+async def show_message(message_id: IdPath, session: SessionDep) -> dict[str, Any]:
     message = await message_service.get_message(session, message_id)
     return message_view(message, await message_service.history(session, message_id))
 

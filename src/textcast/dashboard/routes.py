@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from textcast import status
-from textcast.api.deps import get_ctx
+from textcast.api.deps import IdPath, get_ctx
 from textcast.api.views import message_view, provider_view
 from textcast.context import Context
 from textcast.errors import TextcastError, ValidationFailed
@@ -115,7 +115,7 @@ async def messages(
 
 
 @router.get("/messages/{message_id}")
-async def message(request: Request, message_id: int, ctx: SignedIn) -> HTMLResponse:
+async def message(request: Request, message_id: IdPath, ctx: SignedIn) -> HTMLResponse:
     async with ctx.session() as session:
         row = await message_service.get_message(session, message_id)
         view = message_view(row, await message_service.history(session, message_id))

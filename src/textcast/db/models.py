@@ -29,6 +29,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer, "sqlite")
+# The largest ID either column holds (64-bit signed). A larger number sent as an
+# ID must be refused at the boundary: both drivers raise on binding it.
+MAX_ID = 2**63 - 1
 
 
 def utcnow() -> datetime:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 
-from textcast.db.models import Provider, Sender
+from textcast.db.models import MAX_ID, Provider, Sender
 
 
 def by_ref(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElement[bool]:
     """A numeric reference is an id, anything else a name (names may not be all digits
     in practice; an all-digit name can still be reached by its id)."""
     if isinstance(ref, int) or str(ref).isdigit():
-        return model.id == int(ref)
+        number = int(ref)
+        # Past any ID a column holds: matches nothing (a database would refuse to bind it).
+        return model.id == number if 0 <= number <= MAX_ID else false()
     return model.name == str(ref)

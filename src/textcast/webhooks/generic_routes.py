@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from textcast import metrics
-from textcast.api.deps import get_ctx
+from textcast.api.deps import IdPath, get_ctx
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.providers import receipts
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/webhooks/generic", tags=["webhooks"])
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
-async def receipt(provider_id: int, token: str, request: Request, ctx: CtxDep) -> Response:
+async def receipt(provider_id: IdPath, token: str, request: Request, ctx: CtxDep) -> Response:
     try:
         row, config = await _provider(ctx, provider_id, token)
         body = await read_body(request) if request.method == "POST" else b""

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import metrics
+from textcast.api.deps import IdPath
 from textcast.context import Context
 from textcast.db.models import Sender
 from textcast.services import callbacks, keyword_rules, status_reports
@@ -154,7 +155,7 @@ def webhook_state(request: Request) -> WebhookState:
     return found
 
 
-async def inbound(provider_id: int, request: Request) -> Response:
+async def inbound(provider_id: IdPath, request: Request) -> Response:
     return await _inbound(provider_id, request, None)
 
 
@@ -183,7 +184,7 @@ def twiml_reply(text: str | None) -> str:
     )
 
 
-async def sender_inbound(provider_id: int, sender_id: int, request: Request) -> Response:
+async def sender_inbound(provider_id: IdPath, sender_id: IdPath, request: Request) -> Response:
     return await _inbound(provider_id, request, sender_id)
 
 
