@@ -15,6 +15,7 @@ from rich.table import Table
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
+from textcast.db.models import MAX_ID
 from textcast.errors import ProviderError, TextcastError, ValidationFailed
 from textcast.netguard import TargetRefused
 
@@ -23,6 +24,14 @@ console = Console()
 errors = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+# An ID argument: a number no row can have is a usage error (exit 2), not a
+# driver error on binding it.
+IdArgument = typer.Argument(min=1, max=MAX_ID)
+
+
+def id_option(help: str) -> Any:
+    """An optional ID option, bounded like :data:`IdArgument`."""
+    return typer.Option(None, help=help, min=1, max=MAX_ID)
 
 
 def load_settings() -> Settings:

@@ -9,8 +9,9 @@ from rich.table import Table
 
 from textcast import phone
 from textcast.api.routes_audience import contact_view, rule_view, suppression_view
-from textcast.cli.common import JsonOption, emit, make_table, run
+from textcast.cli.common import IdArgument, JsonOption, emit, id_option, make_table, run
 from textcast.context import Context
+from textcast.db.models import MAX_ID
 from textcast.errors import NotFound, ValidationFailed
 from textcast.outgoing import endpoints
 from textcast.services import contacts, events, keyword_rules, stats, suppressions
@@ -50,9 +51,11 @@ def _events_table(rows: list[dict[str, Any]]) -> Table:
 @events_app.callback(invoke_without_command=True)
 def list_events(
     type_: list[str] = typer.Option([], "--type", help="Event type; repeat for several."),
-    message: int | None = typer.Option(None, help="Only this message's events."),
+    message: int | None = id_option("Only this message's events."),
     campaign: str | None = typer.Option(None),
-    after_id: int | None = typer.Option(None, help="Page on from this event ID."),
+    after_id: int | None = typer.Option(
+        None, help="Page on from this event ID.", min=0, max=MAX_ID
+    ),
     limit: int = typer.Option(50, min=1, max=1000),
     as_json: bool = JsonOption,
 ) -> None:
@@ -122,7 +125,7 @@ def conversation(
 def add_suppression(
     provider: str,
     number: str,
-    sender: int | None = typer.Option(None, help="Only for this sender ID."),
+    sender: int | None = id_option("Only for this sender ID."),
     reason: str = typer.Option("added by an operator"),
 ) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
@@ -138,7 +141,11 @@ def add_suppression(
 
 
 @suppressions_app.command("remove")
-def remove_suppression(provider: str, number: str, sender: int | None = typer.Option(None)) -> None:
+def remove_suppression(
+    provider: str,
+    number: str,
+    sender: int | None = id_option("Only the opt-out for this sender ID."),
+) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             row = await get_provider(session, provider)
@@ -209,7 +216,7 @@ def add_keyword(
 
 
 @keywords_app.command("remove")
-def remove_keyword(rule_id: int) -> None:
+def remove_keyword(rule_id: int = IdArgument) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             await keyword_rules.delete(session, rule_id)
@@ -247,7 +254,7 @@ def list_webhooks(as_json: bool = JsonOption) -> None:
 
 
 @webhooks_app.command("remove")
-def remove_webhook(endpoint_id: int) -> None:
+def remove_webhook(endpoint_id: int = IdArgument) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             await endpoints.delete(session, endpoint_id)
@@ -258,7 +265,7 @@ def remove_webhook(endpoint_id: int) -> None:
 
 @webhooks_app.command("deliveries")
 def deliveries(
-    endpoint_id: int,
+    endpoint_id: int = IdArgument,
     status: str | None = typer.Option(None, help="pending, delivered or failed"),
     limit: int = typer.Option(50, min=1, max=500),
     as_json: bool = JsonOption,
@@ -298,7 +305,9 @@ def deliveries(
 
 
 @webhooks_app.command("delivery")
-def delivery(endpoint_id: int, delivery_id: int, as_json: bool = JsonOption) -> None:
+def delivery(
+    endpoint_id: int = IdArgument, delivery_id: int = IdArgument, as_json: bool = JsonOption
+) -> None:
     """One delivery's history: every answered attempt, oldest first."""
 
     async def action(ctx: Context) -> dict[str, object]:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from textcast.api.routes_messages import wait_for_outcome
 from textcast.api.views import message_view
-from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
+from textcast.cli.common import IdArgument, JsonOption, console, emit, fail, make_table, run
 from textcast.cli.common import errors as stderr
 from textcast.context import Context
 from textcast.services import apikeys
@@ -129,7 +129,7 @@ def list_messages(
 
 
 @messages_app.command("show")
-def show_message(message_id: int, as_json: bool = JsonOption) -> None:
+def show_message(message_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             message = await message_service.get_message(session, message_id)
@@ -194,7 +194,7 @@ def list_keys(as_json: bool = JsonOption) -> None:
 
 
 @apikeys_app.command("revoke")
-def revoke_key(key_id: int, as_json: bool = JsonOption) -> None:
+def revoke_key(key_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             record = await apikeys.revoke(session, key_id)
