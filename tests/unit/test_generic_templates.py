@@ -12,13 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from textcast.errors import ProviderError, ValidationFailed
-from textcast.providers.base import HttpClient, OutboundMessage
+from textcast.providers.base import HttpClient, OutboundMessage, parse_retry_after
 from textcast.providers.generic_http import GenericConfig, GenericHttpProvider, GenericSecrets
 from textcast.providers.http_template import (
     ResponseRule,
     TemplateError,
     json_path,
-    parse_retry_after,
     render,
 )
 from textcast.providers.presets import PRESETS, list_presets

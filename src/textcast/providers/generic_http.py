@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from textcast.errors import ProviderError, ValidationFailed
 from textcast.providers import http_template as tpl
-from textcast.providers.base import HttpClient, OutboundMessage, Provider, SendResult, basic_auth
+from textcast.providers.base import (
+    HttpClient,
+    OutboundMessage,
+    Provider,
+    SendResult,
+    basic_auth,
+    parse_retry_after,
+)
 from textcast.providers.base import validate_models as _validate_models
 from textcast.providers.http_template import ResponseRule
 from textcast.providers.receipts import ReceiptMapping
@@ -227,7 +234,7 @@ class GenericHttpProvider(Provider):
             message=detail or _describe(status, headers, text),
             permanent=not retryable,
             http_status=status,
-            retry_after=tpl.parse_retry_after(headers.get("Retry-After")) if retryable else None,
+            retry_after=parse_retry_after(headers.get("Retry-After")) if retryable else None,
         )
 
 

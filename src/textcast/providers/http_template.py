@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Container, Iterable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -144,20 +142,6 @@ class ResponseRule(BaseModel):
     def holds(self, text: str, document: Any) -> bool:
         found = self.extract(text, document)
         return found is not None and (self.equals is None or found == self.equals)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP-date) as seconds from now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 async def read_answer(response: aiohttp.ClientResponse, limit: int) -> str:

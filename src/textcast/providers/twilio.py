@@ -12,7 +12,6 @@ import builtins
 import functools
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -32,6 +31,7 @@ from textcast.providers.base import (
     SendResult,
     StatusUpdate,
     basic_auth,
+    parse_retry_after,
 )
 from textcast.webhooks.meta import QUERY_MARKER
 
@@ -364,23 +364,8 @@ def _error_from(response: aiohttp.ClientResponse, payload: Any) -> ProviderError
         message=message,
         permanent=not retryable,
         http_status=response.status,
-        retry_after=_retry_after(response.headers.get("Retry-After")),
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        # An HTTP-date: honour it as seconds from now.
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _rfc2822(value: Any) -> datetime | None:
