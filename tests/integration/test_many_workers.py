@@ -5,9 +5,12 @@ sender's pace holds across the processes together."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,7 +80,30 @@ def owner_pid(owner: str) -> int:
     return int(owner.rsplit(":", 2)[-2])
 
 
-async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_path: Path) -> None:
+@dataclass
+class Shared:
+    """A PostgreSQL queue, a simulator and one Twilio provider for worker processes."""
+
+    settings: Settings
+    secret_key: str
+    ctx: Context
+    state: SimulatorState
+    sim_url: str
+    workers: list[TextcastProcess] = field(default_factory=list)
+
+    async def start_worker(self, log: Path, **settings: str) -> TextcastProcess:
+        env = worker_env(self.settings, self.secret_key)
+        env.update({f"TEXTCAST_{name.upper()}": value for name, value in settings.items()})
+        worker = await TextcastProcess.start(["worker", "--log-level", "warning"], env, log)
+        self.workers.append(worker)
+        return worker
+
+
+@contextlib.asynccontextmanager
+async def shared_queue(
+    pg_url: str, tmp_path: Path, senders: list[dict[str, Any]]
+) -> AsyncIterator[Shared]:
+    """Everything the workers share; workers, simulator and context stopped after."""
     secret_key = Fernet.generate_key().decode()
     settings = Settings(
         database_url=pg_url,
@@ -89,14 +115,13 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
         dispatch_poll_interval=0.02,
     )
     settings.data_dir.mkdir(parents=True)
-    workers: list[TextcastProcess] = []
     ctx = Context.create(settings)
     state = SimulatorState(SimulatorConfig(callbacks=False))
     sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
     state.add_account(sid, token)
     sim_port = free_port()
     runner = await start_simulator(state, "127.0.0.1", sim_port)
-    sim_url = f"http://127.0.0.1:{sim_port}"
+    shared = Shared(settings, secret_key, ctx, state, f"http://127.0.0.1:{sim_port}")
     try:
         await truncate(ctx)
         async with ctx.session() as session:
@@ -108,12 +133,22 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
                     "type": "twilio",
                     "account_sid": sid,
                     "auth_token": token,
-                    "base_url": sim_url,
-                    "senders": [
-                        {"name": "short", "type": "short_code", "sender_id": "12345", "mps": 10_000}
-                    ],
+                    "base_url": shared.sim_url,
+                    "senders": senders,
                 },
             )
+        yield shared
+    finally:
+        for worker in shared.workers:
+            await worker.kill()
+        await runner.cleanup()
+        await ctx.close()
+
+
+async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_path: Path) -> None:
+    short = {"name": "short", "type": "short_code", "sender_id": "12345", "mps": 10_000}
+    async with shared_queue(pg_url, tmp_path, [short]) as shared:
+        settings, ctx, sim_url = shared.settings, shared.ctx, shared.sim_url
         rows: list[object] = [
             {"to": f"+1415200{i % 10_000:04d}", "body": f"many workers message {i}"}
             for i in range(MESSAGES)
@@ -122,13 +157,7 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
             queued = await message_service.submit_batch(settings, session, rows)
         assert len(queued.accepted) == MESSAGES, queued.rejected[:3]
 
-        env = worker_env(settings, secret_key)
-        for n in range(WORKERS):
-            workers.append(
-                await TextcastProcess.start(
-                    ["worker", "--log-level", "warning"], env, tmp_path / f"worker-{n}.log"
-                )
-            )
+        workers = [await shared.start_worker(tmp_path / f"worker-{n}.log") for n in range(WORKERS)]
         pids = {w.process.pid for w in workers}
 
         # Until the queue is empty, sample who holds leases: proof the work is shared.
@@ -181,11 +210,6 @@ async def test_three_workers_send_each_message_exactly_once(pg_url: str, tmp_pat
         working = {owner_pid(owner) for owner in seen_owners}
         assert working <= pids, (working, pids)
         assert len(working) > 1, f"only worker(s) {working} ever held a lease"
-    finally:
-        for worker in workers:
-            await worker.kill()
-        await runner.cleanup()
-        await ctx.close()
 
 
 PACED_MPS = 10
@@ -209,59 +233,20 @@ async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_pat
     limiter allows (a burst of one second's worth, then one every 1/10 s),
     counted from before the messages were queued, and the paced part's rate is
     measured over its whole window."""
-    secret_key = Fernet.generate_key().decode()
-    settings = Settings(
-        database_url=pg_url,
-        data_dir=tmp_path / "data",
-        secret_key=secret_key,
-        demo=False,
-        allow_private_targets=True,
-        public_url=f"http://127.0.0.1:{free_port()}",
-    )
-    settings.data_dir.mkdir(parents=True)
-    ctx = Context.create(settings)
-    state = SimulatorState(SimulatorConfig(callbacks=False))
-    sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
-    state.add_account(sid, token)
-    sim_port = free_port()
-    runner = await start_simulator(state, "127.0.0.1", sim_port)
-    workers: list[TextcastProcess] = []
-    try:
-        await truncate(ctx)
-        async with ctx.session() as session:
-            await create_provider(
-                ctx,
-                session,
-                {
-                    "name": "twilio-sim",
-                    "type": "twilio",
-                    "account_sid": sid,
-                    "auth_token": token,
-                    "base_url": f"http://127.0.0.1:{sim_port}",
-                    "senders": [
-                        {
-                            "name": "paced",
-                            "type": "long_code",
-                            "sender_id": "+15005550006",
-                            "mps": PACED_MPS,
-                        }
-                    ],
-                },
-            )
+    sender = {"name": "paced", "type": "long_code", "sender_id": "+15005550006", "mps": PACED_MPS}
+    async with shared_queue(pg_url, tmp_path, [sender]) as shared:
+        settings, ctx, state = shared.settings, shared.ctx, shared.state
         ports = [free_port() for _ in range(WORKERS)]
-        for n, port in enumerate(ports):
-            env = worker_env(settings, secret_key)
-            # Small claims, so every process holds some of the sender's messages.
-            env.update(
-                TEXTCAST_DISPATCH_BATCH_SIZE="4",
-                TEXTCAST_DISPATCH_POLL_INTERVAL="0.02",
-                TEXTCAST_WORKER_METRICS_PORT=str(port),
+        # Small claims, so every process holds some of the sender's messages.
+        workers = [
+            await shared.start_worker(
+                tmp_path / f"paced-{n}.log",
+                dispatch_batch_size="4",
+                dispatch_poll_interval="0.02",
+                worker_metrics_port=str(port),
             )
-            workers.append(
-                await TextcastProcess.start(
-                    ["worker", "--log-level", "warning"], env, tmp_path / f"paced-{n}.log"
-                )
-            )
+            for n, port in enumerate(ports)
+        ]
         deadline = time.monotonic() + 60
         for worker, port in zip(workers, ports, strict=True):
             while not await metrics_up(port):  # started, so all three claim from the first
@@ -284,11 +269,6 @@ async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_pat
 
         async with ctx.sessions() as session:
             started = sorted(await session.scalars(select(SendAttempt.started_at)))
-    finally:
-        for worker in workers:
-            await worker.kill()
-        await runner.cleanup()
-        await ctx.close()
 
     assert len(started) == PACED_MESSAGES == state.post_count
     assert len({owner_pid(owner) for owner in seen_owners}) > 1, seen_owners
