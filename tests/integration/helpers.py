@@ -29,6 +29,18 @@ async def eventually(
     raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
+def ahead_of_pace(offsets: list[float], mps: float) -> list[tuple[int, float]]:
+    """The sends that started earlier than a sender's shared pace allows, as
+    ``(index, offset)``: with ``offsets`` (seconds from before any claim, in
+    order) a burst of one second's worth may start at once, then one every
+    ``1/mps`` s. 50 ms of slack: a timer may wake a little early."""
+    return [
+        (i, round(offset, 3))
+        for i, offset in enumerate(offsets)
+        if offset < (i + 1 - mps) / mps - 0.05
+    ]
+
+
 async def api(
     http: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], json: Any = None
 ) -> tuple[int, Any]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import aiohttp
 
 
 class TextcastProcess:
@@ -83,3 +87,40 @@ async def running(
         yield process
     finally:
         await process.stop()
+
+
+START_TIMEOUT = 60.0
+
+
+async def until(
+    check: Callable[[], Any], what: str, process: TextcastProcess, timeout: float = START_TIMEOUT
+) -> None:
+    """Poll ``check()`` (sync or async) until truthy, failing with ``process``'s output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.process.returncode is None, (
+            f"{what}: process exited {process.process.returncode}:\n{process.output()}"
+        )
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} within {timeout}s:\n{process.output()}")
+
+
+async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+            return response.status, await response.text()
+    except aiohttp.ClientError:
+        return 0, ""
+
+
+def base_env(**settings: str) -> dict[str, str]:
+    """This environment without any TEXTCAST_ setting, plus ``settings`` as
+    TEXTCAST_<NAME> variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCAST_")}
+    env.update({f"TEXTCAST_{name.upper()}": value for name, value in settings.items()})
+    return env

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
 from tests.conftest import free_port
-from tests.integration.processes import TextcastProcess
+from tests.integration.helpers import ahead_of_pace
+from tests.integration.processes import TextcastProcess, base_env, get, until
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db.models import Base, Message, SendAttempt
@@ -43,17 +43,16 @@ async def truncate(ctx: Context) -> None:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
-def worker_env(settings: Settings, secret_key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCAST_")}
-    env.update(
-        TEXTCAST_DATABASE_URL=settings.effective_database_url,
-        TEXTCAST_SECRET_KEY=secret_key,
-        TEXTCAST_DATA_DIR=str(settings.data_dir),
-        TEXTCAST_ALLOW_PRIVATE_TARGETS="true",
-        TEXTCAST_DEMO="false",
-        TEXTCAST_PUBLIC_URL=settings.effective_public_url,
+def worker_env(settings: Settings, secret_key: str, **more: str) -> dict[str, str]:
+    return base_env(
+        database_url=settings.effective_database_url,
+        secret_key=secret_key,
+        data_dir=str(settings.data_dir),
+        allow_private_targets="true",
+        demo="false",
+        public_url=settings.effective_public_url,
+        **more,
     )
-    return env
 
 
 async def pending(ctx: Context) -> int:
@@ -92,8 +91,7 @@ class Shared:
     workers: list[TextcastProcess] = field(default_factory=list)
 
     async def start_worker(self, log: Path, **settings: str) -> TextcastProcess:
-        env = worker_env(self.settings, self.secret_key)
-        env.update({f"TEXTCAST_{name.upper()}": value for name, value in settings.items()})
+        env = worker_env(self.settings, self.secret_key, **settings)
         worker = await TextcastProcess.start(["worker", "--log-level", "warning"], env, log)
         self.workers.append(worker)
         return worker
@@ -217,14 +215,8 @@ PACED_MESSAGES = 60
 
 
 async def metrics_up(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{port}/metrics") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+    status, _ = await get(f"http://127.0.0.1:{port}/metrics")
+    return status == 200
 
 
 async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_path: Path) -> None:
@@ -247,12 +239,9 @@ async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_pat
             )
             for n, port in enumerate(ports)
         ]
-        deadline = time.monotonic() + 60
         for worker, port in zip(workers, ports, strict=True):
-            while not await metrics_up(port):  # started, so all three claim from the first
-                assert worker.process.returncode is None, worker.output(tail=4000)
-                assert time.monotonic() < deadline, worker.output(tail=4000)
-                await asyncio.sleep(0.05)
+            # Started, so all three claim from the first message on.
+            await until(lambda port=port: metrics_up(port), "the worker starts", worker)
 
         began = datetime.now(UTC)
         rows: list[object] = [
@@ -273,11 +262,7 @@ async def test_three_worker_processes_hold_one_senders_pace(pg_url: str, tmp_pat
     assert len(started) == PACED_MESSAGES == state.post_count
     assert len({owner_pid(owner) for owner in seen_owners}) > 1, seen_owners
     offsets = [(at - began).total_seconds() for at in started]
-    early = [
-        (i, round(offset, 3))
-        for i, offset in enumerate(offsets)
-        if offset < (i + 1 - PACED_MPS) / PACED_MPS - 0.05  # a timer may wake a little early
-    ]
+    early = ahead_of_pace(offsets, PACED_MPS)
     assert not early, early
     # After the first second's burst: 49 intervals at 10 a second, about 4.9 s.
     paced = offsets[PACED_MPS:]

@@ -5,56 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import Simulator, free_port
-from tests.integration.processes import TextcastProcess, running
+from tests.integration.processes import (
+    START_TIMEOUT,
+    TextcastProcess,
+    base_env,
+    get,
+    running,
+    until,
+)
 from textcast import dispatch_lock
 from textcast.context import Context
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
-
-START_TIMEOUT = 60.0
-
-
-async def until(check: Callable[[], Any], what: str, process: TextcastProcess) -> None:
-    """Poll ``check()`` (sync or async) until truthy, failing with ``process``'s output."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.process.returncode is None, (
-            f"{what}: process exited {process.process.returncode}:\n{process.output()}"
-        )
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} within {START_TIMEOUT}s:\n{process.output()}")
-
-
-async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    try:
-        async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
-            return response.status, await response.text()
-    except aiohttp.ClientError:
-        return 0, ""
-
-
-def base_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTCAST_")}
-    env.update({f"TEXTCAST_{name.upper()}": value for name, value in settings.items()})
-    return env
-
 
 # --- the worker's metrics listener -------------------------------------------
 
