@@ -135,8 +135,9 @@ async def insert_rows(
         names = ", ".join(preparer.quote(name) for name in columns)
         marks = ", ".join("?" * len(columns))
         sql = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"
-        _INSERT_SQL[key] = sql + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
-    await connection.exec_driver_sql(_INSERT_SQL[key], rows)
+        sql += " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+        _INSERT_SQL[key] = sql
+    await connection.exec_driver_sql(sql, rows)
 
 
 _INSERT_SQL: dict[tuple[str, tuple[str, ...], bool], str] = {}
