@@ -221,9 +221,8 @@ class EventNotifier:
     async def _deliver(
         self, delivery: WebhookDelivery, endpoint: tuple[str, str], payload: _Payload | None
     ) -> _Attempt:
-        started_at = utcnow()
         if payload is None:  # the event was deleted with its message
-            return _Attempt(delivery.id, False, None, "event no longer exists", started_at)
+            return _Attempt(delivery.id, False, None, "event no longer exists", utcnow())
         url, secret = endpoint
         body = payload.body
         headers = {
