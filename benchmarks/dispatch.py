@@ -56,7 +56,7 @@ from harness import (
 from sqlalchemy import func, select
 
 from textcast import runtime
-from textcast.api.app import create_app
+from textcast.app import create_app
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate

@@ -51,14 +51,14 @@ from harness import SID, TOKEN, drop_pg_database, free_port, fresh_pg_database, 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.sql import ColumnElement
 
+from textcast.callback_meta import sign_meta, with_meta
+from textcast.callbacks.signature import compute_signature
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Message, WebhookReceipt, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.services.providers import create_provider
-from textcast.webhooks.meta import sign_meta, with_meta
-from textcast.webhooks.signature import compute_signature
 
 SECRET_KEY = Fernet.generate_key().decode()
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from textcast.api.app import create_app
+from textcast.app import create_app
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate

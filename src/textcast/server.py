@@ -18,7 +18,7 @@ from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Provider as ProviderRow
 from textcast.dispatch.dispatcher import Dispatcher
-from textcast.outgoing.deliverer import EventNotifier
+from textcast.notify.deliverer import EventNotifier
 from textcast.services import apikeys
 from textcast.services.providers import create_provider
 from textcast.simulator import SimulatorState, start_simulator
@@ -130,7 +130,7 @@ def banner(settings: Settings, new_key: str | None, *, demo: bool, dispatching: 
 async def serve(settings: Settings, *, log_level: str = "info") -> None:
     """The API and webhooks, with the dispatcher unless ``TEXTCAST_DISPATCHER=false``
     or, on SQLite, another process already dispatches from the same file."""
-    from textcast.api.app import create_app
+    from textcast.app import create_app
 
     prepared = await prepare(settings)
     ctx = prepared.ctx

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
-from textcast.api.app import create_app
+from textcast.app import create_app
 from textcast.dashboard.routes import COOKIE as DASHBOARD_COOKIE
 
 BAD_BODIES: list[bytes] = [

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
 
-from textcast.api.app import create_app
+from textcast.app import create_app
 from textcast.context import Context
 from textcast.services import apikeys
 

@@ -22,8 +22,8 @@ from tests.integration.test_webhooks import (
     with_sid,
 )
 from textcast import hmac_signing
+from textcast.audience import suppressions
 from textcast.db.models import InboundMessage, Message, Suppression
-from textcast.services import suppressions
 
 SUBSCRIBER = "+14155552671"
 

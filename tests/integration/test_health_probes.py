@@ -10,7 +10,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from textcast.api.app import create_app
+from textcast.app import create_app
 from textcast.config import Settings
 from textcast.context import Context
 

@@ -15,13 +15,14 @@ from typer.testing import CliRunner
 from tests.conftest import RunningServer, free_port
 from tests.integration.helpers import api, eventually
 from textcast import hmac_signing
+from textcast.audience import contacts
 from textcast.cli import app as cli_app
 from textcast.context import Context
 from textcast.errors import NotFound
 from textcast.listeners import start_listener
-from textcast.outgoing import endpoints
-from textcast.outgoing.deliverer import DeliveryPolicy, EventNotifier
-from textcast.services import contacts, events
+from textcast.notify import endpoints
+from textcast.notify.deliverer import DeliveryPolicy, EventNotifier
+from textcast.services import events
 
 FAST = DeliveryPolicy(base_delay=0.01, max_delay=0.05, settle_seconds=0, max_attempts=3)
 

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.conftest import Simulator
 from tests.integration.helpers import eventually
-from textcast import segments
+from textcast import sms_segments
 from textcast.listeners import bound_url, start_listener
 from textcast.providers.base import basic_auth
 
@@ -123,7 +123,7 @@ async def test_accepted_message_matches_twilios_message_schema(simulator: Simula
 async def test_num_segments_comes_from_the_segment_counter(simulator: Simulator, text: str) -> None:
     form = message(("MediaUrl", "https://m.example/a.jpg"), body=text)
     _, body, _ = await post(simulator, form)
-    assert body["num_segments"] == str(segments.analyze(text).segments)
+    assert body["num_segments"] == str(sms_segments.analyze(text).segments)
 
 
 async def test_service_and_media_messages(simulator: Simulator) -> None:

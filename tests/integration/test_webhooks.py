@@ -12,8 +12,8 @@ from twilio.request_validator import RequestValidator
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api, eventually, post_signed_form
+from textcast.callbacks.twilio_verify import AUTH_CACHE_SECONDS
 from textcast.db.models import InboundMessage, Suppression, WebhookReceipt
-from textcast.webhooks.twilio_verify import AUTH_CACHE_SECONDS
 
 # The seed documents' sample payloads, field for field.
 SEED_DELIVERED = [

@@ -9,9 +9,9 @@ from textcast.dispatch.claims import Claimed
 from textcast.dispatch.outcomes import ProviderTraits, accepted, failed_send
 from textcast.dispatch.pacing import schedule
 from textcast.dispatch.recovery import Policy, Verdict, decide, verdict
-from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult
+from textcast.retry import RetryStrategy
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textcast.keywords import classify
-from textcast.webhooks.meta import Meta, sign_meta, verify_meta, with_meta
+from textcast.audience.keywords import classify
+from textcast.callback_meta import Meta, sign_meta, verify_meta, with_meta
 
 
 def test_meta_round_trips_and_resists_tampering() -> None:
@@ -44,7 +44,7 @@ def test_meta_signatures_are_hmac_sha256(secret: str, payload: str) -> None:
     import hashlib
     import hmac
 
-    from textcast.webhooks.meta import _signature
+    from textcast.callback_meta import _signature
 
     expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:16]
     assert _signature(secret, payload) == expected

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from textcast.webhooks.signature import (
+from textcast.callbacks.signature import (
     candidate_urls,
     compute_signature,
     public_url,

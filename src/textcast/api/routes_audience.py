@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from textcast import phone
-from textcast.api.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
-from textcast.db.models import Contact, KeywordRule, Suppression
+from textcast.audience import contacts, keywords, suppressions
+from textcast.db.models import Contact, Suppression
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.refs import by_ref
 from textcast.errors import NotFound, ValidationFailed
-from textcast.services import contacts, keyword_rules, suppressions
 from textcast.services import senders as sender_service
-from textcast.services.refs import by_ref
+from textcast.views.audience import contact_view, rule_view, suppression_view
+from textcast.web.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["audience"])
 
@@ -34,30 +35,6 @@ class SuppressionIn(BaseModel):
     phone: str = Field(min_length=1, max_length=40)
     sender: str | int | None = None
     reason: str = Field("added by an operator", max_length=200)
-
-
-async def contact_view(session: SessionDep, contact: Contact) -> dict[str, Any]:
-    rows = await session.scalars(select(Suppression).where(Suppression.phone == contact.phone))
-    return {
-        "id": contact.id,
-        "phone": contact.phone,
-        "tags": contact.tags,
-        "opted_out": contacts.OPTED_OUT_TAG in contact.tags,
-        "suppressions": [suppression_view(s) for s in rows],
-        "created_at": contact.created_at.isoformat(),
-        "last_inbound_at": contact.last_inbound_at.isoformat() if contact.last_inbound_at else None,
-    }
-
-
-def suppression_view(row: Suppression) -> dict[str, Any]:
-    return {
-        "provider_id": row.provider_id,
-        "sender_id": row.sender_id,
-        "scope": "sender" if row.sender_id else "account",
-        "phone": row.phone,
-        "reason": row.reason,
-        "created_at": row.created_at.isoformat(),
-    }
 
 
 @router.get("/contacts")
@@ -177,31 +154,19 @@ async def remove_suppression(
     return {"phone": number, "removed": removed}
 
 
-def rule_view(rule: KeywordRule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "keyword": rule.keyword.upper(),
-        "provider_id": rule.provider_id,
-        "sender_id": rule.sender_id,
-        "action": rule.action,
-        "reply": rule.reply,
-        "created_at": rule.created_at.isoformat(),
-    }
-
-
 @router.get("/keywords")
 async def list_keywords(session: SessionDep, provider: str | None = None) -> list[dict[str, Any]]:
     provider_id = (await _provider(session, provider)).id if provider else None
-    return [rule_view(r) for r in await keyword_rules.list_rules(session, provider_id)]
+    return [rule_view(r) for r in await keywords.list_rules(session, provider_id)]
 
 
 @router.post("/keywords", status_code=status.HTTP_201_CREATED)
-async def create_keyword(rule: keyword_rules.KeywordRuleIn, session: SessionDep) -> dict[str, Any]:
+async def create_keyword(rule: keywords.KeywordRuleIn, session: SessionDep) -> dict[str, Any]:
     """An auto-reply (``action: reply``), or an extra opt-out/opt-in word."""
-    return rule_view(await keyword_rules.create(session, rule))
+    return rule_view(await keywords.create(session, rule))
 
 
 @router.delete("/keywords/{rule_id}")
 async def delete_keyword(rule_id: IdPath, session: SessionDep) -> dict[str, Any]:
-    await keyword_rules.delete(session, rule_id)
+    await keywords.delete(session, rule_id)
     return {"deleted": rule_id}

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from textcast.api.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
+from textcast.audience import contacts
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.refs import by_ref
 from textcast.errors import ValidationFailed
-from textcast.outgoing import endpoints
-from textcast.services import contacts, events, stats
+from textcast.notify import endpoints
+from textcast.services import events, stats
 from textcast.services import senders as sender_service
-from textcast.services.refs import by_ref
+from textcast.web.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from textcast import segments
-from textcast import status as message_status
-from textcast.api.deps import CtxDep, IdPath, IdQuery, SessionDep
-from textcast.api.views import message_view
-from textcast.context import Context
+from textcast import sms_segments
 from textcast.services import messages as message_service
+from textcast.views.messages import message_view, outcome_view
+from textcast.web.deps import CtxDep, IdPath, IdQuery, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -87,32 +83,13 @@ async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
         message_id = (
             await message_service.submit(ctx.settings, session, send, is_test=True)
         ).message.id
-    return await wait_for_outcome(ctx, message_id, request.wait)
-
-
-async def wait_for_outcome(ctx: Context, message_id: int, timeout: float) -> dict[str, Any]:
-    """The message once final (or ``timeout`` seconds), with its history and a hint."""
-    deadline = time.monotonic() + timeout
-    while True:
-        async with ctx.sessions() as session:
-            message = await message_service.get_message(session, message_id)
-            if message.status in message_status.FINAL or time.monotonic() >= deadline:
-                view = message_view(message, await message_service.history(session, message_id))
-                view["final"] = message.status in message_status.FINAL
-                if message.error_code == "21608":
-                    view["hint"] = (
-                        "Twilio trial accounts only send to verified numbers: verify this number "
-                        "in the Twilio console (Phone Numbers > Verified Caller IDs) "
-                        "or upgrade the account."
-                    )
-                return view
-        await asyncio.sleep(0.1)
+    return outcome_view(*await message_service.wait_until_final(ctx, message_id, request.wait))
 
 
 @router.post("/segments")
 async def preview_segments(request: PreviewRequest) -> dict[str, Any]:
     """How a body will be encoded and split, before sending it."""
-    info = segments.analyze(request.body)
+    info = sms_segments.analyze(request.body)
     return {
         "encoding": info.encoding,
         "segments": info.segments,

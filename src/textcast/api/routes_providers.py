@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, status
 
-from textcast.api.deps import CtxDep, SessionDep
-from textcast.api.views import provider_view, sender_view
 from textcast.providers.presets import list_presets
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
+from textcast.views.providers import provider_view, sender_view
+from textcast.web.deps import CtxDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 

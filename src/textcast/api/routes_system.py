@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from textcast.api.deps import CtxDep
 from textcast.metrics import exposition
+from textcast.web.deps import CtxDep
 
 router = APIRouter(tags=["system"])
 

@@ -8,14 +8,15 @@ import typer
 from rich.table import Table
 
 from textcast import phone
-from textcast.api.routes_audience import contact_view, rule_view, suppression_view
+from textcast.audience import contacts, keywords, suppressions
 from textcast.cli.common import IdArgument, JsonOption, emit, id_option, make_table, run
 from textcast.context import Context
 from textcast.db.models import MAX_ID
 from textcast.errors import NotFound, ValidationFailed
-from textcast.outgoing import endpoints
-from textcast.services import contacts, events, keyword_rules, stats, suppressions
+from textcast.notify import endpoints
+from textcast.services import events, stats
 from textcast.services.providers import get_provider
+from textcast.views.audience import contact_view, rule_view, suppression_view
 
 events_app = typer.Typer(help="The event log (what happened to messages and contacts).")
 contacts_app = typer.Typer(
@@ -182,7 +183,7 @@ def list_suppressions(number: str, as_json: bool = JsonOption) -> None:
 def list_keywords(as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         async with ctx.session() as session:
-            return [rule_view(r) for r in await keyword_rules.list_rules(session)]
+            return [rule_view(r) for r in await keywords.list_rules(session)]
 
     def table(rows: list[dict[str, Any]]) -> Table:
         return make_table(
@@ -206,11 +207,11 @@ def add_keyword(
     sender: str | None = typer.Option(None, help="Only for this sender."),
 ) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
-        rule_in = keyword_rules.KeywordRuleIn(
+        rule_in = keywords.KeywordRuleIn(
             keyword=keyword, provider=provider, sender=sender, action=action_name, reply=reply
         )
         async with ctx.session() as session:
-            return rule_view(await keyword_rules.create(session, rule_in))
+            return rule_view(await keywords.create(session, rule_in))
 
     emit(run(action), True)
 
@@ -219,7 +220,7 @@ def add_keyword(
 def remove_keyword(rule_id: int = IdArgument) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
-            await keyword_rules.delete(session, rule_id)
+            await keywords.delete(session, rule_id)
         return {"deleted": rule_id}
 
     emit(run(action), True)

@@ -11,14 +11,13 @@ from pydantic import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from textcast.api.routes_messages import wait_for_outcome
-from textcast.api.views import message_view
 from textcast.cli.common import IdArgument, JsonOption, console, emit, fail, make_table, run
 from textcast.cli.common import errors as stderr
 from textcast.context import Context
 from textcast.services import apikeys
 from textcast.services import messages as message_service
 from textcast.services.senders import validation_failed
+from textcast.views.messages import message_view, outcome_view
 
 messages_app = typer.Typer(help="Messages in the outbox and their history.", no_args_is_help=True)
 apikeys_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
@@ -75,7 +74,9 @@ def send_and_wait(
             submitted = await message_service.submit(
                 ctx.settings, session, _request(to, body, sender), is_test=is_test
             )
-        view = await wait_for_outcome(ctx, submitted.message.id, wait)
+        view = outcome_view(
+            *await message_service.wait_until_final(ctx, submitted.message.id, wait)
+        )
         if wait and view["status"] == "queued":
             view["hint"] = "still queued: is `textcast serve` (or `textcast worker`) running?"
         return view

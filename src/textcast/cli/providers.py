@@ -9,11 +9,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from textcast.api.views import provider_view, sender_view
 from textcast.cli.common import JsonOption, emit, fail, make_table, parse_pairs, run
 from textcast.context import Context
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
+from textcast.views.providers import provider_view, sender_view
 
 providers_app = typer.Typer(
     help="SMS provider accounts (Twilio, generic HTTP).", no_args_is_help=True

@@ -16,13 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from textcast import status
-from textcast.api.deps import IdPath, get_ctx
-from textcast.api.views import message_view, provider_view
 from textcast.context import Context
 from textcast.errors import TextcastError, ValidationFailed
 from textcast.services import apikeys, events, stats
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
+from textcast.views.messages import message_view
+from textcast.views.providers import provider_view
+from textcast.web.deps import IdPath, get_ctx
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

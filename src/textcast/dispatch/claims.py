@@ -20,9 +20,9 @@ from sqlalchemy import Table, Text, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from textcast import status
+from textcast.audience import suppressions
 from textcast.db import bulk
 from textcast.db.models import Contact, Message, WebhookReceipt, utcnow
-from textcast.services import suppressions
 
 MESSAGES = cast(Table, Message.__table__)
 CONTACTS = cast(Table, Contact.__table__)

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 
 from textcast import metrics, status
+from textcast.callback_meta import sign_meta, with_meta
 from textcast.context import Context
 from textcast.db.models import Message, utcnow
 from textcast.dispatch import claims, outbox, outcomes, pacing, recovery
@@ -35,10 +36,9 @@ from textcast.dispatch.lanes import SendLanes
 from textcast.dispatch.outbox import Outcome
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.references import LoadedProvider, LoadedSender, References
-from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
 from textcast.providers.base import OutboundMessage
-from textcast.webhooks.meta import sign_meta, with_meta
+from textcast.retry import RetryStrategy
 
 log = logging.getLogger(__name__)
 

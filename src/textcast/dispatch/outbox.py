@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.types import TypeEngine
 
 from textcast import status
+from textcast.audience import suppressions
 from textcast.db import bulk
 from textcast.db.models import (
     Message,
@@ -48,7 +49,6 @@ from textcast.db.models import (
     event_type,
     utcnow,
 )
-from textcast.services import suppressions
 
 # Core (not ORM) statements: no per-row ORM bookkeeping.
 MESSAGES = cast(Table, Message.__table__)

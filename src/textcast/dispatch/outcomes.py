@@ -13,9 +13,9 @@ from textcast import error_codes, metrics
 from textcast.db.models import utcnow
 from textcast.dispatch.claims import Claimed
 from textcast.dispatch.outbox import Outcome
-from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult, may_have_arrived
+from textcast.retry import RetryStrategy
 
 SUPPRESSED_CODE = "21610"
 UNKNOWN_CODE = "unknown_outcome"

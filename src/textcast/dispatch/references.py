@@ -16,13 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import metrics
+from textcast.callback_urls import callback_base
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
 from textcast.dispatch.claims import Claimed
 from textcast.providers.base import Provider
 from textcast.services.providers import instantiate
-from textcast.webhooks.urls import callback_base
 
 
 @dataclass

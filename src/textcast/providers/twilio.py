@@ -22,6 +22,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from textcast import error_codes, status
+from textcast.callback_meta import QUERY_MARKER
 from textcast.errors import ProviderError
 from textcast.providers.base import (
     Balance,
@@ -33,7 +34,6 @@ from textcast.providers.base import (
     basic_auth,
     parse_retry_after,
 )
-from textcast.webhooks.meta import QUERY_MARKER
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
+from textcast.audience import contacts, keywords, suppressions
 from textcast.db.models import (
     Contact,
     InboundMessage,
@@ -24,7 +25,7 @@ from textcast.db.models import (
 )
 from textcast.db.models import Provider as ProviderRow
 from textcast.providers.base import StatusUpdate
-from textcast.services import contacts, events, keyword_rules, suppressions
+from textcast.services import events
 from textcast.services.status_reports import first_values
 
 
@@ -128,7 +129,7 @@ async def inbound_sender_id(
 @dataclass(frozen=True)
 class Inbound:
     message: InboundMessage
-    decision: keyword_rules.Decision
+    decision: keywords.Decision
     contact_id: int | None
 
 
@@ -187,7 +188,7 @@ async def receive_inbound(
             created_at=now,
         )
     )
-    decision = await keyword_rules.decide(session, provider_id, sender_id, body)
+    decision = await keywords.decide(session, provider_id, sender_id, body)
     if contact is not None and decision.action in ("opt_out", "opt_in"):
         await _apply_opt_keyword(session, provider_id, sender_id, contact, decision, last_sent)
     await session.flush()
@@ -199,7 +200,7 @@ async def _apply_opt_keyword(
     provider_id: int,
     sender_id: int | None,
     contact: Contact,
-    decision: keyword_rules.Decision,
+    decision: keywords.Decision,
     in_reply_to: int | None,
 ) -> None:
     """Suppress or re-subscribe, tag the contact, and record the event against

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -14,13 +16,14 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import phone, segments, status
+from textcast import phone, sms_segments, status
+from textcast.audience import contacts
 from textcast.config import Settings
+from textcast.context import Context
 from textcast.db import bulk
 from textcast.db.models import Message, MessageEvent, Sender, event_type, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
-from textcast.services import contacts
 from textcast.services import senders as sender_service
 
 TWILIO_BODY_LIMIT = 1600  # characters, per Twilio's API definition
@@ -187,7 +190,7 @@ def validate_content(
     body: str,
     media: list[str],
     template_id: str | None,
-) -> segments.SegmentInfo:
+) -> sms_segments.SegmentInfo:
     """Refuse content the sender or provider cannot take; the segment count on success."""
     if not body.strip() and not media:
         raise ValidationFailed("body", "must not be empty (or send media_urls from an MMS sender)")
@@ -197,7 +200,7 @@ def validate_content(
         raise ValidationFailed("template_id", f"sender {sender.name!r} requires a template ID")
     if len(body) > TWILIO_BODY_LIMIT and provider_type == "twilio":
         raise ValidationFailed("body", f"Twilio accepts at most {TWILIO_BODY_LIMIT} characters")
-    info = segments.analyze(body)
+    info = sms_segments.analyze(body)
     if info.segments > settings.max_segments:
         raise ValidationFailed(
             "body",
@@ -221,6 +224,21 @@ async def history(session: AsyncSession, message_id: int) -> list[MessageEvent]:
         select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
     )
     return list(await session.scalars(query))
+
+
+async def wait_until_final(
+    ctx: Context, message_id: int, timeout: float
+) -> tuple[Message, list[MessageEvent], bool]:
+    """The message and its history once its status is final, or when ``timeout``
+    seconds have passed; whether it is final."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with ctx.sessions() as session:
+            message = await get_message(session, message_id)
+            final = message.status in status.FINAL
+            if final or time.monotonic() >= deadline:
+                return message, await history(session, message_id), final
+        await asyncio.sleep(0.1)
 
 
 async def list_messages(

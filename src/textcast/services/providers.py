@@ -17,12 +17,12 @@ from textcast.context import Context
 from textcast.crypto import mask
 from textcast.db.models import Message, utcnow
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.refs import by_ref
 from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
 from textcast.netguard import TargetRefused
 from textcast.providers.base import Balance, Provider
 from textcast.providers.registry import provider_class
 from textcast.services import senders as sender_service
-from textcast.services.refs import by_ref
 
 NAME_MAX = 100
 RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated", "opt_out_scope"})

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from textcast import phone
 from textcast.db.models import Message, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.refs import live
 from textcast.errors import Conflict, NotFound, ValidationFailed
-from textcast.services.refs import by_ref
 
 SenderType = Literal["long_code", "toll_free", "short_code", "messaging_service", "alphanumeric"]
 SENDER_TYPES: tuple[str, ...] = SenderType.__args__  # type: ignore[attr-defined]
@@ -160,7 +160,7 @@ async def add_sender(session: AsyncSession, provider: ProviderRow, sender_in: Se
 async def find_sender(
     session: AsyncSession, ref: str | int, *, missing_ok: bool = False
 ) -> Sender | None:
-    query = select(Sender).where(Sender.deleted_at.is_(None), by_ref(Sender, ref))
+    query = select(Sender).where(live(Sender, ref))
     sender = await session.scalar(query)
     if sender is None and not missing_ok:
         raise NotFound(f"no sender {ref!r}")

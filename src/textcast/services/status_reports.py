@@ -50,6 +50,7 @@ from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.types import TypeEngine
 
 from textcast import status
+from textcast.callback_meta import Meta
 from textcast.context import Context
 from textcast.db import bulk
 from textcast.db.models import (
@@ -61,10 +62,9 @@ from textcast.db.models import (
     utcnow,
 )
 from textcast.db.sqlite_thread import SqliteThread, sqlite_path
-from textcast.dispatch.retry import RetryStrategy
 from textcast.errors import ConcurrentUpdate
 from textcast.providers.base import StatusUpdate
-from textcast.webhooks.meta import Meta
+from textcast.retry import RetryStrategy
 
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from textcast import segments
+from textcast import sms_segments
 from textcast.simulator import callbacks
 from textcast.simulator.rules import Refusal, check_send, final_status
 from textcast.simulator.state import Account, SimulatedMessage, SimulatorState, now
@@ -130,7 +130,7 @@ def _accept(
         messaging_service_sid=service,
         body=body,
         media_urls=media,
-        num_segments=segments.analyze(body).segments,
+        num_segments=sms_segments.analyze(body).segments,
         status_callback=_first(form, "StatusCallback"),
         params=pairs,
         date_created=now(),

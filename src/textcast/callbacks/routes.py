@@ -1,9 +1,9 @@
 """Twilio's inbound messages (replies), by POST or GET.
 
-Each request is verified (see :mod:`textcast.webhooks.twilio_verify`; 403
+Each request is verified (see :mod:`textcast.callbacks.twilio_verify`; 403
 when wrong or missing), stored durably together with its effect (contact,
 thread, keywords, opt-outs), and only then answered with TwiML. Status
-callbacks are answered in front of FastAPI, by :mod:`textcast.webhooks.intake`.
+callbacks are answered in front of FastAPI, by :mod:`textcast.callbacks.intake`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import metrics
-from textcast.api.deps import IdPath
-from textcast.context import Context
-from textcast.db.models import Sender
-from textcast.services import callbacks, keyword_rules, status_reports
-from textcast.webhooks.group_commit import GroupCommitter, one_by_one
-from textcast.webhooks.signature import public_url
-from textcast.webhooks.twilio_verify import (
+from textcast.audience import keywords
+from textcast.callbacks.group_commit import GroupCommitter, one_by_one
+from textcast.callbacks.signature import public_url
+from textcast.callbacks.twilio_verify import (
     MAX_BODY_BYTES,
     CallbackRequest,
     ProviderAuthCache,
@@ -30,6 +27,10 @@ from textcast.webhooks.twilio_verify import (
     callback_request,
     verify,
 )
+from textcast.context import Context
+from textcast.db.models import Sender
+from textcast.services import callbacks, status_reports
+from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 
@@ -86,9 +87,7 @@ class InboundItem:
     token: str | None
 
 
-async def record_inbound(
-    session: AsyncSession, item: InboundItem
-) -> tuple[str, keyword_rules.Decision]:
+async def record_inbound(session: AsyncSession, item: InboundItem) -> tuple[str, keywords.Decision]:
     provider_id, params, token = item.provider_id, item.params, item.token
     form = dict(params)
     sender_id = item.sender_id
@@ -103,7 +102,7 @@ async def record_inbound(
         session, provider_id, sid
     ):
         # Twilio retried a reply already stored: answer it the same way, change nothing.
-        decision = await keyword_rules.decide(session, provider_id, sender_id, form.get("Body", ""))
+        decision = await keywords.decide(session, provider_id, sender_id, form.get("Body", ""))
         outcome = "duplicate"
     else:
         received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
@@ -125,11 +124,11 @@ async def record_inbound(
 @dataclass
 class WebhookState:
     """What the app's webhook handlers share: the providers' secrets and the
-    group-commit writers (see :mod:`textcast.webhooks.group_commit`)."""
+    group-commit writers (see :mod:`textcast.callbacks.group_commit`)."""
 
     auth: ProviderAuthCache
     status: GroupCommitter[status_reports.StatusReport, str]
-    inbound: GroupCommitter[InboundItem, tuple[str, keyword_rules.Decision]]
+    inbound: GroupCommitter[InboundItem, tuple[str, keywords.Decision]]
 
     store: status_reports.StatusReportStore
 

@@ -1,9 +1,11 @@
-"""Operator keywords: auto-replies, a HELP text, extra opt-out/opt-in words.
+"""Keywords in replies: the built-in STOP/START/HELP families, and operators'
+rules (auto-replies, a HELP text, extra opt-out/opt-in words).
 
-Matching follows the carrier rule used for STOP: the whole reply, trimmed and
-case-folded, is the keyword. A rule for one sender wins over the account's.
+Matching follows the carrier rule (as Twilio applies it): the whole reply,
+trimmed and case-folded, is the keyword, so "Please stop texting me" is not an
+opt-out. A rule for one sender wins over the account's.
 
-The built-in families (STOP, START, HELP; see :mod:`textcast.keywords`) keep
+The built-in families (:data:`OPT_OUT`, :data:`OPT_IN`, :data:`HELP`) keep
 their meaning: an operator may attach a reply to them (an opt-out
 confirmation, the HELP text) but cannot turn STOP into anything else, since
 carriers and regulators expect it to work everywhere. A rule for ``help``
@@ -17,17 +19,35 @@ turned off, or the subscriber gets two answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import keywords
-from textcast.db.models import KeywordRule
+from textcast.db.models import KeywordRule, Sender
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.refs import live
 from textcast.errors import Conflict, NotFound, ValidationFailed
-from textcast.services import senders as sender_service
-from textcast.services.refs import by_ref
+
+OPT_OUT = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
+OPT_IN = frozenset({"start", "yes", "unstop"})
+HELP = frozenset({"help", "info"})
+
+Keyword = Literal["opt_out", "opt_in", "help"]
+
+
+def classify(body: str) -> Keyword | None:
+    """The built-in family ``body`` belongs to, if it is one keyword of one."""
+    word = body.strip().casefold()
+    if word in OPT_OUT:
+        return "opt_out"
+    if word in OPT_IN:
+        return "opt_in"
+    if word in HELP:
+        return "help"
+    return None
+
 
 ACTIONS = ("reply", "opt_out", "opt_in")
 BUILT_IN_ACTION = {"opt_out": "opt_out", "opt_in": "opt_in", "help": "reply"}
@@ -60,23 +80,19 @@ async def create(session: AsyncSession, rule_in: KeywordRuleIn) -> KeywordRule:
         raise ValidationFailed("keyword", "must not be blank")
     if rule_in.action not in ACTIONS:
         raise ValidationFailed("action", f"must be one of {', '.join(ACTIONS)}")
-    family = keywords.classify(word)
+    family = classify(word)
     if family is not None and rule_in.action != BUILT_IN_ACTION[family]:
         raise ValidationFailed(
             "action", f"{word.upper()} is a built-in {family} keyword; its action is fixed"
         )
     if rule_in.action == "reply" and not (rule_in.reply or "").strip():
         raise ValidationFailed("reply", "a reply rule needs the reply text")
-    provider = await session.scalar(
-        select(ProviderRow).where(
-            by_ref(ProviderRow, rule_in.provider), ProviderRow.deleted_at.is_(None)
-        )
-    )
+    provider = await session.scalar(select(ProviderRow).where(live(ProviderRow, rule_in.provider)))
     if provider is None:
         raise ValidationFailed("provider", f"no provider {rule_in.provider!r}")
     sender_id = None
     if rule_in.sender is not None:
-        sender = await sender_service.find_sender(session, str(rule_in.sender), missing_ok=True)
+        sender = await session.scalar(select(Sender).where(live(Sender, rule_in.sender)))
         if sender is None or sender.provider_id != provider.id:
             raise ValidationFailed("sender", f"no sender {rule_in.sender!r} on {provider.name!r}")
         sender_id = sender.id
@@ -126,7 +142,7 @@ async def decide(
 ) -> Decision:
     """What an inbound ``body`` means: its keyword action and any auto-reply."""
     word = normalize(body)
-    family = keywords.classify(word)
+    family = classify(word)
     if not word or len(word) > 50:
         return Decision(None, None, None)
     candidates = [word, "help"] if family == "help" and word != "help" else [word]

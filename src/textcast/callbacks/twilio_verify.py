@@ -28,12 +28,12 @@ from urllib.parse import unquote_plus
 from sqlalchemy import select
 
 from textcast import hmac_signing
+from textcast.callback_meta import Meta, verify_meta, with_meta
+from textcast.callbacks.signature import public_url
+from textcast.callbacks.signature import verify as twilio_signature_valid
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Sender
-from textcast.webhooks.meta import Meta, verify_meta, with_meta
-from textcast.webhooks.signature import public_url
-from textcast.webhooks.signature import verify as twilio_signature_valid
 
 # Twilio's callbacks are a few hundred bytes; even 1,600-character replies fit easily.
 MAX_BODY_BYTES = 64 * 1024

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textcast.segments import GSM7_BASIC, GSM7_EXTENSION, analyze, is_gsm7, split
+from textcast.sms_segments import GSM7_BASIC, GSM7_EXTENSION, analyze, is_gsm7, split
 
 EMOJI = "😀"  # U+1F600, outside the BMP: a surrogate pair in UTF-16
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, and_, false
 
 from textcast.db.models import MAX_ID, Provider, Sender
 
@@ -15,3 +15,8 @@ def by_ref(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElemen
         # Past any ID a column holds: matches nothing (a database would refuse to bind it).
         return model.id == number if 0 <= number <= MAX_ID else false()
     return model.name == str(ref)
+
+
+def live(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElement[bool]:
+    """Named or numbered ``ref``, and not deleted."""
+    return and_(model.deleted_at.is_(None), by_ref(model, ref))

@@ -19,16 +19,16 @@ from textcast.api import (
     routes_providers,
     routes_system,
 )
-from textcast.api.deps import require_api_key
-from textcast.api.errors import install_error_handlers
+from textcast.callbacks import generic_routes
+from textcast.callbacks import routes as webhook_routes
+from textcast.callbacks.intake import OPENAPI_PATH, StatusCallbackIntake
+from textcast.callbacks.routes import WebhookState
 from textcast.context import Context
 from textcast.dashboard import routes as dashboard
 from textcast.dispatch.dispatcher import Dispatcher
-from textcast.outgoing.deliverer import EventNotifier
-from textcast.webhooks import generic_routes
-from textcast.webhooks import routes as webhook_routes
-from textcast.webhooks.intake import OPENAPI_PATH, StatusCallbackIntake
-from textcast.webhooks.routes import WebhookState
+from textcast.notify.deliverer import EventNotifier
+from textcast.web.deps import require_api_key
+from textcast.web.errors import install_error_handlers
 
 DESCRIPTION = (
     "Self-hosted SMS engagement engine. Every `/api/` call needs "
@@ -38,7 +38,7 @@ DESCRIPTION = (
 
 class TextcastApp(FastAPI):
     """FastAPI, with Twilio's status callbacks taken before its middleware and
-    routing (see :mod:`textcast.webhooks.intake`)."""
+    routing (see :mod:`textcast.callbacks.intake`)."""
 
     status_intake: StatusCallbackIntake
 

@@ -19,18 +19,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from textcast import metrics
-from textcast.api.deps import IdPath, get_ctx
+from textcast.callback_meta import verify_meta
+from textcast.callback_urls import receipt_token
+from textcast.callbacks import plivo_signature
+from textcast.callbacks.routes import read_body, signed_url, webhook_state
+from textcast.callbacks.twilio_verify import WebhookRejected
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.providers import receipts
 from textcast.providers.base import StatusUpdate
 from textcast.providers.generic_http import GenericConfig
 from textcast.services import status_reports
-from textcast.webhooks import plivo_signature
-from textcast.webhooks.meta import verify_meta
-from textcast.webhooks.routes import read_body, signed_url, webhook_state
-from textcast.webhooks.twilio_verify import WebhookRejected
-from textcast.webhooks.urls import receipt_token
+from textcast.web.deps import IdPath, get_ctx
 
 router = APIRouter(prefix="/webhooks/generic", tags=["webhooks"])
 CtxDep = Annotated[Context, Depends(get_ctx)]
