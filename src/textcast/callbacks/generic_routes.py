@@ -76,6 +76,7 @@ async def receipt(provider_id: IdPath, token: str, request: Request, ctx: CtxDep
             params=payload,
             kind="receipt",
             source="receipt",
+            provider_type="generic",
         )
         for item in found
     ]
