@@ -75,10 +75,6 @@ async def blocked(session: AsyncSession, targets: Iterable[Target]) -> set[Targe
     return {t for t in wanted if (t[0], t[2]) in account or t in per_sender}
 
 
-async def is_blocked(session: AsyncSession, provider_id: int, sender_id: int, phone: str) -> bool:
-    return bool(await blocked(session, [(provider_id, sender_id, phone)]))
-
-
 async def any_for(session: AsyncSession, phone: str) -> bool:
     """Whether ``phone`` is suppressed anywhere (keeps the contact's opt-out tag honest)."""
     found = await session.scalar(select(Suppression.id).where(Suppression.phone == phone).limit(1))
