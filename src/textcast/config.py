@@ -6,6 +6,7 @@ this module reads the environment.
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
         description="Let provider endpoints resolve to loopback/private addresses (tests, labs).",
     )
     default_region: str = Field("US", description="Region for numbers written without +country.")
+    default_time_zone: str = Field(
+        "UTC",
+        description="IANA zone of contacts whose number says nothing better "
+        "(time_zone_source install_default).",
+    )
     max_segments: int = Field(
         10, ge=1, le=100, description="Longest message accepted, in segments."
     )
@@ -99,6 +105,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_region(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            message = f"{value!r} is not an IANA time zone (e.g. America/New_York)"
+            raise ValueError(message) from None
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -7,9 +7,10 @@ per subscriber, so opt-outs, suppression and de-duplication match reliably.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException
+from phonenumbers import NumberParseException, PhoneNumberType
 
 from textcast.errors import ValidationFailed
 
@@ -61,6 +62,28 @@ def normalize(
     when True those numbers are returned as-is, when False they are refused, so
     a production path can keep simulator numbers out.
     """
+    return parse(raw, default_region, field, allow_test_numbers=allow_test_numbers).e164
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A number :func:`parse` accepted: E.164, libphonenumber's parse and its
+    number type (``PhoneNumberType``; ``UNKNOWN`` only for Twilio's test range)."""
+
+    e164: str
+    number: phonenumbers.PhoneNumber
+    number_type: int
+
+
+def parse(
+    raw: str,
+    default_region: str = "US",
+    field: str = "to",
+    *,
+    allow_test_numbers: bool = True,
+) -> Parsed:
+    """:func:`normalize`, keeping what the check learnt (the parsed number and
+    its type), so callers that need more facts do not parse it twice."""
     text = raw.strip() if isinstance(raw, str) else ""
     if not text:
         raise ValidationFailed(field, "a phone number is required")
@@ -79,11 +102,14 @@ def normalize(
     e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
     if TWILIO_TEST_NUMBER.fullmatch(e164):
         if allow_test_numbers:
-            return e164
+            return Parsed(e164, parsed, PhoneNumberType.UNKNOWN)
         raise ValidationFailed(field, f"{shown} is a Twilio test number and cannot be used here")
     if parsed.extension:
         raise ValidationFailed(field, f"{shown} has an extension, which cannot receive SMS")
-    if not phonenumbers.is_valid_number(parsed):
+    # A number is valid exactly when libphonenumber can type it (is_valid_number
+    # is that test); asking for the type keeps it for the caller.
+    number_type = phonenumbers.number_type(parsed)
+    if number_type == PhoneNumberType.UNKNOWN:
         if text.startswith("+"):
             problem = "is not a valid phone number (check the country code and the digits)"
         else:
@@ -92,7 +118,7 @@ def normalize(
                 "numbers from other countries need + and the country code"
             )
         raise ValidationFailed(field, f"{shown} {problem}")
-    return e164
+    return Parsed(e164, parsed, number_type)
 
 
 def country_code_of(e164: str) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -32,6 +33,13 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 # The largest ID either column holds (64-bit signed). A larger number sent as an
 # ID must be refused at the boundary: both drivers raise on binding it.
 MAX_ID = 2**63 - 1
+# JSON documents that queries look inside (contact attributes and tags): JSONB on
+# PostgreSQL, where containment (@>) and key tests (?) can use GIN indexes; JSON
+# text on SQLite.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# ``Index.info`` of indexes that exist on PostgreSQL only (GIN has no SQLite
+# counterpart); the migrations and their model check skip them elsewhere.
+POSTGRESQL_ONLY = {"dialects": ("postgresql",)}
 
 
 def utcnow() -> datetime:
@@ -125,6 +133,8 @@ class Message(Base):
         Index("ix_messages_claim", "status", "next_attempt_at"),
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_created_at", "created_at"),
+        # A contact's messages: conversations, erasure, segment behaviour conditions.
+        Index("ix_messages_to", "to", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -232,6 +242,7 @@ class WebhookReceipt(Base):
 
 class InboundMessage(Base):
     __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_messages_from_number", "from_number", "received_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
@@ -268,16 +279,103 @@ class Suppression(Base):
 
 
 class Contact(Base):
-    """A person Textcast has messaged or heard from, keyed by E.164 number."""
+    """A person Textcast messages or hears from, keyed by E.164 number.
+
+    ``country``, ``phone_type`` and a derived ``time_zone`` follow from the
+    number (see :mod:`textcast.audience.numbers`); ``time_zone`` is None when
+    the install's default zone applies. Opt-out state is not stored here: it is
+    the suppression list's.
+    """
 
     __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_country", "country"),
+        Index("ix_contacts_created_at", "created_at"),
+        Index("ix_contacts_last_inbound_at", "last_inbound_at"),
+        Index("ix_contacts_attributes", "attributes", postgresql_using="gin", info=POSTGRESQL_ONLY),
+        Index("ix_contacts_tags", "tags", postgresql_using="gin", info=POSTGRESQL_ONLY),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     phone: Mapped[str] = mapped_column(String(32), unique=True)
-    tags: Mapped[list[Any]] = mapped_column(default=list)
+    # The customer's own ID for the person (unique when set).
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    tags: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    # explicit | phone | country_default | install_default
+    time_zone_source: Mapped[str] = mapped_column(String(16), default="install_default")
+    # ISO 3166 region of the number; "001" non-geographic, "ZZ" unknown.
+    country: Mapped[str] = mapped_column(String(3), default="ZZ")
+    # libphonenumber's number type in lower case (mobile, fixed_line, ...),
+    # "test" for Twilio's magic numbers, "invalid" when the number is not valid.
+    phone_type: Mapped[str] = mapped_column(String(24), default="invalid")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Segment(Base):
+    """A saved audience: a rule tree over contacts (see :mod:`textcast.audience.segments`)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactImport(Base):
+    """A contact import job: where its file is, how far it got, what it found.
+
+    Counts and the read position are committed with each batch, so progress
+    survives a restart and a job taken over resumes after its last batch.
+    """
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (Index("ix_contact_imports_status", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    format: Mapped[str] = mapped_column(String(8))  # csv | jsonl
+    filename: Mapped[str] = mapped_column(String(255))  # as the user named it
+    path: Mapped[str] = mapped_column(Text)  # where the job reads it
+    delete_file: Mapped[bool] = mapped_column(Boolean, default=False)  # a spooled upload
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # column map, tags
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    done_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated: Mapped[int] = mapped_column(BigInteger, default=0)
+    unchanged: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[list[Any]] = mapped_column(default=list)  # the first rejected rows
+    error: Mapped[str | None] = mapped_column(Text, default=None)  # why the job failed
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LinkClick(Base):
+    """A click on a tracked link in a message: what segments' ``clicked``
+    condition reads. ``contact_id`` is cleared when the contact is erased."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (Index("ix_link_clicks_contact", "contact_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Link-preview bots, security scanners and too-early clicks: not human.
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class KeywordRule(Base):

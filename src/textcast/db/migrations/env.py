@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -15,10 +16,19 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    dialect = connection.dialect.name
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, _: Any) -> bool:
+        """Indexes a model marks for some databases only (GIN on PostgreSQL)
+        are not expected elsewhere."""
+        only = getattr(obj, "info", {}).get("dialects") if type_ == "index" else None
+        return reflected or only is None or dialect in only
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect == "sqlite",
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
