@@ -1,5 +1,5 @@
-"""The ASGI application: API, webhooks, health; the dispatcher and the event
-notifier (outgoing webhooks) run in its lifespan."""
+"""The ASGI application: API, webhooks, health; the dispatcher, the event
+notifier (outgoing webhooks) and the contact import runner run in its lifespan."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from starlette.types import Receive, Scope, Send
 from textcast import __version__
 from textcast.api import (
     routes_audience,
+    routes_contacts,
     routes_events,
     routes_messages,
     routes_providers,
+    routes_segments,
     routes_system,
 )
 from textcast.callbacks import generic_routes
@@ -26,6 +28,7 @@ from textcast.callbacks.routes import WebhookState
 from textcast.context import Context
 from textcast.dashboard.site import install as install_dashboard
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.jobs.imports import ImportRunner
 from textcast.notify.deliverer import EventNotifier
 from textcast.web.deps import require_api_key
 from textcast.web.errors import install_error_handlers
@@ -63,7 +66,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks = []
+        # Imports uploaded to this process are run by it (their file is here).
+        tasks = [asyncio.create_task(app.state.import_runner.run(stop))]
         if with_dispatcher:
             app.state.dispatcher = Dispatcher(ctx)
             app.state.notifier = EventNotifier(ctx)
@@ -80,6 +84,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.ctx = ctx
+    app.state.import_runner = ImportRunner(ctx)
     app.state.webhooks = webhooks = WebhookState.create(ctx)
     app.status_intake = StatusCallbackIntake(webhooks.auth, webhooks.status)
     install_error_handlers(app)
@@ -87,6 +92,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.include_router(routes_providers.router, dependencies=secured)
     app.include_router(routes_messages.router, dependencies=secured)
     app.include_router(routes_events.router, dependencies=secured)
+    app.include_router(routes_contacts.router, dependencies=secured)
+    app.include_router(routes_segments.router, dependencies=secured)
     app.include_router(routes_audience.router, dependencies=secured)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -20,6 +22,14 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def digest(self, purpose: str, value: str) -> str:
+        """A keyed hash of ``value`` (hex HMAC-SHA256 under a key derived from
+        this box's key for ``purpose``): the same for the same value on this
+        install, and no way back to the value without the key."""
+        key = hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, value: Any) -> str:
         return self._fernet.encrypt(json.dumps(value).encode()).decode()

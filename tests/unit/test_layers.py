@@ -28,7 +28,9 @@ FLOORS: list[tuple[str, frozenset[str]]] = [
     # Loops that claim due rows from the database.
     (
         "engines",
-        frozenset({"dispatch", "notify", "campaigns", "automations", "routing", "tracking"}),
+        frozenset(
+            {"dispatch", "notify", "campaigns", "automations", "routing", "tracking", "jobs"}
+        ),
     ),
     # The rules, one place each.
     ("domain", frozenset({"services", "audience", "content", "policy"})),

@@ -1,4 +1,4 @@
-"""/api/v1/contacts, /api/v1/suppressions and /api/v1/keywords."""
+"""/api/v1/suppressions and /api/v1/keywords."""
 
 from __future__ import annotations
 
@@ -15,17 +15,10 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.db.refs import by_ref
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import senders as sender_service
-from textcast.views.audience import contact_view, rule_view, suppression_view
-from textcast.web.deps import CtxDep, CursorQuery, IdPath, IdQuery, SessionDep
+from textcast.views.audience import rule_view, suppression_view
+from textcast.web.deps import CtxDep, IdPath, IdQuery, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["audience"])
-
-
-class TagChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    add_tags: list[str] = Field(default_factory=list, max_length=contacts.MAX_TAGS)
-    remove_tags: list[str] = Field(default_factory=list, max_length=contacts.MAX_TAGS)
 
 
 class SuppressionIn(BaseModel):
@@ -35,51 +28,6 @@ class SuppressionIn(BaseModel):
     phone: str = Field(min_length=1, max_length=40)
     sender: str | int | None = None
     reason: str = Field("added by an operator", max_length=200)
-
-
-@router.get("/contacts")
-async def list_contacts(
-    session: SessionDep,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    after_id: CursorQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
-    rows = await contacts.list_contacts(session, tag=tag, after_id=after_id, limit=limit)
-    return {
-        "contacts": [
-            {"id": c.id, "phone": c.phone, "tags": c.tags, "created_at": c.created_at.isoformat()}
-            for c in rows
-        ],
-        "next_after_id": rows[-1].id if len(rows) == limit else None,
-    }
-
-
-@router.get("/contacts/{ref}")
-async def show_contact(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    contact = await contacts.find(session, ref, ctx.settings.default_region)
-    return await contact_view(session, contact)
-
-
-@router.patch("/contacts/{ref}")
-async def tag_contact(
-    ref: str, change: TagChange, ctx: CtxDep, session: SessionDep
-) -> dict[str, Any]:
-    contact = await contacts.find(session, ref, ctx.settings.default_region)
-    contacts.set_tags(contact, add=contacts.clean_tags(change.add_tags), remove=change.remove_tags)
-    return await contact_view(session, contact)
-
-
-@router.get("/contacts/{ref}/conversation")
-async def conversation(
-    ref: str,
-    ctx: CtxDep,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
-    """Messages sent to the contact and their replies, newest first."""
-    contact = await contacts.find(session, ref, ctx.settings.default_region)
-    thread = await contacts.conversation(session, contact, limit=limit)
-    return {"contact_id": contact.id, "phone": contact.phone, "thread": thread}
 
 
 async def _provider(session: SessionDep, ref: str | int) -> ProviderRow:

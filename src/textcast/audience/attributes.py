@@ -26,6 +26,27 @@ from textcast.errors import ValidationFailed
 # Names are bound into SQL as JSON paths and keys: this pattern keeps them
 # plain identifiers everywhere (no quotes, dots or brackets to escape).
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A contact's own fields: not attribute names, so ``contact.<name>`` in a
+# template or a column of an export means one thing.
+RESERVED = frozenset(
+    {
+        "id",
+        "phone",
+        "external_id",
+        "attributes",
+        "tags",
+        "time_zone",
+        "time_zone_source",
+        "time_zone_candidates",
+        "country",
+        "phone_type",
+        "opted_out",
+        "suppressions",
+        "created_at",
+        "updated_at",
+        "last_inbound_at",
+    }
+)
 MAX_ATTRIBUTES = 100
 MAX_TEXT = 1000  # characters in a string value
 # Numbers stay exact in every database and in JSON readers up to 2^53.
@@ -54,6 +75,8 @@ def check_name(name: object, field: str = "attributes") -> str:
             f"{name!r} is not an attribute name: letters, digits and _, "
             "starting with a letter or _, at most 64 characters",
         )
+    if name in RESERVED:
+        raise ValidationFailed(field, f"{name!r} is a contact field, not an attribute name")
     return name
 
 

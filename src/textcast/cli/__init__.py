@@ -8,8 +8,8 @@ import typer
 
 from textcast import runtime
 from textcast.cli.common import fail, load_settings
+from textcast.cli.contacts import contacts_app
 from textcast.cli.engagement import (
-    contacts_app,
     events_app,
     keywords_app,
     stats_command,
@@ -18,6 +18,7 @@ from textcast.cli.engagement import (
 )
 from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
 from textcast.cli.providers import providers_app, senders_app
+from textcast.cli.segments import segments_app
 
 app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(events_app, name="events")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(segments_app, name="segments")
 app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(keywords_app, name="keywords")
 app.add_typer(webhooks_app, name="webhooks")

@@ -1,4 +1,4 @@
-"""`textcast events`, `stats`, `contacts`, `suppressions`, `keywords` and `webhooks`."""
+"""`textcast events`, `stats`, `suppressions`, `keywords` and `webhooks`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ from textcast.errors import NotFound, ValidationFailed
 from textcast.notify import endpoints
 from textcast.services import events, stats
 from textcast.services.providers import get_provider
-from textcast.views.audience import contact_view, rule_view, suppression_view
+from textcast.views.audience import rule_view, suppression_view
 
 events_app = typer.Typer(help="The event log (what happened to messages and contacts).")
-contacts_app = typer.Typer(
-    help="Contacts: tags, opt-out state, conversations.", no_args_is_help=True
-)
 suppressions_app = typer.Typer(help="Numbers that must not be messaged.", no_args_is_help=True)
 keywords_app = typer.Typer(
     help="Keyword rules: auto-replies and opt-out words.", no_args_is_help=True
@@ -71,55 +68,6 @@ def list_events(
             return await events.find(session, where, after_id=after_id, limit=limit)
 
     emit(run(action), as_json, table=_events_table)
-
-
-@contacts_app.command("show")
-def show_contact(ref: str, as_json: bool = JsonOption) -> None:
-    """A contact (by ID or number) with tags and suppressions."""
-
-    async def action(ctx: Context) -> dict[str, Any]:
-        async with ctx.session() as session:
-            contact = await contacts.find(session, ref, ctx.settings.default_region)
-            return await contact_view(session, contact)
-
-    emit(run(action), as_json)
-
-
-@contacts_app.command("tag")
-def tag_contact(
-    ref: str,
-    add: list[str] = typer.Option([], "--add", help="Tag to add; repeat for several."),
-    remove: list[str] = typer.Option([], "--remove", help="Tag to remove."),
-    as_json: bool = JsonOption,
-) -> None:
-    async def action(ctx: Context) -> dict[str, Any]:
-        async with ctx.session() as session:
-            contact = await contacts.find(session, ref, ctx.settings.default_region)
-            contacts.set_tags(contact, add=contacts.clean_tags(add), remove=remove)
-            return await contact_view(session, contact)
-
-    emit(run(action), as_json)
-
-
-@contacts_app.command("conversation")
-def conversation(
-    ref: str, limit: int = typer.Option(50, min=1, max=500), as_json: bool = JsonOption
-) -> None:
-    """Messages to the contact and their replies, newest first."""
-
-    async def action(ctx: Context) -> list[dict[str, Any]]:
-        async with ctx.session() as session:
-            contact = await contacts.find(session, ref, ctx.settings.default_region)
-            return await contacts.conversation(session, contact, limit=limit)
-
-    def table(thread: list[dict[str, Any]]) -> Table:
-        return make_table(
-            f"Conversation with {ref}",
-            ["at", "direction", "body", "status"],
-            [(i["at"], i["direction"], i["body"], i.get("status", "")) for i in thread],
-        )
-
-    emit(run(action), as_json, table=table)
 
 
 @suppressions_app.command("add")

@@ -6,7 +6,9 @@ Event types:
   message.<provider status> (accepted, scheduled, sending, sent, delivered,
   undelivered, failed, canceled, read, unknown), message.replied (a reply to
   a message Textcast sent) and message.received (an inbound message with no
-  earlier message to that number), contact.opted_out, contact.opted_in.
+  earlier message to that number), contact.opted_out, contact.opted_in,
+  contact.erased (a privacy erasure; ``data`` names the contact ID and the
+  keyed hash that replaced the number).
 
 Message events name only their message; sender, contact, campaign and
 automation are read through it, so writing an event stays one narrow row.
@@ -41,6 +43,7 @@ TYPES = (
     "message.received",
     "contact.opted_out",
     "contact.opted_in",
+    "contact.erased",
 )
 
 
