@@ -62,6 +62,7 @@ DATETIME = re.compile(
 STORED_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 STORED_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -110,15 +111,16 @@ def text(raw: str, field: str) -> str:
     """A string; one written as an ISO date or date-time becomes its canonical form."""
     if len(raw) > MAX_TEXT:
         raise ValidationFailed(field, f"at most {MAX_TEXT} characters")
+    if not raw.isascii() and _SURROGATE.search(raw):
+        raise ValidationFailed(field, "not valid Unicode text (a lone surrogate)")
     if "\x00" in raw:
         raise ValidationFailed(field, "NUL characters cannot be stored")
-    if any("\ud800" <= ch <= "\udfff" for ch in raw):
-        raise ValidationFailed(field, "not valid Unicode text (a lone surrogate)")
     stripped = raw.strip()
-    if DATE.fullmatch(stripped):
-        return as_date(stripped, field)
-    if DATETIME.fullmatch(stripped):
-        return as_datetime(stripped, field)
+    if stripped[:4].isdigit():  # only then can it be a date (most values are not)
+        if DATE.fullmatch(stripped):
+            return as_date(stripped, field)
+        if DATETIME.fullmatch(stripped):
+            return as_datetime(stripped, field)
     return raw
 
 

@@ -49,6 +49,7 @@ class Written:
     created: int
     updated: int
     unchanged: int
+    clashes: list[ContactRow]  # known under another external ID: not applied
 
 
 _COLUMNS = (
@@ -62,6 +63,11 @@ _COLUMNS = (
     "phone_type",
 )
 _ZONE_KEPT = "excluded.time_zone_source <> 'explicit' AND contacts.time_zone_source = 'explicit'"
+# The number is known under another external ID: the row is not applied.
+_CLASH = (
+    "(excluded.external_id IS NOT NULL AND contacts.external_id IS NOT NULL "
+    "AND contacts.external_id <> excluded.external_id)"
+)
 
 _PG_TAGS = (
     "CASE WHEN contacts.tags @> excluded.tags THEN contacts.tags ELSE contacts.tags || "
@@ -79,18 +85,6 @@ _PG_NEW = {
     "country": "excluded.country",
     "phone_type": "excluded.phone_type",
 }
-_PG_UPSERT = (
-    f"INSERT INTO contacts ({', '.join(_COLUMNS)}, created_at, updated_at) "
-    "SELECT u.*, $9::timestamptz, $9::timestamptz FROM unnest($1::varchar[], $2::varchar[], "
-    "$3::jsonb[], $4::jsonb[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[]) AS u "
-    "ON CONFLICT (phone) DO UPDATE SET "
-    + ", ".join(f"{name} = {value}" for name, value in _PG_NEW.items())
-    + ", updated_at = excluded.updated_at "
-    f"WHERE ({', '.join(f'contacts.{name}' for name in _PG_NEW)}) IS DISTINCT FROM "
-    f"({', '.join(_PG_NEW.values())}) "
-    "RETURNING xmax = 0"
-)
-
 _SQLITE_NO_NEW_TAGS = (
     "NOT EXISTS (SELECT 1 FROM json_each(excluded.tags) AS n "
     "WHERE n.value NOT IN (SELECT value FROM json_each(contacts.tags)))"
@@ -108,28 +102,59 @@ _SQLITE_NEW = {
     "attributes": "json_patch(contacts.attributes, excluded.attributes)",
     "tags": _SQLITE_TAGS,
 }
+_PG_CHANGED = (
+    f"({', '.join(f'contacts.{name}' for name in _PG_NEW)}) IS DISTINCT FROM "
+    f"({', '.join(_PG_NEW.values())})"
+)
 # json(): the same document in one spelling, whichever writer stored it.
 _SQLITE_SAME = {
     **{name: f"contacts.{name} IS {value}" for name, value in _SQLITE_NEW.items()},
     "attributes": f"json(contacts.attributes) = json({_SQLITE_NEW['attributes']})",
-    "tags": f"{_SQLITE_NO_NEW_TAGS}",
+    "tags": _SQLITE_NO_NEW_TAGS,
 }
+_SQLITE_CHANGED = f"NOT ({' AND '.join(_SQLITE_SAME.values())})"
+
+
+def _update(new: dict[str, str], changed: str) -> str:
+    """The DO UPDATE part: a clashing row is written back as it was (so that
+    RETURNING shows it), any other one only when something changes."""
+    kept = [
+        f"{name} = CASE WHEN {_CLASH} THEN contacts.{name} ELSE {value} END"
+        for name, value in new.items()
+    ]
+    kept.append(
+        f"updated_at = CASE WHEN {_CLASH} THEN contacts.updated_at ELSE excluded.updated_at END"
+    )
+    return f"ON CONFLICT (phone) DO UPDATE SET {', '.join(kept)} WHERE {_CLASH} OR {changed} "
+
+
+_INSERT = f"INSERT INTO contacts ({', '.join(_COLUMNS)}, created_at, updated_at) "
+_PG_UPSERT = (
+    _INSERT
+    + "SELECT u.*, $9::timestamptz, $9::timestamptz FROM unnest($1::varchar[], $2::varchar[], "
+    "$3::jsonb[], $4::jsonb[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[]) AS u "
+    + _update(_PG_NEW, _PG_CHANGED)
+    + "RETURNING phone, external_id, xmax = 0"
+)
 _SQLITE_UPSERT = (
-    f"INSERT INTO contacts ({', '.join(_COLUMNS)}, created_at, updated_at) SELECT "
+    _INSERT
+    + "SELECT "
     + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
     + ", ?, ? FROM json_each(?) WHERE true "
-    "ON CONFLICT (phone) DO UPDATE SET "
-    + ", ".join(f"{name} = {value}" for name, value in _SQLITE_NEW.items())
-    + ", updated_at = excluded.updated_at "
-    f"WHERE NOT ({' AND '.join(_SQLITE_SAME.values())}) "
-    "RETURNING created_at = ?"
+    + _update(_SQLITE_NEW, _SQLITE_CHANGED)
+    + "RETURNING phone, external_id, created_at = ?"
 )
 
 
 async def upsert(connection: AsyncConnection, rows: Sequence[ContactRow], now: datetime) -> Written:
-    """Write ``rows`` (distinct numbers and external IDs) in one statement."""
+    """Write ``rows`` (distinct numbers and external IDs) in one statement.
+
+    A row whose number is known under another external ID is not applied and
+    comes back in ``Written.clashes``; an external ID that another number
+    has is refused by the unique index (IntegrityError: see :func:`taken`).
+    """
     if not rows:
-        return Written(0, 0, 0)
+        return Written(0, 0, 0, [])
     to_db = bulk.db_time(connection.dialect)
     if connection.dialect.name == "postgresql":
         columns = [
@@ -161,32 +186,33 @@ async def upsert(connection: AsyncConnection, rows: Sequence[ContactRow], now: d
         )
         at = to_db(now)
         result = await connection.exec_driver_sql(_SQLITE_UPSERT, (at, at, payload, at))
-    returned = [bool(flag) for (flag,) in result.all()]
-    created = sum(returned)
-    updated = len(returned) - created
-    return Written(created, updated, len(rows) - created - updated)
+    by_phone = {r.phone: r for r in rows}
+    created = updated = 0
+    clashes = []
+    returned = result.all()
+    for phone, external_id, was_created in (tuple(row) for row in returned):
+        if was_created:
+            created += 1
+            continue
+        row = by_phone[phone]
+        if row.external_id is not None and external_id != row.external_id:
+            clashes.append(row)
+        else:
+            updated += 1
+    return Written(created, updated, len(rows) - len(returned), clashes)
 
 
-async def owners(
-    connection: AsyncConnection, rows: Sequence[ContactRow]
-) -> tuple[dict[str, str | None], dict[str, str]]:
-    """For rows with an external ID: the external ID each of their numbers
-    already has, and the number each of their external IDs already belongs to."""
-    with_id = [r for r in rows if r.external_id is not None]
-    if not with_id:
-        return {}, {}
+async def taken(connection: AsyncConnection, rows: Sequence[ContactRow]) -> set[str]:
+    """The external IDs of ``rows`` that belong to another number already."""
+    wanted = {r.external_id: r.phone for r in rows if r.external_id is not None}
+    if not wanted:
+        return set()
     table = cast(Table, Contact.__table__)
-    phones = [r.phone for r in with_id]
-    external_ids = [r.external_id for r in with_id if r.external_id is not None]
-    dialect = connection.dialect
-    query = select(table.c.phone, table.c.external_id).where(
-        bulk.one_of(table.c.phone, phones, dialect)
-        | bulk.one_of(table.c.external_id, external_ids, dialect)
+    query = select(table.c.external_id, table.c.phone).where(
+        bulk.one_of(table.c.external_id, list(wanted), connection.dialect)
     )
-    by_phone: dict[str, str | None] = {}
-    by_external: dict[str, str] = {}
-    for phone, external_id in await connection.execute(query):
-        by_phone[phone] = external_id
-        if external_id is not None:
-            by_external[external_id] = phone
-    return by_phone, by_external
+    return {
+        external_id
+        for external_id, phone in await connection.execute(query)
+        if wanted[external_id] != phone
+    }

@@ -43,10 +43,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.audience import attributes, contacts, numbers, time_zones
-from textcast.audience.contact_upsert import ContactRow, owners, upsert
+from textcast.audience.contact_upsert import ContactRow, taken, upsert
 from textcast.context import Context
 from textcast.db.models import ContactImport, utcnow
 from textcast.errors import NotFound, TextcastError, ValidationFailed
@@ -222,39 +223,41 @@ class RowReader:
 
     def __init__(self, opts: Options, columns: list[Column] | None) -> None:
         self._opts = opts
-        self._columns = columns or []
+        self._width = len(columns or [])
+        fields = {c.target: c.position for c in columns or [] if c.target in FIELDS}
+        self._phone_at = fields.get("phone")
+        self._external_id_at = fields.get("external_id")
+        self._zone_at = fields.get("time_zone")
+        self._tags_at = fields.get("tags")
+        self._attributes = [c for c in columns or [] if c.target == "attribute"]
         # Numbers and external IDs seen on earlier lines: numbers as integers
         # and IDs as 64-bit hashes, so a million of them fit in tens of MB.
         self._phones: set[int] = set()
         self._external_ids: set[int] = set()
 
     def csv_row(self, line: int, cells: list[str]) -> ContactRow:
-        if len(cells) != len(self._columns):
-            raise RowError(
-                line, None, f"{len(cells)} cells where the header has {len(self._columns)}"
-            )
-        phone = external_id = zone = None
-        tags: list[str] = []
+        if len(cells) != self._width:
+            raise RowError(line, None, f"{len(cells)} cells where the header has {self._width}")
         values: dict[str, object] = {}
-        for column in self._columns:
+        for column in self._attributes:
             cell = cells[column.position]
-            if column.target == SKIP or not cell.strip():
-                continue
-            try:
-                if column.target == "phone":
-                    phone = cell
-                elif column.target == "external_id":
-                    external_id = cell.strip()
-                elif column.target == "time_zone":
-                    zone = cell
-                elif column.target == "tags":
-                    tags = [t for t in cell.split(TAG_SEPARATOR) if t.strip()]
-                else:
-                    assert column.attribute is not None
-                    values[column.attribute] = attributes.convert(cell, column.kind, column.header)
-            except ValidationFailed as exc:
-                raise RowError(line, column.header, exc.message) from None
-        return self._row(line, phone or "", external_id, zone, tags, values)
+            if cell and not cell.isspace():
+                try:
+                    values[column.attribute or ""] = attributes.convert(
+                        cell, column.kind, column.header
+                    )
+                except ValidationFailed as exc:
+                    raise RowError(line, column.header, exc.message) from None
+        phone = cells[self._phone_at] if self._phone_at is not None else ""
+        external_id = zone = None
+        if self._external_id_at is not None:
+            external_id = cells[self._external_id_at].strip() or None
+        if self._zone_at is not None:
+            zone = cells[self._zone_at]
+        tags = []
+        if self._tags_at is not None:
+            tags = [t for t in cells[self._tags_at].split(TAG_SEPARATOR) if t.strip()]
+        return self._row(line, phone, external_id, zone, tags, values)
 
     def json_row(self, line: int, text: str) -> ContactRow:
         try:
@@ -486,20 +489,33 @@ async def _run(ctx: Context, job: ContactImport, owner: str, progress: Progress 
         batch: list[ContactRow] = []
         rejected: list[RowError] = []
         consumed = 0
-        for line, record in records(io.BufferedReader(stream), job.format, skip=job.rows):
-            consumed += 1
-            if consumed % 256 == 0:
-                await asyncio.sleep(0)  # the API and dispatcher share this event loop
-            try:
-                if isinstance(record, list):
-                    batch.append(reader.csv_row(line, record))
-                else:
-                    batch.append(reader.json_row(line, record))
-            except RowError as exc:
-                rejected.append(exc)
-            if consumed >= BATCH_ROWS:
-                await _commit(ctx, job, owner, batch, rejected, consumed, stream.count, progress)
-                batch, rejected, consumed = [], [], 0
+        # The database writes one batch while the next is read: a batch's
+        # commit runs as a task that gets its turns at the yields below.
+        writing: asyncio.Task[None] | None = None
+        try:
+            for line, record in records(io.BufferedReader(stream), job.format, skip=job.rows):
+                consumed += 1
+                try:
+                    if isinstance(record, list):
+                        batch.append(reader.csv_row(line, record))
+                    else:
+                        batch.append(reader.json_row(line, record))
+                except RowError as exc:
+                    rejected.append(exc)
+                if consumed % 256 == 0:
+                    await asyncio.sleep(0)  # the writes, the API and the dispatcher share this loop
+                if consumed >= BATCH_ROWS:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(
+                        _commit(ctx, job, owner, batch, rejected, consumed, stream.count, progress)
+                    )
+                    batch, rejected, consumed = [], [], 0
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
         await _commit(ctx, job, owner, batch, rejected, consumed, job.total_bytes, progress)
 
 
@@ -513,22 +529,58 @@ async def _commit(
     position: int,
     progress: Progress | None,
 ) -> None:
-    """Write one batch and the job's progress in one transaction."""
+    """Write one batch and the job's progress in one transaction.
+
+    An external ID that another number already has makes the database refuse
+    the whole statement (its unique index); that rare batch is written again
+    without the rows concerned, found by one more query.
+    """
+    try:
+        await _write(ctx, job, owner, batch, rejected, consumed, position, check_ids=False)
+    except IntegrityError:
+        await _write(ctx, job, owner, batch, rejected, consumed, position, check_ids=True)
+    if progress is not None:
+        progress(job)
+
+
+async def _write(
+    ctx: Context,
+    job: ContactImport,
+    owner: str,
+    batch: list[ContactRow],
+    rejected: list[RowError],
+    consumed: int,
+    position: int,
+    *,
+    check_ids: bool,
+) -> None:
     async with ctx.write_session() as session:
         connection = await session.connection()
-        batch = await _without_conflicts(connection, batch, rejected)
+        problems = list(rejected)
+        if check_ids:
+            others = await taken(connection, batch)
+            problems += [
+                RowError(r.line, "external_id", "this external_id is another number's")
+                for r in batch
+                if r.external_id in others
+            ]
+            batch = [r for r in batch if r.external_id not in others]
         written = await upsert(connection, batch, utcnow())
+        problems += [
+            RowError(r.line, "external_id", "this number has another external_id")
+            for r in written.clashes
+        ]
         kept = list(job.errors or [])
         room = MAX_ERRORS_KEPT - len(kept)
-        if room > 0 and rejected:
-            kept.extend(e.as_dict() for e in sorted(rejected, key=lambda e: e.line)[:room])
+        if room > 0 and problems:
+            kept.extend(e.as_dict() for e in sorted(problems, key=lambda e: e.line)[:room])
         values = {
             "rows": job.rows + consumed,
             "done_bytes": min(position, job.total_bytes),
             "created": job.created + written.created,
             "updated": job.updated + written.updated,
             "unchanged": job.unchanged + written.unchanged,
-            "rejected": job.rejected + len(rejected),
+            "rejected": job.rejected + len(problems),
             "errors": kept,
             "lease_expires_at": utcnow() + LEASE,
         }
@@ -542,36 +594,6 @@ async def _commit(
             raise LeaseLost(f"import {job.id} was taken over by another process")
     for name, value in values.items():
         setattr(job, name, value)
-    if progress is not None:
-        progress(job)
-
-
-async def _without_conflicts(
-    connection: Any, batch: list[ContactRow], rejected: list[RowError]
-) -> list[ContactRow]:
-    """Rows whose external ID belongs to another number, or whose number
-    already has another external ID, become errors: an import matches by
-    number and does not move IDs between contacts."""
-    by_phone, by_external = await owners(connection, batch)
-    if not by_phone and not by_external:
-        return batch
-    kept = []
-    for row in batch:
-        if row.external_id is not None:
-            holder = by_external.get(row.external_id)
-            current = by_phone.get(row.phone)
-            if holder is not None and holder != row.phone:
-                rejected.append(
-                    RowError(row.line, "external_id", "this external_id is another number's")
-                )
-                continue
-            if current is not None and current != row.external_id:
-                rejected.append(
-                    RowError(row.line, "external_id", "this number has another external_id")
-                )
-                continue
-        kept.append(row)
-    return kept
 
 
 async def _finish(

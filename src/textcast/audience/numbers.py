@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from textcast import phone
@@ -39,7 +38,7 @@ def read(raw: str, region: str, field: str = "phone") -> NumberFacts:
     """A number typed by a person or a file: E.164 with its facts, or
     :class:`ValidationFailed` naming ``field``."""
     parsed = phone.parse(raw, region, field)
-    return _facts(parsed.e164, parsed.number, parsed.number_type)
+    return _facts(parsed)
 
 
 def of_stored(number: str) -> NumberFacts:
@@ -51,11 +50,12 @@ def of_stored(number: str) -> NumberFacts:
         return NumberFacts(number, "ZZ", INVALID, None, time_zones.INSTALL_DEFAULT)
 
 
-def _facts(e164: str, number: phonenumbers.PhoneNumber, number_type: int) -> NumberFacts:
-    if number_type == PhoneNumberType.UNKNOWN:  # only Twilio's test range gets here
-        country, type_name = phone.country_code_of(e164), TEST
+def _facts(parsed: phone.Parsed) -> NumberFacts:
+    if parsed.number_type == PhoneNumberType.UNKNOWN:  # only Twilio's test range gets here
+        country, type_name = phone.country_code_of(parsed.e164), TEST
     else:
-        country = phonenumbers.region_code_for_number(number) or "ZZ"
-        type_name = TYPE_NAMES.get(number_type, INVALID)
-    zone, source = time_zones.derive(time_zones.zones_of(number, number_type), country)
-    return NumberFacts(e164, country, type_name, zone, source)
+        country = parsed.region or "ZZ"
+        type_name = TYPE_NAMES.get(parsed.number_type, INVALID)
+    zones = time_zones.zones_of(parsed.number, parsed.number_type, parsed.e164)
+    zone, source = time_zones.derive(zones, country)
+    return NumberFacts(parsed.e164, country, type_name, zone, source)

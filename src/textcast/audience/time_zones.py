@@ -28,8 +28,7 @@ import zoneinfo
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from phonenumbers import timezone as phone_zones
-from phonenumbers.tzdata import TIMEZONE_DATA
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from textcast.errors import ValidationFailed
 
@@ -90,21 +89,31 @@ def check_zone(name: object, field: str = "time_zone") -> str:
     return name.strip()
 
 
-def zones_of(number: phonenumbers.PhoneNumber, number_type: int) -> tuple[str, ...]:
+def zones_of(number: phonenumbers.PhoneNumber, number_type: int, e164: str) -> tuple[str, ...]:
     """The IANA zones libphonenumber places a number of ``number_type`` in
     (``Etc/Unknown`` and zones this machine lacks left out).
 
-    Same answer as ``phonenumbers.timezone.time_zones_for_number``, without
-    typing the number again: the caller already has its type.
+    ``phonenumbers.timezone.time_zones_for_number``, without typing and
+    formatting the number again (the caller has both): the longest prefix of
+    the number in libphonenumber's zone data, or for a type that says nothing
+    of place (a mobile in most countries, toll-free) its country code's.
     """
     if number_type == PhoneNumberType.UNKNOWN:
         return ()
     if phonenumbers.is_number_type_geographical(number_type, number.country_code or 0):
-        found = phone_zones.time_zones_for_geographical_number(number)
-    else:  # mobile or toll-free where that says nothing of place: the country's zones
-        found = phone_zones.time_zones_for_number(number)
+        digits = e164[1:]
+        for length in range(min(TIMEZONE_LONGEST_PREFIX, len(digits)), 0, -1):
+            found = TIMEZONE_DATA.get(digits[:length])
+            if found is not None:
+                return _loadable(found)
+        return ()
+    return _loadable(TIMEZONE_DATA.get(str(number.country_code), ()))
+
+
+@functools.cache
+def _loadable(zones: tuple[str, ...]) -> tuple[str, ...]:
     known = _known_zones()
-    return tuple(zone for zone in found if zone in known)
+    return tuple(zone for zone in zones if zone in known)
 
 
 def derive(zones: tuple[str, ...], country: str) -> tuple[str | None, str]:
@@ -141,5 +150,6 @@ def candidates(phone: str, time_zone: str | None, source: str, install_zone: str
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return [time_zone or install_zone]
-    found = zones_of(number, phonenumbers.number_type(number))
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    found = zones_of(number, phonenumbers.number_type(number), e164)
     return sorted(found) if found else [time_zone or install_zone]

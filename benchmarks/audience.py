@@ -1,0 +1,259 @@
+"""Audience at scale: contact imports and segment counts, for 100,000 and
+1,000,000 contacts, on SQLite and on PostgreSQL.
+
+Prints, for each database and size:
+  - import of a CSV of that many contacts (rows/s, wall time, peak RSS of the
+    importing process), through the code path of `textcast contacts import`,
+    each in a fresh process so its peak RSS is its own;
+  - the same file imported again (every row unchanged);
+  - the count of a three-condition segment (country, an attribute in a set,
+    a number range) with its per-country breakdown and sample: the median of
+    5 runs, in ms, after the import (and ANALYZE on PostgreSQL, as autovacuum
+    would do shortly after).
+
+    .venv/bin/python benchmarks/audience.py [--sizes 100000 1000000]
+        [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg] [--skip-sqlite]
+
+Adding a figure (template rendering, redirects): write an async function
+taking a :class:`Run` and returning ``{label: (value, unit)}`` and append it
+to :data:`MEASURES`; it runs after the import, with the contacts in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from harness import drop_pg_database, fresh_pg_database
+from sqlalchemy import text
+
+from textcast import runtime
+from textcast.audience import imports, rules, segments
+from textcast.config import Settings
+from textcast.context import Context
+from textcast.db import migrate
+
+SECRET_KEY = Fernet.generate_key().decode()
+US_AREAS = [201, 202, 206, 212, 213, 305, 312, 404, 415, 503, 512, 602, 617, 646, 702, 713]
+PLANS = ["bronze", "silver", "gold", "platinum"]
+CITIES = ["Austin", "Boston", "Chicago", "Denver", "London", "Lyon", "Paris", "Seattle"]
+TAGS = ["vip", "beta", "newsletter", "churn-risk"]
+SEGMENT = {
+    "all": [
+        {"field": "country", "op": "eq", "value": "US"},
+        {"field": "attributes.plan", "op": "in", "value": ["gold", "platinum"]},
+        {"field": "attributes.age", "op": "gte", "value": 30},
+    ]
+}
+Figures = dict[str, tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One database holding ``size`` imported contacts."""
+
+    database: str  # "SQLite" or "PostgreSQL"
+    url: str
+    size: int
+    data_dir: Path
+
+    def context(self) -> Context:
+        return Context.create(
+            Settings(data_dir=self.data_dir, database_url=self.url, secret_key=SECRET_KEY)
+        )
+
+
+def write_csv(path: Path, size: int) -> None:
+    """``size`` distinct valid numbers (80% US, 10% GB, 10% FR) with attributes
+    and tags; one row in a thousand has a number that is not one."""
+    with path.open("w") as out:
+        out.write("phone,external_id,first_name,plan,city,age,renewal_date,tags\n")
+        for i in range(size):
+            serial = i // 10
+            if i % 1000 == 999:
+                number = f"+1555{i:07d}"[:12]  # no such area code: rejected
+            elif i % 10 == 0:
+                number = f"+447{(4, 5, 8)[serial % 3]}{serial:08d}"
+            elif i % 10 == 1:
+                number = f"+336{1 + serial % 8}{serial:07d}"
+            else:
+                us = (i // 10) * 8 + i % 10 - 2  # a dense counter over the US rows
+                area = US_AREAS[us % len(US_AREAS)]
+                block = us // len(US_AREAS)
+                number = f"+1{area}{200 + block // 10000 % 800}{block % 10000:04d}"
+            tags = ";".join(t for k, t in enumerate(TAGS) if (i >> k) % 5 == 0)
+            out.write(
+                f"{number},u{i},Name{i % 997},{PLANS[i % 4]},{CITIES[i % 8]},{18 + i % 60},"
+                f"2026-{1 + i % 12:02d}-{1 + i % 28:02d},{tags}\n"
+            )
+
+
+def import_in_this_process(url: str, data_dir: str, path: str) -> dict[str, Any]:
+    """The child process's work: one import, timed, with this process's peak RSS."""
+
+    async def go() -> dict[str, Any]:
+        settings = Settings(data_dir=Path(data_dir), database_url=url, secret_key=SECRET_KEY)
+        ctx = Context.create(settings)
+        try:
+            opts = imports.options(imports.parse_map(["age=age:number"]), [], "US")
+            owner = f"bench:{os.getpid()}"
+            started = time.perf_counter()
+            async with ctx.write_session() as session:
+                job = await imports.create(
+                    session,
+                    path=Path(path),
+                    filename=Path(path).name,
+                    fmt="csv",
+                    opts=opts,
+                    delete_file=False,
+                    owner=owner,
+                )
+            final = await imports.run(ctx, job.id, owner)
+            seconds = time.perf_counter() - started
+        finally:
+            await ctx.close()
+        return {
+            "status": final.status,
+            "error": final.error,
+            "rows": final.rows,
+            "created": final.created,
+            "updated": final.updated,
+            "unchanged": final.unchanged,
+            "rejected": final.rejected,
+            "seconds": seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+    return runtime.run(go())
+
+
+def import_in_child(run: Run, path: Path) -> dict[str, Any]:
+    answer = subprocess.run(
+        [sys.executable, __file__, "--child-import", run.url, str(run.data_dir), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"import process failed:\n{answer.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(answer.stdout.strip().splitlines()[-1])
+    if result["status"] != imports.DONE:
+        raise RuntimeError(f"import failed: {result['error']}")
+    return result
+
+
+async def segment_count(run: Run) -> Figures:
+    rule = rules.parse(SEGMENT)
+    ctx = run.context()
+    try:
+        if ctx.engine.dialect.name == "postgresql":
+            async with ctx.engine.connect() as connection:
+                await connection.execute(text("ANALYZE contacts"))
+        timings, found = [], 0
+        for _ in range(5):
+            started = time.perf_counter()
+            async with ctx.session() as session:
+                found = (await segments.count(session, rule, "UTC")).total
+            timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        await ctx.close()
+    return {
+        "3-condition segment count": (statistics.median(timings), "ms"),
+        "  contacts it selects": (found, ""),
+    }
+
+
+Measure = Callable[[Run], Awaitable[Figures]]
+# Figures taken with the contacts in place; later measures go here.
+MEASURES: list[Measure] = [segment_count]
+
+
+async def measure(run: Run, csv_path: Path) -> Figures:
+    first = import_in_child(run, csv_path)
+    again = import_in_child(run, csv_path)
+    figures: Figures = {
+        "import": (first["rows"] / first["seconds"], "rows/s"),
+        "  wall time": (first["seconds"], "s"),
+        "  peak RSS": (first["peak_rss_mb"], "MB"),
+        "  created / rejected": (first["created"], f"/ {first['rejected']}"),
+        "import again (nothing changes)": (again["rows"] / again["seconds"], "rows/s"),
+        "  unchanged": (again["unchanged"], f"of {again['rows']}"),
+    }
+    for extra in MEASURES:
+        figures.update(await extra(run))
+    return figures
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[tuple[str, int], Figures] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for size in args.sizes:
+            csv_path = folder / f"contacts-{size}.csv"
+            write_csv(csv_path, size)
+            print(f"{size:,} contacts: {csv_path.stat().st_size / 1e6:.0f} MB of CSV", flush=True)
+            if not args.skip_sqlite:
+                url = f"sqlite+aiosqlite:///{folder / f'audience-{size}.db'}"
+                migrate.upgrade(url)
+                run = Run("SQLite", url, size, folder)
+                results[("SQLite", size)] = await measure(run, csv_path)
+                Path(url.removeprefix("sqlite+aiosqlite:///")).unlink()
+            if not args.skip_pg:
+                name, url = await fresh_pg_database(args.pg_dsn, "textcast_bench_audience")
+                try:
+                    migrate.upgrade(url)
+                    run = Run("PostgreSQL", url, size, folder)
+                    results[("PostgreSQL", size)] = await measure(run, csv_path)
+                finally:
+                    await drop_pg_database(args.pg_dsn, name)
+            csv_path.unlink()
+    report(results)
+
+
+def report(results: dict[tuple[str, int], Figures]) -> None:
+    columns = list(results)
+    labels: list[str] = []
+    for figures in results.values():
+        labels.extend(label for label in figures if label not in labels)
+    header = ["", *(f"{db} {size:,}" for db, size in columns)]
+    rows = [header]
+    for label in labels:
+        cells = [label]
+        for key in columns:
+            value, unit = results[key].get(label, (float("nan"), ""))
+            shown = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+            cells.append(f"{shown} {unit}".strip())
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    print()
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-import":
+        print(json.dumps(import_in_this_process(*sys.argv[2:5])))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--pg-dsn",
+        default=os.environ.get("TEXTCAST_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
+    parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    runtime.run(main(parser.parse_args()))
