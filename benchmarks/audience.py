@@ -22,6 +22,7 @@ to :data:`MEASURES`; it runs after the import, with the contacts in place.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -75,9 +76,9 @@ class Run:
         )
 
 
-def write_csv(path: Path, size: int) -> None:
+def write_csv(path: Path, size: int) -> int:
     """``size`` distinct valid numbers (80% US, 10% GB, 10% FR) with attributes
-    and tags; one row in a thousand has a number that is not one."""
+    and tags; one row in a thousand has a number that is not one. Its bytes."""
     with path.open("w") as out:
         out.write("phone,external_id,first_name,plan,city,age,renewal_date,tags\n")
         for i in range(size):
@@ -98,6 +99,7 @@ def write_csv(path: Path, size: int) -> None:
                 f"{number},u{i},Name{i % 997},{PLANS[i % 4]},{CITIES[i % 8]},{18 + i % 60},"
                 f"2026-{1 + i % 12:02d}-{1 + i % 28:02d},{tags}\n"
             )
+    return path.stat().st_size
 
 
 def import_in_this_process(url: str, data_dir: str, path: str) -> dict[str, Any]:
@@ -202,14 +204,14 @@ async def main(args: argparse.Namespace) -> None:
         folder = Path(tmp)
         for size in args.sizes:
             csv_path = folder / f"contacts-{size}.csv"
-            write_csv(csv_path, size)
-            print(f"{size:,} contacts: {csv_path.stat().st_size / 1e6:.0f} MB of CSV", flush=True)
+            megabytes = await asyncio.to_thread(write_csv, csv_path, size) / 1e6
+            print(f"{size:,} contacts: {megabytes:.0f} MB of CSV", flush=True)
             if not args.skip_sqlite:
                 url = f"sqlite+aiosqlite:///{folder / f'audience-{size}.db'}"
                 migrate.upgrade(url)
                 run = Run("SQLite", url, size, folder)
                 results[("SQLite", size)] = await measure(run, csv_path)
-                Path(url.removeprefix("sqlite+aiosqlite:///")).unlink()
+                await asyncio.to_thread(os.unlink, url.removeprefix("sqlite+aiosqlite:///"))
             if not args.skip_pg:
                 name, url = await fresh_pg_database(args.pg_dsn, "textcast_bench_audience")
                 try:
@@ -218,7 +220,7 @@ async def main(args: argparse.Namespace) -> None:
                     results[("PostgreSQL", size)] = await measure(run, csv_path)
                 finally:
                     await drop_pg_database(args.pg_dsn, name)
-            csv_path.unlink()
+            await asyncio.to_thread(os.unlink, csv_path)
     report(results)
 
 

@@ -296,8 +296,10 @@ def list_filter(
             condition = _filter_condition(name, value)
             try:
                 rules.parse(condition, name)
-            except ValidationFailed as exc:
-                raise ValidationFailed(exc.field, exc.message) from None
+            except ValidationFailed as exc:  # a plain filter is named as it was given
+                raise ValidationFailed(
+                    exc.field if name == "rules" else name, exc.message
+                ) from None
             conditions.append(condition)
     if saved is not None:
         conditions.append(saved)

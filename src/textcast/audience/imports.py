@@ -339,7 +339,8 @@ class RowReader:
 
 def records(stream: IO[bytes], fmt: str, skip: int = 0) -> Iterator[tuple[int, list[str] | str]]:
     """(line number, record) from ``stream``: CSV cells after the header, or
-    non-blank JSON lines; the first ``skip`` records are passed over."""
+    JSON lines; blank lines are no records; the first ``skip`` records are
+    passed over."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     seen = 0
     if fmt == "csv":
@@ -347,9 +348,10 @@ def records(stream: IO[bytes], fmt: str, skip: int = 0) -> Iterator[tuple[int, l
         next(reader, None)  # the header
         line = reader.line_num + 1
         for cells in reader:
-            seen += 1
-            if seen > skip:
-                yield line, cells
+            if cells:  # a blank line is no record
+                seen += 1
+                if seen > skip:
+                    yield line, cells
             line = reader.line_num + 1
         return
     for line, row in enumerate(text, start=1):
