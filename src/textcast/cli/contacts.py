@@ -21,7 +21,7 @@ from rich.table import Table
 
 from textcast.audience import attributes, contacts, erasure, exports, imports, segments
 from textcast.audience.rules import All
-from textcast.cli.common import JsonOption, emit, fail, make_table, run
+from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
 from textcast.cli.common import errors as stderr
 from textcast.context import Context
 from textcast.db.models import MAX_ID
@@ -289,23 +289,30 @@ def import_contacts(
         return import_view(final)
 
     result = run(action)
-    emit(result, as_json, table=_import_table)
+    _show_import(result, as_json)
     if result["status"] != imports.DONE or result["rejected"]:
         raise typer.Exit(1)
 
 
-def _import_table(job: dict[str, Any]) -> Table:
-    title = (
-        f"Import {job['id']} {job['status']}: {job['created']} created, {job['updated']} "
-        f"updated, {job['unchanged']} unchanged, {job['rejected']} rejected"
+def _show_import(job: dict[str, Any], as_json: bool) -> None:
+    """A summary line, then the rejected rows by line (JSON with --json)."""
+    if as_json:
+        emit(job, True)
+        return
+    console.print(
+        f"Import {job['id']} {job['status']}: {job['created']:,} created, "
+        f"{job['updated']:,} updated, {job['unchanged']:,} unchanged, "
+        f"{job['rejected']:,} rejected",
+        highlight=False,
     )
     if job["error"]:
-        title += f"\n{job['error']}"
-    shown = job["errors"][:50]
-    rows = [(e["line"], e["field"], e["reason"]) for e in shown]
-    if job["rejected"] > len(shown):
-        rows.append(("…", "", f"{job['rejected'] - len(shown)} more"))
-    return make_table(title, ["line", "field", "reason"], rows)
+        stderr.print(f"[bold red]error:[/] {job['error']}", highlight=False)
+    if job["errors"]:
+        shown = job["errors"][:50]
+        rows = [(e["line"], e["field"], e["reason"]) for e in shown]
+        if job["rejected"] > len(shown):
+            rows.append(("…", "", f"{job['rejected'] - len(shown)} more"))
+        console.print(make_table("Rejected rows", ["line", "field", "reason"], rows))
 
 
 @contacts_app.command("imports")
@@ -321,9 +328,12 @@ def show_imports(
                 return import_view(await imports.get(session, import_id))
             return [import_view(j) for j in await imports.list_jobs(session, limit=20)]
 
+    found = run(action)
+    if isinstance(found, dict):
+        _show_import(found, as_json)
+        return
+
     def table(found: Any) -> Table:
-        if isinstance(found, dict):
-            return _import_table(found)
         return make_table(
             "Imports",
             ["id", "status", "file", "progress", "created", "updated", "unchanged", "rejected"],
@@ -342,7 +352,7 @@ def show_imports(
             ],
         )
 
-    emit(run(action), as_json, table=table)
+    emit(found, as_json, table=table)
 
 
 @contacts_app.command("export")
