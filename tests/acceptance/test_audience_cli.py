@@ -69,7 +69,9 @@ def test_import_count_export_and_erase_from_the_command_line(
               cwd=tmp_path)  # fmt: skip
     assert done.returncode == 2 and "unknown field 'age'" in done.stderr
 
-    done = tc(env, "contacts", "export", "out.csv", "--segment", "engaged", cwd=tmp_path)
+    done = tc(env, "segments", "update", "engaged", "--name", "engaged-adults", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = tc(env, "contacts", "export", "out.csv", "--segment", "engaged-adults", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
     again = as_json(tc(env, "contacts", "import", "out.csv", "--json", cwd=tmp_path))

@@ -114,6 +114,31 @@ def count_segment(
     emit(run(action), as_json, table=_count_table)
 
 
+@segments_app.command("update")
+def update_segment(
+    ref: str,
+    name: str | None = typer.Option(None, help="A new name."),
+    rules_json: str | None = typer.Option(None, "--rules", help="New rules as JSON, or @FILE."),
+    description: str | None = typer.Option(None),
+    as_json: bool = JsonOption,
+) -> None:
+    """Rename a segment or change its rules or description."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        given: dict[str, Any] = {"name": name}
+        if rules_json is not None:
+            given["rules"] = _rules(rules_json)
+        if description is not None:
+            given["description"] = description
+        async with ctx.session() as session:
+            segment = await segments.find(session, ref)
+            return segment_view(
+                await segments.change(session, segment, segments.SegmentChange(**given))
+            )
+
+    emit(run(action), as_json, table=lambda s: _segments_table([s]))
+
+
 @segments_app.command("delete")
 def delete_segment(ref: str) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
