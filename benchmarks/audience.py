@@ -6,10 +6,12 @@ Prints, for each database and size:
     importing process), through the code path of `textcast contacts import`,
     each in a fresh process so its peak RSS is its own;
   - the same file imported again (every row unchanged);
+  - CPU per imported row of the importing process and of its PostgreSQL
+    backends (Linux /proc): what bounds the rate when the machine is shared;
   - the count of a three-condition segment (country, an attribute in a set,
-    a number range) with its per-country breakdown and sample: the median of
-    5 runs, in ms, after the import (and ANALYZE on PostgreSQL, as autovacuum
-    would do shortly after).
+    a number range) with its per-country breakdown and sample: the first run
+    and the median of the 5 after it, in ms, after the import (and ANALYZE
+    on PostgreSQL, as autovacuum would do shortly after).
 
     .venv/bin/python benchmarks/audience.py [--sizes 100000 1000000]
         [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg] [--skip-sqlite]
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from harness import drop_pg_database, fresh_pg_database
+from harness import drop_pg_database, fresh_pg_database, process_cpu
 from sqlalchemy import text
 
 from textcast import runtime
@@ -122,8 +124,11 @@ def import_in_this_process(url: str, data_dir: str, path: str) -> dict[str, Any]
                     delete_file=False,
                     owner=owner,
                 )
+            cpu = time.process_time()
             final = await imports.run(ctx, job.id, owner)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            database_cpu = await backends_cpu(ctx)
         finally:
             await ctx.close()
         return {
@@ -136,9 +141,22 @@ def import_in_this_process(url: str, data_dir: str, path: str) -> dict[str, Any]
             "rejected": final.rejected,
             "seconds": seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cpu_us": cpu * 1e6 / final.rows,
+            "database_cpu_us": database_cpu * 1e6 / final.rows if database_cpu else None,
         }
 
     return runtime.run(go())
+
+
+async def backends_cpu(ctx: Context) -> float | None:
+    """CPU seconds of this process's PostgreSQL backends (they were opened
+    for the import), from /proc; None on SQLite, whose work is in-process."""
+    if ctx.engine.dialect.name != "postgresql":
+        return None
+    async with ctx.session() as session:
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = list(await session.scalars(query))
+    return sum(process_cpu(pid) for pid in pids)
 
 
 def import_in_child(run: Run, path: Path) -> dict[str, Any]:
@@ -164,7 +182,7 @@ async def segment_count(run: Run) -> Figures:
             async with ctx.engine.connect() as connection:
                 await connection.execute(text("ANALYZE contacts"))
         timings, found = [], 0
-        for _ in range(5):
+        for _ in range(6):
             started = time.perf_counter()
             async with ctx.session() as session:
                 found = (await segments.count(session, rule, "UTC")).total
@@ -172,7 +190,9 @@ async def segment_count(run: Run) -> Figures:
     finally:
         await ctx.close()
     return {
-        "3-condition segment count": (statistics.median(timings), "ms"),
+        # The first read of freshly imported rows also writes their hint bits.
+        "3-condition segment count, first": (timings[0], "ms"),
+        "3-condition segment count": (statistics.median(timings[1:]), "ms"),
         "  contacts it selects": (found, ""),
     }
 
@@ -190,9 +210,16 @@ async def measure(run: Run, csv_path: Path) -> Figures:
         "  wall time": (first["seconds"], "s"),
         "  peak RSS": (first["peak_rss_mb"], "MB"),
         "  created / rejected": (first["created"], f"/ {first['rejected']}"),
-        "import again (nothing changes)": (again["rows"] / again["seconds"], "rows/s"),
-        "  unchanged": (again["unchanged"], f"of {again['rows']}"),
+        "  CPU per row, importer": (first["cpu_us"], "µs"),
     }
+    if first["database_cpu_us"] is not None:
+        figures["  CPU per row, PostgreSQL"] = (first["database_cpu_us"], "µs")
+    figures.update(
+        {
+            "import again (nothing changes)": (again["rows"] / again["seconds"], "rows/s"),
+            "  unchanged": (again["unchanged"], f"of {again['rows']}"),
+        }
+    )
     for extra in MEASURES:
         figures.update(await extra(run))
     return figures
@@ -227,14 +254,21 @@ async def main(args: argparse.Namespace) -> None:
 def report(results: dict[tuple[str, int], Figures]) -> None:
     columns = list(results)
     labels: list[str] = []
-    for figures in results.values():
-        labels.extend(label for label in figures if label not in labels)
+    for figures in results.values():  # every label, each after the one it follows
+        previous = -1
+        for label in figures:
+            if label not in labels:
+                labels.insert(previous + 1, label)
+            previous = labels.index(label)
     header = ["", *(f"{db} {size:,}" for db, size in columns)]
     rows = [header]
     for label in labels:
         cells = [label]
         for key in columns:
-            value, unit = results[key].get(label, (float("nan"), ""))
+            if label not in results[key]:
+                cells.append("-")
+                continue
+            value, unit = results[key][label]
             shown = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
             cells.append(f"{shown} {unit}".strip())
         rows.append(cells)

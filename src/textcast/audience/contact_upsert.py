@@ -9,8 +9,8 @@ batch was already as the file says (unchanged), which is what makes running
 the same file twice change nothing.
 
 A time zone set explicitly before stays unless the row sets one itself.
-Values go to the driver as one parameter per column (PostgreSQL: arrays
-through ``unnest``; SQLite: one JSON array of rows through ``json_each``); the
+The rows go to the database as one parameter, a JSON array of rows
+(``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite); the
 statement text holds only Textcast's own names.
 """
 
@@ -130,9 +130,8 @@ def _update(new: dict[str, str], changed: str) -> str:
 
 _INSERT = f"INSERT INTO contacts ({', '.join(_COLUMNS)}, created_at, updated_at) "
 _PG_UPSERT = (
-    _INSERT
-    + "SELECT u.*, $9::timestamptz, $9::timestamptz FROM unnest($1::varchar[], $2::varchar[], "
-    "$3::jsonb[], $4::jsonb[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[]) AS u "
+    _INSERT + "SELECT r->>0, r->>1, r->2, r->3, r->>4, r->>5, r->>6, r->>7, $2::timestamptz, "
+    "$2::timestamptz FROM jsonb_array_elements($1::jsonb) AS r "
     + _update(_PG_NEW, _PG_CHANGED)
     + "RETURNING phone, external_id, xmax = 0"
 )
@@ -155,36 +154,27 @@ async def upsert(connection: AsyncConnection, rows: Sequence[ContactRow], now: d
     """
     if not rows:
         return Written(0, 0, 0, [])
-    to_db = bulk.db_time(connection.dialect)
-    if connection.dialect.name == "postgresql":
-        columns = [
-            [r.phone for r in rows],
-            [r.external_id for r in rows],
-            [json.dumps(r.attributes) for r in rows],
-            [json.dumps(r.tags) for r in rows],
-            [r.time_zone for r in rows],
-            [r.time_zone_source for r in rows],
-            [r.country for r in rows],
-            [r.phone_type for r in rows],
-        ]
-        result = await connection.exec_driver_sql(_PG_UPSERT, (*columns, to_db(now)))
-    else:
-        payload = json.dumps(
+    # The batch is one JSON array of rows: one json.dumps in C, where arrays
+    # per column cost the client twice as much to build and encode.
+    payload = json.dumps(
+        [
             [
-                [
-                    r.phone,
-                    r.external_id,
-                    r.attributes,
-                    r.tags,
-                    r.time_zone,
-                    r.time_zone_source,
-                    r.country,
-                    r.phone_type,
-                ]
-                for r in rows
+                r.phone,
+                r.external_id,
+                r.attributes,
+                r.tags,
+                r.time_zone,
+                r.time_zone_source,
+                r.country,
+                r.phone_type,
             ]
-        )
-        at = to_db(now)
+            for r in rows
+        ]
+    )
+    at = bulk.db_time(connection.dialect)(now)
+    if connection.dialect.name == "postgresql":
+        result = await connection.exec_driver_sql(_PG_UPSERT, (payload, at))
+    else:
         result = await connection.exec_driver_sql(_SQLITE_UPSERT, (at, at, payload, at))
     by_phone = {r.phone: r for r in rows}
     created = updated = 0

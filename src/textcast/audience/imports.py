@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.audience import attributes, contacts, numbers, time_zones
 from textcast.audience.contact_upsert import ContactRow, taken, upsert
+from textcast.audience.seen import KeySet
 from textcast.context import Context
 from textcast.db.models import ContactImport, utcnow
 from textcast.errors import NotFound, TextcastError, ValidationFailed
@@ -231,9 +232,9 @@ class RowReader:
         self._tags_at = fields.get("tags")
         self._attributes = [c for c in columns or [] if c.target == "attribute"]
         # Numbers and external IDs seen on earlier lines: numbers as integers
-        # and IDs as 64-bit hashes, so a million of them fit in tens of MB.
-        self._phones: set[int] = set()
-        self._external_ids: set[int] = set()
+        # and IDs as 64-bit hashes, 8 to 16 bytes each.
+        self._phones = KeySet()
+        self._external_ids = KeySet()
 
     def csv_row(self, line: int, cells: list[str]) -> ContactRow:
         if len(cells) != self._width:
@@ -315,15 +316,12 @@ class RowReader:
             raise RowError(line, "external_id", "an external ID is 1 to 200 characters")
         if len(values) > attributes.MAX_ATTRIBUTES:
             raise RowError(line, None, f"at most {attributes.MAX_ATTRIBUTES} attributes")
-        number = int(facts.phone[1:]) if facts.phone[1:].isdigit() else hash(facts.phone)
-        if number in self._phones:
+        if not self._phones.add(int(facts.phone[1:])):  # E.164: + and digits
             raise RowError(line, "phone", "duplicate in file: this number is on an earlier line")
         if external_id is not None:
             digest = int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest())
-            if digest in self._external_ids:
+            if not self._external_ids.add(digest):
                 raise RowError(line, "external_id", "duplicate in file: on an earlier line")
-            self._external_ids.add(digest)
-        self._phones.add(number)
         return ContactRow(
             line,
             facts.phone,
