@@ -10,8 +10,8 @@ Prints, for each database and size:
     backends (Linux /proc): what bounds the rate when the machine is shared;
   - the count of a three-condition segment (country, an attribute in a set,
     a number range) with its per-country breakdown and sample: the first run
-    and the median of the 5 after it, in ms, after the import (and ANALYZE
-    on PostgreSQL, as autovacuum would do shortly after).
+    and the median of the 5 after it, in ms, after the import (which ends
+    with ANALYZE when it wrote 10,000 rows or more).
 
     .venv/bin/python benchmarks/audience.py [--sizes 100000 1000000]
         [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg] [--skip-sqlite]
@@ -178,9 +178,6 @@ async def segment_count(run: Run) -> Figures:
     rule = rules.parse(SEGMENT)
     ctx = run.context()
     try:
-        if ctx.engine.dialect.name == "postgresql":
-            async with ctx.engine.connect() as connection:
-                await connection.execute(text("ANALYZE contacts"))
         timings, found = [], 0
         for _ in range(6):
             started = time.perf_counter()

@@ -42,7 +42,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,7 @@ TAG_SEPARATOR = ";"
 BATCH_ROWS = 2000
 MAX_ERRORS_KEPT = 1000
 LEASE = timedelta(seconds=60)
+ANALYZE_AFTER = 10_000  # rows written by one import
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 _JSONL_KEYS = frozenset({"phone", "external_id", "time_zone", "tags", "attributes"})
 
@@ -613,6 +614,12 @@ async def _finish(
             )
             .execution_options(synchronize_session=False)
         )
+    if status == DONE and job.created + job.updated >= ANALYZE_AFTER:
+        # Fresh statistics, so that segment counts are planned for the
+        # contacts that are there now (a count after a million-row import
+        # took 1.4 s on stale ones, 0.35 s after this).
+        async with ctx.session() as session:
+            await session.execute(text("ANALYZE contacts"))
     if job.delete_file:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(job.path)
