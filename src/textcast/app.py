@@ -18,6 +18,7 @@ from textcast.api import (
     routes_messages,
     routes_providers,
     routes_system,
+    routes_templates,
 )
 from textcast.callbacks import generic_routes
 from textcast.callbacks import routes as webhook_routes
@@ -88,6 +89,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.include_router(routes_messages.router, dependencies=secured)
     app.include_router(routes_events.router, dependencies=secured)
     app.include_router(routes_audience.router, dependencies=secured)
+    app.include_router(routes_templates.router, dependencies=secured)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)
     app.include_router(routes_system.router)

@@ -363,3 +363,49 @@ class SenderPacing(Base):
         BigId, ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True
     )
     tat: Mapped[float] = mapped_column(Float)
+
+
+class MessageTemplate(Base):
+    """A saved message text with its personalisation; each change is a new
+    :class:`TemplateVersion`, so what a campaign sent can always be shown."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the current one
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    versions: Mapped[list[TemplateVersion]] = relationship(
+        back_populates="template", order_by="TemplateVersion.version"
+    )
+
+
+class TemplateVersion(Base):
+    """One version of a template, never changed once written."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_template_versions"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    # The provider's own ID for this text: an India DLT template ID, or a
+    # Twilio Content SID (HX…), sent with ``content_variables`` rendered per contact.
+    provider_template_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    content_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("senders.id", ondelete="SET NULL"), default=None
+    )
+    category: Mapped[str] = mapped_column(String(16), default="promotional")
+    append_unsubscribe: Mapped[bool] = mapped_column(Boolean, default=False)
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    # UTM parameters added to tracked links (utm_source, utm_campaign …).
+    utm: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    template: Mapped[MessageTemplate] = relationship(back_populates="versions")
