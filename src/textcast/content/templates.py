@@ -77,6 +77,11 @@ class TemplateIn(TemplateFields):
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     description: str | None = Field(None, max_length=500)
 
+    @field_validator("name")
+    @classmethod
+    def _not_an_id(cls, value: str) -> str:
+        return _not_only_digits(value)
+
 
 class TemplateChange(BaseModel):
     """A new version from the current one with these fields changed."""
@@ -93,6 +98,17 @@ class TemplateChange(BaseModel):
     append_unsubscribe: bool | None = None
     click_tracking: bool | None = None
     utm: dict[str, str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_an_id(cls, value: str | None) -> str | None:
+        return None if value is None else _not_only_digits(value)
+
+
+def _not_only_digits(name: str) -> str:
+    if name.strip().isdigit():
+        raise ValueError("must not be only digits (those refer to ids)")
+    return name
 
 
 async def create(session: AsyncSession, data: TemplateIn) -> MessageTemplate:
@@ -137,7 +153,7 @@ async def delete(session: AsyncSession, ref: str | int) -> None:
 
 async def get(session: AsyncSession, ref: str | int) -> MessageTemplate:
     query = select(MessageTemplate).options(selectinload(MessageTemplate.versions))
-    query = query.where(MessageTemplate.deleted_at.is_(None), live_ref(ref))
+    query = query.where(live(MessageTemplate, ref))
     found = await session.scalar(query.execution_options(populate_existing=True))
     if found is None:
         raise NotFound(f"no template {ref!r}")
@@ -182,13 +198,6 @@ def fields_of(version: TemplateVersion) -> dict[str, Any]:
         "click_tracking": version.click_tracking,
         "utm": dict(version.utm),
     }
-
-
-def live_ref(ref: str | int) -> Any:
-    """A template by ID (all digits) or name."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        return MessageTemplate.id == int(ref)
-    return MessageTemplate.name == str(ref)
 
 
 async def _named(session: AsyncSession, name: str) -> MessageTemplate | None:
