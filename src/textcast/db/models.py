@@ -409,3 +409,42 @@ class TemplateVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     template: Mapped[MessageTemplate] = relationship(back_populates="versions")
+
+
+class ShortLink(Base):
+    """A tracked link: a random code standing for one URL in one message, so
+    each click is attributed to its message, contact and campaign."""
+
+    __tablename__ = "short_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # the destination, UTM parameters included
+    message_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LinkClick(Base):
+    """Every request for a short link. ``is_bot`` marks link-preview bots and
+    scanners (not counted as clicks); ``first`` marks a message's first human
+    click (unique clicks)."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (Index("ix_link_clicks_campaign", "campaign", "is_bot"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("short_links.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None)
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(8), default="GET")
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    bot_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    first: Mapped[bool] = mapped_column(Boolean, default=False)
