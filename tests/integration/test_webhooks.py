@@ -117,7 +117,10 @@ async def test_seed_delivered_payload_moves_the_message_to_delivered(
     )
     assert shown["status"] == "delivered"
     assert shown["history"][-1]["source"] == "callback"
-    assert shown["delivered_at"].startswith("2023-08-10T22:23")  # RawDlrDoneDate 2308102223
+    # The carrier's time is kept as reported (RawDlrDoneDate 2308102223) ...
+    assert shown["carrier_done_at"].startswith("2023-08-10T22:23")
+    # ... and a delivery is never shown before its send.
+    assert shown["delivered_at"] == shown["sent_at"]
     stored = await receipts(server)
     assert stored[-1].payload["RawDlrDoneDate"] == "2308102223"
     assert stored[-1].outcome == "applied"

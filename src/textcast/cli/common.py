@@ -74,10 +74,23 @@ def run(action: Callable[[Context], Awaitable[T]]) -> T:
 
 
 def emit(data: Any, as_json: bool, *, table: Callable[[Any], Table] | None = None) -> None:
-    if as_json or table is None:
+    """JSON with ``--json``; else ``table(data)``, or a plain table of the
+    record (field and value) or of the list of records (a column per field)."""
+    if as_json:
         console.print_json(json.dumps(data, default=str))
     else:
-        console.print(table(data))
+        console.print((table or plain_table)(data))
+
+
+def plain_table(data: Any) -> Table:
+    def cell(value: Any) -> str:
+        return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+
+    if isinstance(data, dict):
+        return make_table("", ["field", "value"], [(k, cell(v)) for k, v in data.items()])
+    rows = list(data)
+    columns = list(rows[0]) if rows else []
+    return make_table("", columns, [[cell(r.get(c)) for c in columns] for r in rows])
 
 
 def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
