@@ -196,3 +196,22 @@ async def test_contacts_show_is_a_table_unless_json_is_asked_for(
     assert "Twilio-Message-stop" in table.stdout and "operator (cli)" in table.stdout
     tagged = await cli(server.ctx, "contacts", "tag", "+14155552671", "--add", "vip", "--json")
     assert json.loads(tagged.stdout)["tags"] == ["Twilio-Message-stop", "vip"]
+
+
+async def test_providers_add_takes_the_opt_out_tag(server: RunningServer) -> None:
+    added = await cli(
+        server.ctx,
+        "providers",
+        "add",
+        "--name",
+        "twilio-main",
+        "--account-sid",
+        "AC" + "1" * 32,
+        "--auth-token",
+        "an-auth-token",
+        "--opt-out-tag",
+        "sms-stop",
+        "--json",
+    )
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["opt_out_tag"] == "sms-stop"

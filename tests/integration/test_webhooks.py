@@ -380,3 +380,13 @@ async def test_a_retried_request_with_the_same_idempotency_token_counts_once(
     await post(delivered, "token-b")
     await post(sent, "token-a")  # Twilio retrying the first request, late
     assert [r.outcome for r in await receipts(server)] == ["applied", "applied", "duplicate"]
+
+
+async def test_the_api_schema_says_delivered_at_never_precedes_sent_at(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{server.url}/openapi.json") as response:
+        spec = await response.json()
+    fields = spec["components"]["schemas"]["MessageDetailOut"]["properties"]
+    assert "never earlier than sent_at" in fields["delivered_at"]["description"]
+    assert "RawDlrDoneDate" in fields["carrier_done_at"]["description"]
