@@ -157,10 +157,6 @@ async def lift(
     return removed
 
 
-async def is_blocked(session: AsyncSession, provider_id: int, sender_id: int, phone: str) -> bool:
-    return bool(await blocked(session, [(provider_id, sender_id, phone)]))
-
-
 async def any_for(session: AsyncSession, phone: str, *, opt_out_tag: str | None = None) -> bool:
     """Whether ``phone`` is suppressed anywhere (with ``opt_out_tag``: by a
     provider tagging opt-outs so), which keeps the contact's tags honest."""
