@@ -88,16 +88,30 @@ def worker(log_level: str = typer.Option("info")) -> None:
 def simulator(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8010),
-    account_sid: str = typer.Option(..., help="Account SID the simulator accepts (AC + 32 hex)."),
-    auth_token: str = typer.Option(
-        ..., help="Its auth token (signs callbacks too).", envvar="TWILIO_AUTH_TOKEN"
+    account_sid: str | None = typer.Option(
+        None, help="Account SID the simulator accepts (AC + 32 hex)."
+    ),
+    auth_token: str | None = typer.Option(
+        None, help="Its auth token (signs callbacks too).", envvar="TWILIO_AUTH_TOKEN"
+    ),
+    any_account: bool = typer.Option(
+        False,
+        help="Accept any well-formed Account SID with any token (the first request "
+        "registers it), as in demo mode.",
     ),
 ) -> None:
     """Run the Twilio-compatible simulator on its own."""
     from textcast.simulator import run_simulator_forever
 
-    print(f"Twilio simulator on http://{host}:{port} for account {account_sid}", flush=True)
-    run_simulator_forever(host, port, {account_sid: auth_token})
+    if (account_sid is None) != (auth_token is None):
+        fail("give --account-sid and --auth-token together", 2)
+    if account_sid is None and not any_account:
+        fail("give --account-sid and --auth-token, or --any-account", 2)
+    accounts = {account_sid: auth_token} if account_sid and auth_token else {}
+    who = f"account {account_sid}" if account_sid else "no account yet"
+    open_note = ", and any well-formed account" if any_account else ""
+    print(f"Twilio simulator on http://{host}:{port} for {who}{open_note}", flush=True)
+    run_simulator_forever(host, port, accounts, open_accounts=any_account)
 
 
 @db_app.command("upgrade")

@@ -90,6 +90,12 @@ class Provider(Base):
     # Whether a STOP reply blocks the whole account ("account") or only the
     # sender it was sent to ("sender").
     opt_out_scope: Mapped[str] = mapped_column(String(16), default="account")
+    # The tag a STOP reply puts on the contact (removed again on START). Only a
+    # label for segmenting: whether a contact is opted out comes from suppressions.
+    opt_out_tag: Mapped[str] = mapped_column(String(50), default="opted-out")
+    # The installation's default provider: its default sender sends every
+    # message that names no sender. One live provider at most.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -112,7 +118,14 @@ class Sender(Base):
     custom_callback_url: Mapped[str | None] = mapped_column(Text, default=None)
     unsubscribe_text: Mapped[str | None] = mapped_column(Text, default=None)
     mps: Mapped[float] = mapped_column(Float)
+    # The provider's default sender (one per provider); the installation's
+    # default is the default sender of the default provider.
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A US long code's A2P 10DLC campaign (The Campaign Registry's ID, or
+    # Twilio's campaign SID); None while unregistered. registered_at tells
+    # which messages were sent before the registration.
+    a2p_10dlc_campaign_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    a2p_10dlc_registered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -155,7 +168,9 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     final_at: Mapped[datetime | None] = mapped_column(default=None)
-    # The carrier's own "done" time from the delivery receipt (Twilio RawDlrDoneDate).
+    # The carrier's own "done" time from the delivery receipt, as reported
+    # (Twilio RawDlrDoneDate, minute resolution: it can read earlier than
+    # sent_at). Views show it as carrier_done_at and derive delivered_at.
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -264,6 +279,10 @@ class Suppression(Base):
     )
     phone: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
+    # Who put it there: operator, reply, provider_error or import, with the
+    # detail (api/cli/dashboard, the keyword, the error code, the file).
+    source: Mapped[str] = mapped_column(String(16))
+    source_detail: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
