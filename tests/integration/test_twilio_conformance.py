@@ -19,7 +19,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from textcast.listeners import bound_url, start_listener
-from textcast.providers.base import HttpClient, OutboundMessage
+from textcast.providers.base import OutboundMessage
+from textcast.providers.http import HttpClient
 from textcast.providers.twilio import TwilioConfig, TwilioProvider, TwilioSecrets
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010_messaging.json"

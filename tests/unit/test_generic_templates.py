@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from textcast.errors import ProviderError, ValidationFailed
-from textcast.providers.base import HttpClient, OutboundMessage, parse_retry_after
+from textcast.providers.base import OutboundMessage
 from textcast.providers.generic_http import GenericConfig, GenericHttpProvider, GenericSecrets
+from textcast.providers.http import HttpClient, parse_retry_after
 from textcast.providers.http_template import (
     ResponseRule,
     TemplateError,

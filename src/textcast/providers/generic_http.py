@@ -21,15 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from textcast.errors import ProviderError, ValidationFailed
 from textcast.providers import http_template as tpl
-from textcast.providers.base import (
+from textcast.providers.base import OutboundMessage, Provider, SendResult
+from textcast.providers.base import validate_models as _validate_models
+from textcast.providers.http import (
+    NOT_CONNECTED,
+    TRANSPORT_ERRORS,
     HttpClient,
-    OutboundMessage,
-    Provider,
-    SendResult,
     basic_auth,
     parse_retry_after,
+    read_answer,
+    transport_error,
 )
-from textcast.providers.base import validate_models as _validate_models
 from textcast.providers.http_template import ResponseRule
 from textcast.providers.receipts import ReceiptMapping
 
@@ -38,6 +40,7 @@ RETRYABLE_4XX = frozenset({408, 425, 429})
 RAW_LIMIT = 2000  # characters of the answer kept on the attempt record
 ANSWER_LIMIT = 64 * 1024  # bytes of the answer read at most
 CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
+PEER = "the provider"  # how transport errors name the other side
 
 
 class GenericConfig(BaseModel):
@@ -202,19 +205,16 @@ class GenericHttpProvider(Provider):
                 timeout=http.timeout,
                 allow_redirects=False,
             ) as response:
-                text = await tpl.read_answer(response, ANSWER_LIMIT)
+                text = await read_answer(response, ANSWER_LIMIT)
                 return self._result(response.status, response.headers, text)
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-            # No connection, so the request never left: an ordinary retry.
-            raise ProviderError("unreachable", f"cannot connect: {exc}", False) from None
-        except TimeoutError:
-            raise ProviderError("timeout", "the provider did not answer in time", False) from None
+        except (*NOT_CONNECTED, TimeoutError) as exc:
+            # First: a certificate error is a ValueError too, and still "unreachable".
+            raise transport_error(exc, PEER) from None
         except (aiohttp.InvalidURL, ValueError):
             # The message would repeat the URL, which may carry a $$Secret value.
             raise ProviderError("invalid_url", "the rendered URL is invalid", True) from None
-        except aiohttp.ClientError as exc:
-            # The request may have been sent: the provider may have the message.
-            raise ProviderError("network", f"lost the provider's answer: {exc}", False) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, PEER) from None
 
     def _result(self, status: int, headers: Mapping[str, str], text: str) -> SendResult:
         try:

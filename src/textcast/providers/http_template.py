@@ -16,7 +16,6 @@ from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 PLACEHOLDER = re.compile(r"\$\$(To|Body|From|ReceiptURL|Secret\.[A-Za-z0-9_]+)")
@@ -142,20 +141,6 @@ class ResponseRule(BaseModel):
     def holds(self, text: str, document: Any) -> bool:
         found = self.extract(text, document)
         return found is not None and (self.equals is None or found == self.equals)
-
-
-async def read_answer(response: aiohttp.ClientResponse, limit: int) -> str:
-    """The answer's text, at most ``limit`` bytes of it: SMS APIs answer briefly, and an
-    endpoint streaming megabytes must not cost memory on the send path."""
-    data = bytearray()
-    async for chunk in response.content.iter_any():
-        data += chunk
-        if len(data) >= limit:
-            break
-    try:
-        return bytes(data[:limit]).decode(response.charset or "utf-8", errors="replace")
-    except LookupError:  # an unknown charset name
-        return bytes(data[:limit]).decode("utf-8", errors="replace")
 
 
 def answer_record(status: int, text: str, document: Any, limit: int) -> dict[str, Any]:

@@ -26,13 +26,17 @@ from textcast.callback_meta import QUERY_MARKER
 from textcast.errors import ProviderError
 from textcast.providers.base import (
     Balance,
-    HttpClient,
     OutboundMessage,
     Provider,
     SendResult,
     StatusUpdate,
+)
+from textcast.providers.http import (
+    TRANSPORT_ERRORS,
+    HttpClient,
     basic_auth,
     parse_retry_after,
+    transport_error,
 )
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -178,10 +182,10 @@ class TwilioProvider(Provider):
         self, http: HttpClient, method: str, url: str, form: bytes | None = None
     ) -> tuple[int, dict[str, Any]]:
         """One call to Twilio (``form`` already encoded): the HTTP status and the
-        JSON answer. Every failure leaves here as ProviderError, coded ``timeout``,
-        ``network`` or ``unreadable_answer`` when Twilio may have acted on the
-        request without its answer arriving, ``unreachable`` when no connection
-        was made (the request never left)."""
+        JSON answer. Every failure leaves here as ProviderError: an error answer
+        as Twilio coded it, an accepted one that is not a message resource as
+        ``unreadable_answer``, a failed exchange as the HTTP seam names it
+        (:func:`~textcast.providers.http.transport_error`)."""
         await http.check_target(url)
         # Encoded by the caller: aiohttp's FormData path costs ~20% of a send's CPU.
         headers = self._auth if form is None else self._form_headers
@@ -193,20 +197,8 @@ class TwilioProvider(Provider):
                 if response.status < 300 and isinstance(payload, dict):
                     return response.status, payload
                 raise _error_from(response, payload)
-        except ProviderError:
-            raise
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-            raise ProviderError(
-                "unreachable", f"cannot connect to Twilio: {exc}", permanent=False
-            ) from None
-        except TimeoutError:
-            raise ProviderError(
-                "timeout", "Twilio did not answer in time", permanent=False
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ProviderError(
-                "network", f"lost Twilio's answer: {exc}", permanent=False
-            ) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, "Twilio") from None
 
 
 def _send_result(resource: Mapping[str, Any], http_status: int | None = None) -> SendResult:
