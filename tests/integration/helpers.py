@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from textcast.callbacks.signature import compute_signature
+from textcast.providers.twilio.signature import compute_signature
 
 
 async def eventually(

@@ -22,7 +22,7 @@ from textcast.dispatch.reconcile import reconcile_once
 from textcast.errors import ProviderError
 from textcast.providers.base import StatusUpdate
 from textcast.providers.http import HttpClient
-from textcast.providers.twilio import TwilioProvider
+from textcast.providers.twilio.provider import TwilioProvider
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 

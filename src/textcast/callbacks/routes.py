@@ -1,15 +1,15 @@
 """Twilio's inbound messages (replies), by POST or GET.
 
-Each request is verified (see :mod:`textcast.callbacks.twilio_verify`; 403
-when wrong or missing), stored durably together with its effect (contact,
-thread, keywords, opt-outs), and only then answered with TwiML. Status
-callbacks are answered in front of FastAPI, by :mod:`textcast.callbacks.intake`.
+Each request is verified through the Twilio package (see
+:mod:`textcast.providers.twilio.webhook`; 403 when wrong or missing), stored
+durably together with its effect (contact, thread, keywords, opt-outs), and
+only then answered with TwiML. Status callbacks are answered in front of
+FastAPI, by :mod:`textcast.callbacks.intake`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,23 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from textcast import metrics
 from textcast.audience import keywords
 from textcast.callbacks.group_commit import GroupCommitter, one_by_one
-from textcast.callbacks.signature import public_url
-from textcast.callbacks.twilio_verify import (
-    MAX_BODY_BYTES,
-    CallbackRequest,
-    ProviderAuthCache,
-    WebhookRejected,
-    callback_request,
-    verify,
-)
+from textcast.callbacks.twilio_verify import MAX_BODY_BYTES, ProviderAuthCache, verify
 from textcast.context import Context
 from textcast.db.models import Sender
+from textcast.errors import WebhookRejected
+from textcast.providers.twilio.twiml import twiml_reply
+from textcast.providers.twilio.webhook import CallbackRequest, callback_request
 from textcast.services import callbacks, status_reports
 from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 async def read_body(request: Request) -> bytes:
@@ -63,15 +56,6 @@ async def parsed(request: Request) -> CallbackRequest:
         headers,
         body,
     )
-
-
-def signed_url(request: Request) -> str:
-    """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string", b"")
-    path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-    host = request.headers.get("host", request.url.netloc)
-    return str(public_url(request.url.scheme, host, path, request.headers))
 
 
 def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
@@ -171,16 +155,6 @@ async def _inbound(provider_id: int, request: Request, sender_id: int | None) ->
     outcome, decision = await state.inbound.run(item)
     metrics.CALLBACKS.labels("inbound", outcome).inc()
     return Response(twiml_reply(decision.reply), media_type="text/xml")
-
-
-def twiml_reply(text: str | None) -> str:
-    """Empty TwiML, or one ``<Message>`` when a keyword has an auto-reply."""
-    if not text:
-        return EMPTY_TWIML
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        f"<Message>{xml_escape(text)}</Message></Response>"
-    )
 
 
 async def sender_inbound(provider_id: IdPath, sender_id: IdPath, request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textcast.errors import ValidationFailed
 from textcast.providers.base import Provider
 from textcast.providers.generic_http import GenericHttpProvider
-from textcast.providers.twilio import TwilioProvider
+from textcast.providers.twilio.provider import TwilioProvider
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     TwilioProvider.type: TwilioProvider,
