@@ -2,9 +2,9 @@
 
 Each request is verified through the Twilio package (see
 :mod:`textcast.providers.twilio.webhook`; 403 when wrong or missing), stored
-durably together with its effect (contact, thread, keywords, opt-outs), and
-only then answered with TwiML. Status callbacks are answered in front of
-FastAPI, by :mod:`textcast.callbacks.intake`.
+durably together with its effect (contact, thread, keywords, opt-outs; see
+:mod:`textcast.services.inbound`), and only then answered with TwiML. Status
+callbacks are answered in front of FastAPI, by :mod:`textcast.callbacks.intake`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import metrics
 from textcast.audience import keywords
 from textcast.callbacks.group_commit import GroupCommitter, one_by_one
 from textcast.callbacks.twilio_verify import MAX_BODY_BYTES, ProviderAuthCache, verify
 from textcast.context import Context
-from textcast.db.models import Sender
 from textcast.errors import WebhookRejected
 from textcast.providers.twilio.twiml import twiml_reply
 from textcast.providers.twilio.webhook import CallbackRequest, callback_request
-from textcast.services import callbacks, status_reports
+from textcast.services import status_reports
+from textcast.services.inbound import InboundItem, record_inbound
 from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
@@ -61,48 +60,6 @@ async def parsed(request: Request) -> CallbackRequest:
 def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
     metrics.CALLBACKS.labels(kind, f"rejected_{exc.status}").inc()
     return JSONResponse({"error": "webhook_rejected", "message": exc.message}, exc.status)
-
-
-@dataclass(frozen=True)
-class InboundItem:
-    provider_id: int
-    sender_id: int | None  # from a sender's own inbound URL
-    params: list[tuple[str, str]]
-    token: str | None
-
-
-async def record_inbound(session: AsyncSession, item: InboundItem) -> tuple[str, keywords.Decision]:
-    provider_id, params, token = item.provider_id, item.params, item.token
-    form = dict(params)
-    sender_id = item.sender_id
-    if sender_id is not None:
-        sender = await session.get(Sender, sender_id)
-        if sender is None or sender.provider_id != provider_id or sender.deleted_at is not None:
-            sender_id = None  # a stale sender URL still reaches the account
-    if sender_id is None:
-        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
-    sid = form.get("MessageSid") or form.get("SmsSid")
-    if await callbacks.seen_before(session, provider_id, token) or await callbacks.inbound_stored(
-        session, provider_id, sid
-    ):
-        # Twilio retried a reply already stored: answer it the same way, change nothing.
-        decision = await keywords.decide(session, provider_id, sender_id, form.get("Body", ""))
-        outcome = "duplicate"
-    else:
-        received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
-        decision = received.decision
-        outcome, sid = decision.action or "stored", received.message.provider_message_id
-    callbacks.store_receipt(
-        session,
-        provider_id=provider_id,
-        kind="inbound",
-        payload=params,
-        provider_message_id=sid,
-        message_id=None,
-        outcome=outcome,
-        idempotency_token=token,
-    )
-    return outcome, decision
 
 
 @dataclass
