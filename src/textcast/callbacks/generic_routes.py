@@ -22,14 +22,14 @@ from fastapi.responses import JSONResponse
 from textcast import metrics
 from textcast.callback_meta import verify_meta
 from textcast.callback_urls import receipt_token
-from textcast.callbacks import plivo_signature
 from textcast.callbacks.routes import read_body, webhook_state
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import WebhookRejected
-from textcast.providers import receipts
 from textcast.providers.base import StatusUpdate
-from textcast.providers.generic_http import GenericConfig
+from textcast.providers.generic import receipts
+from textcast.providers.generic.config import GenericConfig
+from textcast.providers.generic.presets import plivo_signature
 from textcast.services import status_reports
 from textcast.web.deps import IdPath, get_ctx
 
