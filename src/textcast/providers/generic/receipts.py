@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textcast import status
+from textcast.errors import TextcastError
 from textcast.providers.generic.answers import json_path
 
 FAILURES = frozenset({status.FAILED, status.UNDELIVERED})
@@ -66,7 +67,7 @@ class Receipt:
     error_message: str | None
 
 
-class ReceiptUnreadable(ValueError):
+class ReceiptUnreadable(TextcastError):
     """The body is not what the mapping describes (answered 400)."""
 
 

@@ -15,10 +15,12 @@ import re
 from collections.abc import Callable, Container, Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
+from textcast.errors import TextcastError
+
 PLACEHOLDER = re.compile(r"\$\$(To|Body|From|ReceiptURL|Secret\.[A-Za-z0-9_]+)")
 
 
-class TemplateError(ValueError):
+class TemplateError(TextcastError):
     """A template names a value that is not set, or renders something unsendable."""
 
 
