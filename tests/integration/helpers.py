@@ -14,9 +14,9 @@ from aiohttp import web
 from click.testing import Result
 from typer.testing import CliRunner
 
-from textcast.callbacks.signature import compute_signature
 from textcast.cli import app as cli_app
 from textcast.context import Context
+from textcast.providers.twilio.signature import compute_signature
 
 
 async def eventually(

@@ -24,7 +24,7 @@ from tests.conftest import Simulator
 from tests.integration.helpers import eventually
 from textcast import sms_segments
 from textcast.listeners import bound_url, start_listener
-from textcast.providers.base import basic_auth
+from textcast.providers.http import basic_auth
 
 # The vendored cut of Twilio's OpenAPI definition (see tests/fixtures/README.md).
 SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010_messaging.json"

@@ -182,9 +182,6 @@ def test_no_two_packages_import_each_other() -> None:
     assert _cycles(edges) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="providers.generic_http <-> providers.presets, being untangled"
-)
 def test_no_import_cycle_between_modules() -> None:
     # A package's __init__ importing its own modules is how packages re-export.
     edges = {

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, status
 
 from textcast.db.models import Sender
-from textcast.providers.presets import list_presets
+from textcast.providers.generic.presets import list_presets
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
