@@ -22,7 +22,7 @@ FLOORS: list[tuple[str, frozenset[str]]] = [
     # The processes: the CLI, which starts them, and the ASGI app they serve.
     ("entry", frozenset({"__main__", "cli", "server", "app"})),
     # The faces, side by side: none of them imports another.
-    ("faces", frozenset({"api", "dashboard", "callbacks"})),
+    ("faces", frozenset({"api", "dashboard", "callbacks", "redirects"})),
     # What the faces share: FastAPI plumbing and the JSON shapes they present.
     ("face support", frozenset({"web", "views"})),
     # Loops that claim due rows from the database.

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 
 from textcast import metrics
 from textcast.audience import keywords
-from textcast.callbacks.group_commit import GroupCommitter, one_by_one
 from textcast.callbacks.twilio_verify import MAX_BODY_BYTES, ProviderAuthCache, verify
 from textcast.context import Context
 from textcast.errors import WebhookRejected
@@ -25,6 +24,7 @@ from textcast.providers.twilio.webhook import CallbackRequest, callback_request
 from textcast.services import status_reports
 from textcast.services.inbound import InboundItem, record_inbound
 from textcast.web.deps import IdPath
+from textcast.web.group_commit import GroupCommitter, one_by_one
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 
@@ -65,7 +65,7 @@ def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
 @dataclass
 class WebhookState:
     """What the app's webhook handlers share: the providers' secrets and the
-    group-commit writers (see :mod:`textcast.callbacks.group_commit`)."""
+    group-commit writers (see :mod:`textcast.web.group_commit`)."""
 
     auth: ProviderAuthCache
     status: GroupCommitter[status_reports.StatusReport, str]
