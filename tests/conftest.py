@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from textcast.app import create_app
+from textcast.app import TextcastApp, create_app
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
@@ -136,6 +136,7 @@ class RunningServer:
     ctx: Context
     url: str
     api_key: str
+    app: TextcastApp | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -147,8 +148,9 @@ async def server(ctx: Context) -> AsyncIterator[RunningServer]:
     """Textcast on 127.0.0.1 with its dispatcher, reachable by real HTTP callbacks."""
     async with ctx.session() as session:
         key = (await apikeys.create_key(session, "tests")).key
+    app = create_app(ctx)
     config = uvicorn.Config(
-        create_app(ctx),
+        app,
         host="127.0.0.1",
         port=ctx.settings.port,
         log_level="warning",
@@ -160,7 +162,7 @@ async def server(ctx: Context) -> AsyncIterator[RunningServer]:
         if uv.started:
             break
         await asyncio.sleep(0.02)
-    yield RunningServer(ctx, f"http://127.0.0.1:{ctx.settings.port}", key)
+    yield RunningServer(ctx, f"http://127.0.0.1:{ctx.settings.port}", key, app)
     uv.should_exit = True
     await task
 

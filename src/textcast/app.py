@@ -20,6 +20,7 @@ from textcast.api import (
     routes_providers,
     routes_segments,
     routes_system,
+    routes_templates,
 )
 from textcast.callbacks import generic_routes
 from textcast.callbacks import routes as webhook_routes
@@ -30,6 +31,8 @@ from textcast.dashboard.site import install as install_dashboard
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.jobs.imports import ImportRunner
 from textcast.notify.deliverer import EventNotifier
+from textcast.redirects.front_door import OPENAPI_PATH as LINK_OPENAPI_PATH
+from textcast.redirects.front_door import LinkRedirects
 from textcast.web.deps import require_api_key
 from textcast.web.errors import install_error_handlers
 
@@ -40,21 +43,29 @@ DESCRIPTION = (
 
 
 class TextcastApp(FastAPI):
-    """FastAPI, with Twilio's status callbacks taken before its middleware and
-    routing (see :mod:`textcast.callbacks.intake`)."""
+    """FastAPI, with the two hottest requests taken before its middleware and
+    routing: Twilio's status callbacks (:mod:`textcast.callbacks.intake`) and
+    short links (:mod:`textcast.redirects.front_door`)."""
 
     status_intake: StatusCallbackIntake
+    redirects: LinkRedirects
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         provider_id = self.status_intake.provider_id(scope)
         if provider_id is not None:
             await self.status_intake(provider_id, scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+            return
+        code = self.redirects.code(scope)
+        if code is not None:
+            await self.redirects(code, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            super().openapi()["paths"]["/webhooks/twilio/{provider_id}/status"] = OPENAPI_PATH
+            paths = super().openapi()["paths"]
+            paths["/webhooks/twilio/{provider_id}/status"] = OPENAPI_PATH
+            paths["/s/{code}"] = LINK_OPENAPI_PATH
         assert self.openapi_schema is not None
         return self.openapi_schema
 
@@ -79,6 +90,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
             stop.set()
             await asyncio.gather(*tasks)
             await webhooks.close()
+            await redirects.close()
 
     app = TextcastApp(
         title="Textcast", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -87,6 +99,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.state.import_runner = ImportRunner(ctx)
     app.state.webhooks = webhooks = WebhookState.create(ctx)
     app.status_intake = StatusCallbackIntake(webhooks.auth, webhooks.status)
+    app.redirects = redirects = LinkRedirects(ctx)
     install_error_handlers(app)
     secured = [Depends(require_api_key)]
     app.include_router(routes_providers.router, dependencies=secured)
@@ -95,6 +108,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.include_router(routes_contacts.router, dependencies=secured)
     app.include_router(routes_segments.router, dependencies=secured)
     app.include_router(routes_audience.router, dependencies=secured)
+    app.include_router(routes_templates.router, dependencies=secured)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)
     app.include_router(routes_system.router)

@@ -130,7 +130,7 @@ async def test_opted_out_is_the_suppression_lists_answer_not_a_tag(
     assert status == 201, provider
     body = {"provider": payload["name"], "phone": ADA}
     await api(http, "POST", f"{server.url}/api/v1/suppressions", server.headers, body)
-    body = {"remove_tags": ["opted-out"]}
+    body = {"remove_tags": ["opted-out", "Twilio-Message-stop"]}  # labels, removable
     await api(http, "PATCH", f"{server.url}/api/v1/contacts/{ADA}", server.headers, body)
     _, contact = await get(server, http, f"contacts/{ADA}")
     assert contact["opted_out"] is True and contact["tags"] == []

@@ -19,7 +19,7 @@ from tests.conftest import PG_ADMIN_DSN
 from textcast.db.engine import make_engine
 from textcast.db.migrate import alembic_config, upgrade
 
-BEFORE = "0005"  # the revision 0008 follows
+BEFORE = "0010"  # the revision 0008 follows
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

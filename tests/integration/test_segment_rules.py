@@ -5,6 +5,7 @@ against the oracle in segment_oracle.py."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from textcast.db.models import (
     Message,
     Provider,
     Sender,
+    ShortLink,
     Suppression,
 )
 
@@ -229,7 +231,7 @@ def context(runner: asyncio.Runner, settings: Settings) -> Iterator[tuple[Contex
 
 async def _store(ctx: Context, provider_id: int, sender_id: int, persons: list[Person]) -> None:
     async with ctx.session() as session:
-        for table in (LinkClick, InboundMessage, Message, Suppression, Contact):
+        for table in (LinkClick, ShortLink, InboundMessage, Message, Suppression, Contact):
             await session.execute(delete(table))
         for person in persons:
             contact = Contact(
@@ -248,7 +250,11 @@ async def _store(ctx: Context, provider_id: int, sender_id: int, persons: list[P
             session.add(contact)
             await session.flush()
             if person.opted_out:
-                session.add(Suppression(provider_id=provider_id, phone=person.phone, reason="t"))
+                session.add(
+                    Suppression(
+                        provider_id=provider_id, phone=person.phone, reason="t", source="operator"
+                    )
+                )
 
             def message(to: str, campaign: str | None, at: datetime, **extra: Any) -> Message:
                 row = Message(
@@ -286,12 +292,16 @@ async def _store(ctx: Context, provider_id: int, sender_id: int, persons: list[P
                     )
                 )
             for click in person.clicks:
-                original = message("+15550000000", click.campaign, click.at)
+                link = ShortLink(
+                    code=secrets.token_hex(4), url="https://example.com", campaign=click.campaign
+                )
+                session.add(link)
                 await session.flush()
                 session.add(
                     LinkClick(
-                        message_id=original.id,
+                        link_id=link.id,
                         contact_id=contact.id,
+                        campaign=click.campaign,
                         clicked_at=click.at,
                         is_bot=click.is_bot,
                     )

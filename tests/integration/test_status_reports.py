@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from textcast.callback_meta import Meta
-from textcast.callbacks.group_commit import GroupCommitter
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, WebhookReceipt, utcnow
 from textcast.providers.base import StatusUpdate
 from textcast.services import status_reports
 from textcast.services.providers import create_provider
 from textcast.services.status_reports import StatusReport, StatusReportStore
+from textcast.web.group_commit import GroupCommitter
 
 COUNT = 200
 

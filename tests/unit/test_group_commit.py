@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from textcast.callbacks.group_commit import RACE_RETRIES, GroupCommitter
 from textcast.errors import ConcurrentUpdate
+from textcast.web.group_commit import RACE_RETRIES, GroupCommitter
 
 
 class Recorder:

@@ -5,9 +5,9 @@ events, opt-outs and conversation threads always have someone to belong to,
 or on purpose through the API, the CLI or an import, with the customer's own
 ``external_id``, attributes, tags and a time zone.
 
-Tags are free-form labels; ``opted-out`` is set and cleared by STOP/START as
-a label for people, but whether a contact is opted out is always read from
-the suppression list.
+Tags are free-form labels; a STOP reply adds its provider's opt-out tag
+(``opted-out`` unless the provider names another) and START removes it.
+Whether a contact is opted out is read from the suppression list, not the tags.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ so counts per recipient survive, with no way back to the number without the
 install's secret key) and the body ``[erased]``; media links, reply
 locations, stored reply bodies in events and the raw callbacks of those
 messages are cleared, and error texts quoting the number get the hash
-instead. Messages still queued to the number are canceled. Clicks keep their
-message but lose their contact.
+instead. Messages still queued to the number are canceled. Short links and
+their clicks keep their message and campaign but lose their contact (and the
+clicks their user agent).
 
 The suppression list keeps the number if it opted out: honouring an opt-out
 is the reason to hold it, and erasing it would let the number be messaged
@@ -33,6 +34,7 @@ from textcast.db.models import (
     Message,
     MessageEvent,
     SendAttempt,
+    ShortLink,
     WebhookReceipt,
     utcnow,
 )
@@ -123,7 +125,12 @@ async def erase(session: AsyncSession, contact: Contact, box: SecretBox) -> Eras
         .values(from_number=token, body=ERASED, media_urls=[], location={}),
     )
     await session.execute(
-        update(LinkClick).where(LinkClick.contact_id == contact_id).values(contact_id=None)
+        update(LinkClick)
+        .where(LinkClick.contact_id == contact_id)
+        .values(contact_id=None, user_agent=None)
+    )
+    await session.execute(
+        update(ShortLink).where(ShortLink.contact_id == contact_id).values(contact_id=None)
     )
     await session.execute(delete(Contact).where(Contact.id == contact_id))
     session.expunge(contact)

@@ -15,8 +15,7 @@ Where PostgreSQL can use an index:
 - ``tags`` ``has``: the GIN index on ``tags`` (``tags @> '["vip"]'``);
 - ``country`` and the dates: their b-tree indexes;
 - activity: the indexes on ``messages (to, created_at)``,
-  ``inbound_messages (from_number, received_at)`` and ``link_clicks (contact_id,
-  clicked_at)``.
+  ``inbound_messages (from_number, received_at)`` and ``link_clicks (contact_id)``.
 Other attribute conditions (ranges, text search, ``ne``) read every row.
 """
 
@@ -284,7 +283,7 @@ class SegmentCompiler:
             if since is not None:
                 query = query.where(CLICKS.c.clicked_at >= since)
             if rule.campaign is not None:
-                query = query.where(CLICKS.c.message_id.in_(self._campaign(rule.campaign)))
+                query = query.where(CLICKS.c.campaign == rule.campaign)
             return CONTACTS.c.id.in_(query)
         assert rule.kind in ACTIVITIES
         sent = select(MESSAGES.c.to)

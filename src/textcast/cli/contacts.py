@@ -3,8 +3,10 @@ export contacts, and read a conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from textcast.audience import attributes, contacts, erasure, exports, imports, s
 from textcast.audience.rules import All
 from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
 from textcast.cli.common import errors as stderr
+from textcast.cli.engagement import _source_text as source_text
 from textcast.context import Context
 from textcast.db.models import MAX_ID
 from textcast.errors import ValidationFailed
@@ -81,6 +84,11 @@ def _contact_table(c: dict[str, Any]) -> Table:
         table.add_row("  could be in", ", ".join(c["time_zone_candidates"]))
     table.add_row("tags", ", ".join(c["tags"]))
     table.add_row("opted out", "yes" if c["opted_out"] else "no")
+    for s in c["suppressions"]:
+        where = f"provider {s['provider_id']}" + (
+            f", sender {s['sender_id']}" if s["sender_id"] else ""
+        )
+        table.add_row("  suppressed", f"{where}: {source_text(s)} ({s['created_at']})")
     for name, value in c["attributes"].items():
         table.add_row(f"  {name}", str(value))
     return table
@@ -318,15 +326,22 @@ def _show_import(job: dict[str, Any], as_json: bool) -> None:
 @contacts_app.command("imports")
 def show_imports(
     import_id: int | None = typer.Argument(None, min=1, max=MAX_ID, help="One import's details."),
+    wait: float = typer.Option(0, help="Seconds to wait for that import to finish.", min=0),
     as_json: bool = JsonOption,
 ) -> None:
     """Import jobs (newest first), or one with its rejected rows."""
 
     async def action(ctx: Context) -> Any:
-        async with ctx.session() as session:
-            if import_id is not None:
-                return import_view(await imports.get(session, import_id))
-            return [import_view(j) for j in await imports.list_jobs(session, limit=20)]
+        if import_id is None:
+            async with ctx.session() as session:
+                return [import_view(j) for j in await imports.list_jobs(session, limit=20)]
+        deadline = time.monotonic() + wait
+        while True:
+            async with ctx.session() as session:
+                job = await imports.get(session, import_id)
+            if job.status in (imports.DONE, imports.FAILED) or time.monotonic() >= deadline:
+                return import_view(job)
+            await asyncio.sleep(0.2)
 
     found = run(action)
     if isinstance(found, dict):

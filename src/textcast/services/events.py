@@ -6,9 +6,10 @@ Event types:
   message.<provider status> (accepted, scheduled, sending, sent, delivered,
   undelivered, failed, canceled, read, unknown), message.replied (a reply to
   a message Textcast sent) and message.received (an inbound message with no
-  earlier message to that number), contact.opted_out, contact.opted_in,
-  contact.erased (a privacy erasure; ``data`` names the contact ID and the
-  keyed hash that replaced the number).
+  earlier message to that number), message.clicked (a person followed a
+  tracked link; ``data.first`` marks the message's first), contact.opted_out,
+  contact.opted_in, contact.erased (a privacy erasure; ``data`` names the
+  contact ID and the keyed hash that replaced the number).
 
 Message events name only their message; sender, contact, campaign and
 automation are read through it, so writing an event stays one narrow row.
@@ -41,6 +42,7 @@ TYPES = (
     "message.unknown",
     "message.replied",
     "message.received",
+    "message.clicked",
     "contact.opted_out",
     "contact.opted_in",
     "contact.erased",

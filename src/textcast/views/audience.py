@@ -24,8 +24,9 @@ async def contact_view(
 async def contact_views(
     session: AsyncSession, contacts: Sequence[Contact], install_zone: str
 ) -> list[dict[str, Any]]:
-    """Each contact with its suppressions (one query for them all): whether a
-    contact is opted out is the suppression list's answer, never a copy."""
+    """Each contact with its suppressions (one query for them all). ``opted_out``
+    is whether any exists, the suppression list's answer, never a copy: tags
+    are labels for segmenting and may be edited freely."""
     phones = {c.phone for c in contacts}
     found: dict[str, list[Suppression]] = {}
     if phones:
@@ -106,12 +107,19 @@ def import_view(job: ContactImport) -> dict[str, Any]:
 
 
 def suppression_view(row: Suppression) -> dict[str, Any]:
+    """One suppression and where it came from: ``source`` is operator, reply,
+    provider_error or import; ``source_detail`` the face the operator used
+    (api, cli, dashboard), the keyword replied, the provider's error code or
+    the import."""
     return {
+        "id": row.id,
         "provider_id": row.provider_id,
         "sender_id": row.sender_id,
         "scope": "sender" if row.sender_id else "account",
         "phone": row.phone,
         "reason": row.reason,
+        "source": row.source,
+        "source_detail": row.source_detail,
         "created_at": row.created_at.isoformat(),
     }
 

@@ -1,9 +1,8 @@
 """audience: contact attributes, external IDs, time zones, countries and number
-types; saved segments; contact import jobs; link clicks; the indexes segment
-conditions use
+types; saved segments; contact import jobs; the indexes segment conditions use
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -102,18 +101,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_contact_imports_status", "contact_imports", ["status"])
-    op.create_table(
-        "link_clicks",
-        sa.Column("id", BIG_ID, nullable=False),
-        sa.Column("message_id", BIG_ID, nullable=False),
-        sa.Column("contact_id", BIG_ID, nullable=True),
-        sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("is_bot", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_link_clicks_message_id", "link_clicks", ["message_id"])
-    op.create_index("ix_link_clicks_contact", "link_clicks", ["contact_id", "clicked_at"])
 
 
 def _derive_number_facts() -> None:
@@ -162,9 +149,6 @@ def _derive_number_facts() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_link_clicks_contact", table_name="link_clicks")
-    op.drop_index("ix_link_clicks_message_id", table_name="link_clicks")
-    op.drop_table("link_clicks")
     op.drop_index("ix_contact_imports_status", table_name="contact_imports")
     op.drop_table("contact_imports")
     op.drop_table("segments")

@@ -1,4 +1,4 @@
-"""Group commit for callbacks: many requests, one transaction.
+"""Group commit: many requests, one transaction (callbacks, link clicks).
 
 Providers call back in bursts, and each callback must be stored durably
 before it is answered. Committing each one on its own makes the database the

@@ -1,0 +1,3 @@
+"""Tracked short links answered: ``/s/<code>`` (and ``/<code>`` on the
+operator's short domain) redirect to their destination once the click is
+recorded."""
