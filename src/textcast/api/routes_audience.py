@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from textcast import phone
-from textcast.audience import contacts, keywords, suppressions
-from textcast.db.models import Contact, Suppression
+from textcast.audience import contacts, keywords, optouts
 from textcast.db.models import Provider as ProviderRow
+from textcast.db.models import Suppression
 from textcast.db.refs import by_ref
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import senders as sender_service
@@ -126,9 +126,7 @@ async def add_suppression(data: SuppressionIn, ctx: CtxDep, session: SessionDep)
     provider = await _provider(session, data.provider)
     sender_id = await _sender_id(session, provider, data.sender)
     number = phone.normalize(data.phone, ctx.settings.default_region, field="phone")
-    added = await suppressions.add(session, provider.id, number, data.reason, sender_id=sender_id)
-    contact = await contacts.ensure(session, number)
-    contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+    added = await optouts.suppress(session, provider.id, number, data.reason, sender_id)
     return {"phone": number, "provider_id": provider.id, "sender_id": sender_id, "added": added}
 
 
@@ -144,13 +142,9 @@ async def remove_suppression(
     row = await _provider(session, provider)
     sender_id = await _sender_id(session, row, sender)
     number = phone.normalize(phone_number, ctx.settings.default_region, field="phone")
-    removed = await suppressions.remove(session, row.id, number, sender_id)
+    removed = await optouts.lift(session, row.id, number, sender_id)
     if not removed:
         raise NotFound(f"{number} is not suppressed on {row.name!r}")
-    if not await suppressions.any_for(session, number):
-        contact = await session.scalar(select(Contact).where(Contact.phone == number))
-        if contact is not None:
-            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
     return {"phone": number, "removed": removed}
 
 
