@@ -3,7 +3,7 @@ the numbers use (time window, sender, provider, campaign, automation)."""
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.db.models import Message
@@ -30,7 +30,8 @@ async def find(
 async def campaign_labels(session: AsyncSession, limit: int = 200) -> list[str]:
     """Campaign labels in use, for filter pickers."""
     query = (
-        select(distinct(Message.campaign))
+        select(Message.campaign)
+        .distinct()
         .where(Message.campaign.is_not(None))
         .order_by(Message.campaign)
         .limit(limit)

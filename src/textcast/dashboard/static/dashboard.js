@@ -71,9 +71,6 @@
       });
     });
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", drawCharts);
-  } else {
-    drawCharts();
-  }
+  // Deferred scripts (uPlot among them) have all run by DOMContentLoaded.
+  document.addEventListener("DOMContentLoaded", drawCharts);
 })();
