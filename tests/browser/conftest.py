@@ -53,7 +53,11 @@ async def make_user(server: RunningServer, role: str) -> tuple[str, str]:
 
 
 async def sign_in(
-    browser: Browser, server: RunningServer, role: str = "admin", *, viewport: dict[str, int] = DESKTOP
+    browser: Browser,
+    server: RunningServer,
+    role: str = "admin",
+    *,
+    viewport: dict[str, int] = DESKTOP,
 ) -> Page:
     """A new page signed in as a fresh user with ``role``."""
     username, password = await make_user(server, role)
