@@ -61,7 +61,7 @@ async def sign_in(
 ) -> Page:
     """A new page signed in as a fresh user with ``role``."""
     username, password = await make_user(server, role)
-    page = await browser.new_page(viewport=viewport)  # type: ignore[arg-type]
+    page = await browser.new_page(viewport=viewport)
     await page.goto(f"{server.url}/dashboard/login")
     await page.fill("#username", username)
     await page.fill("#password", password)

@@ -89,7 +89,7 @@ async def test_every_page_fits_a_phone_and_passes_axe(
             await screenshot(page, f"{slug or 'overview'}-{name}")
         await page.close()
 
-    page = await browser.new_page(viewport=PHONE)  # type: ignore[arg-type]
+    page = await browser.new_page(viewport=PHONE)
     await page.goto(f"{server.url}/dashboard/login")
     await no_sideways_scroll(page)
     await accessible(page)
