@@ -18,6 +18,7 @@ from textcast.api import (
     routes_messages,
     routes_providers,
     routes_system,
+    routes_templates,
 )
 from textcast.callbacks import generic_routes
 from textcast.callbacks import routes as webhook_routes
@@ -91,6 +92,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         (routes_messages.router, roles.SEND),
         (routes_events.router, roles.WEBHOOKS_WRITE),  # its only changes are webhooks
         (routes_audience.router, roles.AUDIENCE_WRITE),
+        (routes_templates.router, roles.CONTENT_WRITE),
     ):
         app.include_router(router, dependencies=[Depends(api_access(write))])
     app.add_middleware(ApiAuditLog, ctx=ctx)

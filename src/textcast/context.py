@@ -18,7 +18,7 @@ from textcast.config import Settings
 from textcast.crypto import SecretBox, load_secret_box
 from textcast.db.engine import make_engine, make_sessionmaker
 from textcast.netguard import TargetGuard
-from textcast.providers.base import HttpClient
+from textcast.providers.http import HttpClient
 
 
 @dataclass

@@ -170,16 +170,22 @@ async def _apply_opt_keyword(
         sender_id if provider is not None and provider.opt_out_scope == "sender" else None
     )
     word = (decision.keyword or "").upper()
+    tag = suppressions.opt_out_tag(provider)
     if decision.action == "opt_out":
         changed = await suppressions.add(
-            session, provider_id, contact.phone, f"replied {word}", sender_id=scope_sender
+            session,
+            provider_id,
+            contact.phone,
+            f"replied {word}",
+            sender_id=scope_sender,
+            source=suppressions.Source.reply(word),
         )
-        contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+        contacts.set_tags(contact, add=[tag])
         kind = "contact.opted_out"
     else:
         changed = bool(await suppressions.remove(session, provider_id, contact.phone, sender_id))
-        if not await suppressions.any_for(session, contact.phone):
-            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
+        if not await suppressions.any_for(session, contact.phone, opt_out_tag=tag):
+            contacts.set_tags(contact, remove=[tag])
         kind = "contact.opted_in"
     if changed:
         events.contact_event(

@@ -3,8 +3,8 @@
 * ``admin``: everything, including provider credentials, senders, outgoing
   webhooks (their signing secrets), API keys, users and the audit log.
 * ``editor``: the day-to-day work: send (test messages, inbox replies, the
-  messages API), contacts and their tags, suppressions, keyword rules; reads
-  everything except secrets and the audit log.
+  messages API), contacts and their tags, suppressions, keyword rules,
+  message templates; reads everything except secrets and the audit log.
 * ``viewer``: reads; changes nothing.
 
 Permissions are named once here; the faces ask :meth:`Actor.may`.
@@ -21,6 +21,7 @@ ROLES = ("admin", "editor", "viewer")
 READ = "read"
 SEND = "send"
 AUDIENCE_WRITE = "audience.write"  # contacts, tags, suppressions, keyword rules
+CONTENT_WRITE = "content.write"  # message templates
 PROVIDERS_WRITE = "providers.write"  # providers, credentials, senders, relay secrets
 SECRETS_READ = "secrets.read"  # masked credentials, receipt URLs (they carry a token)
 WEBHOOKS_WRITE = "webhooks.write"  # outgoing webhook endpoints and their secrets
@@ -29,7 +30,7 @@ USERS_MANAGE = "users.manage"
 AUDIT_READ = "audit.read"
 
 _VIEWER = frozenset({READ})
-_EDITOR = _VIEWER | {SEND, AUDIENCE_WRITE}
+_EDITOR = _VIEWER | {SEND, AUDIENCE_WRITE, CONTENT_WRITE}
 _ADMIN = _EDITOR | {
     PROVIDERS_WRITE,
     SECRETS_READ,

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
-from textcast.audience import contacts, optouts
+from textcast.audience import contacts, suppressions
 from textcast.dashboard.auth import CanEditAudience, CanRead, Visitor
 from textcast.dashboard.render import field_errors, page
+from textcast.db.models import Provider as ProviderRow
 from textcast.db.models import Suppression
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import audit, events
@@ -135,17 +137,18 @@ async def suppression_list(request: Request, me: CanRead) -> HTMLResponse:
     return await _suppressions_page(request, me)
 
 
-async def _scope(me: Visitor, provider: str, sender: str) -> tuple[int, int | None]:
+async def _scope(
+    session: AsyncSession, provider: str, sender: str
+) -> tuple[ProviderRow, int | None]:
     """The provider and (optional) sender picked, checked to belong together."""
-    async with me.ctx.session() as session:
-        row = await provider_service.find_provider(session, provider, missing_ok=True)
-        if row is None or not provider.isdigit():
-            raise ValidationFailed("provider", "choose a provider")
-        if not sender:
-            return row.id, None
-        if not any(str(s.id) == sender and s.deleted_at is None for s in row.senders):
-            raise ValidationFailed("sender", f"that sender is not on {row.name!r}")
-        return row.id, int(sender)
+    row = await provider_service.find_provider(session, provider, missing_ok=True)
+    if row is None or not provider.isdigit():
+        raise ValidationFailed("provider", "choose a provider")
+    if not sender:
+        return row, None
+    if not any(str(s.id) == sender and s.deleted_at is None for s in row.senders):
+        raise ValidationFailed("sender", f"that sender is not on {row.name!r}")
+    return row, int(sender)
 
 
 @router.post("/suppressions")
@@ -158,13 +161,18 @@ async def add_suppression(
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        provider_id, sender_id = await _scope(me, provider, sender)
         e164 = phone.normalize(number, me.ctx.settings.default_region, field="phone")
         async with me.ctx.session() as session:
-            added = await optouts.suppress(
-                session, provider_id, e164, reason.strip() or "added by an operator", sender_id
+            row, sender_id = await _scope(session, provider, sender)
+            added = await suppressions.suppress(
+                session,
+                row,
+                e164,
+                reason.strip() or "added by an operator",
+                sender_id,
+                source=suppressions.Source.operator("dashboard"),
             )
-            audit.record(session, me.actor, "suppression.added", e164, {"provider_id": provider_id})
+            audit.record(session, me.actor, "suppression.added", e164, {"provider": row.name})
     except ValidationFailed as exc:
         values = {"provider": provider, "sender": sender, "phone": number, "reason": reason}
         return await _suppressions_page(request, me, v=values, errors=field_errors(exc))
@@ -180,8 +188,9 @@ async def remove_suppression(
         row = await session.get(Suppression, suppression_id)
         if row is None:
             raise NotFound(f"no suppression {suppression_id}")
-        await optouts.lift(session, row.provider_id, row.phone, row.sender_id)
+        provider = await provider_service.get_provider(session, row.provider_id)
+        await suppressions.lift(session, provider, row.phone, row.sender_id)
         audit.record(
-            session, me.actor, "suppression.removed", row.phone, {"provider_id": row.provider_id}
+            session, me.actor, "suppression.removed", row.phone, {"provider": provider.name}
         )
     return RedirectResponse("/dashboard/suppressions", status_code=303)

@@ -13,7 +13,7 @@ from textcast.dashboard.auth import CanManageProviders, CanRead, Visitor
 from textcast.dashboard.pages import provider_forms as forms
 from textcast.dashboard.render import page
 from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
-from textcast.providers.presets import PRESETS, build_preset, list_presets
+from textcast.providers.generic.presets import PRESETS, build_preset, list_presets
 from textcast.services import audit
 from textcast.services import providers as provider_service
 from textcast.services.senders import SENDER_TYPES
@@ -168,8 +168,8 @@ def _preview(payload: dict[str, Any]) -> dict[str, Any]:
     """The exact request a test message would make, secrets masked."""
     from textcast.crypto import mask
     from textcast.providers.base import OutboundMessage
-    from textcast.providers.generic_http import GenericHttpProvider
-    from textcast.providers.http_template import TemplateError
+    from textcast.providers.generic.provider import GenericHttpProvider
+    from textcast.providers.generic.template import TemplateError
 
     config, secrets = GenericHttpProvider.from_payload(payload)
     provider = GenericHttpProvider(config, secrets)

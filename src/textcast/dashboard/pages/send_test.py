@@ -28,7 +28,12 @@ async def _senders(ctx: Context) -> list[dict[str, Any]]:
     async with ctx.session() as session:
         rows = await provider_service.list_providers(session)
     return [
-        {"name": s.name, "sender_id": s.sender_id, "is_default": s.is_default, "provider": p.name}
+        {
+            "name": s.name,
+            "sender_id": s.sender_id,
+            "is_default": s.is_default and p.is_default,  # used when none is named
+            "provider": p.name,
+        }
         for p in rows
         for s in p.senders
         if s.deleted_at is None

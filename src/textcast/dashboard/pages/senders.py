@@ -3,9 +3,9 @@ Restore), mark as default, delete; with the URLs to paste into the provider."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.services.senders import SENDER_TYPES, SenderUpdate, validation_failed
 from textcast.views.providers import sender_view
+from textcast.views.redaction import sender_for
 from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -77,7 +78,7 @@ async def _sender_page(
     async with me.ctx.session() as session:
         sender = await sender_service.get_sender(session, sender_id)
         provider = await provider_service.get_provider(session, sender.provider_id)
-        view = sender_view(me.ctx.settings, sender)
+        view = sender_for(me.actor, sender_view(me.ctx, sender, provider))
     notice = "Sender added." if request.query_params.get("created") else None
     return page(
         request,
@@ -147,10 +148,19 @@ async def restore_callback(request: Request, sender_id: IdPath, me: CanManagePro
 
 
 @router.post("/senders/{sender_id}/default")
-async def mark_default(request: Request, sender_id: IdPath, me: CanManageProviders) -> Response:
+async def mark_default(
+    request: Request,
+    sender_id: IdPath,
+    me: CanManageProviders,
+    installation: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """Mark as default: its provider's default sender; with ``installation``
+    also the sender of every message that names none."""
+    everywhere = installation == "true"
     async with me.ctx.session() as session:
-        saved = await sender_service.set_default(session, sender_id)
-        audit.record(session, me.actor, "sender.marked_default", saved.name)
+        saved = await sender_service.set_default(session, sender_id, installation=everywhere)
+        action = "sender.marked_installation_default" if everywhere else "sender.marked_default"
+        audit.record(session, me.actor, action, saved.name)
         provider_id = saved.provider_id
     return RedirectResponse(f"/dashboard/providers/{provider_id}", status_code=303)
 

@@ -4,14 +4,14 @@ Every existing API key becomes an admin: until now every key could do
 everything, so nothing an existing key did stops working.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
