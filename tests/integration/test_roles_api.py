@@ -10,7 +10,7 @@ import aiohttp
 from sqlalchemy import select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api
+from tests.integration.helpers import api, eventually
 from textcast.db.models import AuditEntry
 from textcast.services import apikeys
 
@@ -90,8 +90,14 @@ async def test_api_changes_are_audited_but_queued_messages_are_not(
         http, server, editor, "POST", "/suppressions", {"provider": 1, "phone": "+14155550100"}
     )
     await call(http, server, editor, "POST", "/webhooks", {"url": "https://hooks.example.com/x"})
-    async with server.ctx.session() as session:
-        rows = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+    async def entries() -> list[AuditEntry]:
+        # Written just after each answer: wait for the last one.
+        async with server.ctx.session() as session:
+            found = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+        return found if len(found) >= 2 else []
+
+    rows = await eventually(entries)
     assert [(r.action, r.target, r.actor) for r in rows] == [
         ("api.post", "/api/v1/providers", "API key tests (#1)"),
         ("api.post", "/api/v1/suppressions", "API key editor key (#2)"),
