@@ -3,14 +3,14 @@ a batch of outcomes at a time.
 
 Outcomes are written one statement per kind per batch, the batch's rows
 passed as one value (unnest() of arrays on PostgreSQL, json_each() of a JSON
-array on SQLite), so the rows cost neither SQLAlchemy's per-row processing
-nor a server round of parse/bind/execute each, and each statement says
-(RETURNING) which messages it changed.
+array on SQLite: see :meth:`~textcast.db.dialect.DatabaseDialect.batch_rows`),
+so the rows cost neither SQLAlchemy's per-row processing nor a server round of
+parse/bind/execute each, and each statement says (RETURNING) which messages it
+changed.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,21 +26,18 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    literal_column,
     or_,
-    select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Update
-from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from textcast import status
 from textcast.audience import suppressions
 from textcast.db import bulk
+from textcast.db.dialect import DIALECTS, Convert, dialect_of
 from textcast.db.models import (
     Message,
     MessageEvent,
@@ -230,33 +227,19 @@ def _outcome_updates(
     return {kind: stmt.returning(MESSAGES.c.id) for kind, stmt in statements.items()}
 
 
-# PostgreSQL: the batch as one array per value, unnest()ed into rows.
-_ROWS_UNNESTED = (
-    func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _ROW_VALUES.items()))
-    .table_valued(*_ROW_VALUES)
-    .render_derived(name="v")
-)
-_OUTCOME_STATEMENTS_UNNESTED = _outcome_updates(
-    {**{name: _ROWS_UNNESTED.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")}
-)
-# SQLite: the batch as one JSON array of rows (each an array in _ROW_VALUES order).
-_ROWS_JSON = (
-    select(
-        *(
-            func.json_extract(literal_column("value"), literal_column(f"'$[{i}]'")).label(name)
-            for i, name in enumerate(_ROW_VALUES)
-        )
+# The batch's rows as one table, per database (unnest() of one array per value
+# on PostgreSQL, json_each() of one JSON array of rows on SQLite).
+_BATCHES = {name: dialect.batch_rows(_ROW_VALUES) for name, dialect in DIALECTS.items()}
+_OUTCOME_STATEMENTS = {
+    name: _outcome_updates(
+        {**_BATCHES[name].columns, "owner": bindparam("owner")},
+        # On SQLite the status index is not to drive the UPDATE. With it SQLite
+        # walks every dispatching message and scans the batch for each, instead
+        # of one primary-key look-up per row of the batch.
+        dialect.unindexed(MESSAGES.c.status),
     )
-    .select_from(func.json_each(bindparam("rows", type_=Text())))
-    .subquery("v")
-)
-_OUTCOME_STATEMENTS_JSON = _outcome_updates(
-    {**{name: _ROWS_JSON.c[name] for name in _ROW_VALUES}, "owner": bindparam("owner")},
-    # Unary plus: the status index is not to drive the UPDATE. Without it SQLite
-    # walks every dispatching message and scans the batch for each, instead of
-    # one primary-key look-up per row of the batch.
-    UnaryExpression(MESSAGES.c.status, operator=operators.custom_op("+"), type_=String()),
-)
+    for name, dialect in DIALECTS.items()
+}
 
 
 async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome]) -> set[int]:
@@ -274,7 +257,8 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
     if not outcomes:
         return set()
     connection = await session.connection()
-    db_time = bulk.db_time(connection.dialect)
+    dialect = dialect_of(connection)
+    db_time = dialect.bind_time
     # Each outcome's time is written up to three times: converted once. Rows
     # are plain tuples in the statements' order (no dict per row).
     timed = [(o, db_time(o.at)) for o in outcomes]
@@ -283,12 +267,12 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
         by_kind.setdefault(o.kind, []).append(_row(o, at, db_time))
     changed: dict[str, set[int]] = {}
     for kind, rows in by_kind.items():
-        changed[kind] = await _update(connection, kind, rows, owner)
+        changed[kind] = await _update(connection, dialect.name, kind, rows, owner)
     applied = [(o, at) for o, at in timed if o.message_id in changed[o.kind]]
     events = [_event(o, at) for o, at in applied if o.kind in _EVENT_STATUS]
-    await bulk.insert_rows(connection, EVENTS, _EVENT_COLUMNS, events)
+    await dialect.insert_rows(connection, EVENTS, _EVENT_COLUMNS, events)
     attempts = [_attempt(o, at) for o, at in applied if o.latency_ms is not None]  # sent
-    await bulk.insert_rows(connection, ATTEMPTS, _ATTEMPT_COLUMNS, attempts)
+    await dialect.insert_rows(connection, ATTEMPTS, _ATTEMPT_COLUMNS, attempts)
     for outcome, _ in applied:
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
@@ -299,22 +283,16 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
 
 
 async def _update(
-    connection: AsyncConnection, kind: str, rows: list[tuple[Any, ...]], owner: str
+    connection: AsyncConnection, dialect: str, kind: str, rows: list[tuple[Any, ...]], owner: str
 ) -> set[int]:
-    values: dict[str, Any]
-    if connection.dialect.name == "postgresql":
-        stmt = _OUTCOME_STATEMENTS_UNNESTED[kind]
-        columns = (list(column) for column in zip(*rows, strict=True))
-        values = dict(zip(_ROW_VALUES, columns, strict=True))
-    else:
-        stmt, values = _OUTCOME_STATEMENTS_JSON[kind], {"rows": json.dumps(rows)}
-    # Values as the driver takes them: SQLAlchemy would convert each datetime
-    # in PostgreSQL's arrays once more, one by one.
+    values = _BATCHES[dialect].bind(rows)
+    # Values go to the driver as they are: past SQLAlchemy's processing of each.
+    stmt = _OUTCOME_STATEMENTS[dialect][kind]
     result = await bulk.execute(connection, stmt, {**values, "owner": owner})
     return set(result.scalars())
 
 
-def _row(o: Outcome, at: Any, db_time: bulk.Convert) -> tuple[Any, ...]:
+def _row(o: Outcome, at: Any, db_time: Convert) -> tuple[Any, ...]:
     """An outcome's values in :data:`_ROW_VALUES` order."""
     return (
         o.message_id,
