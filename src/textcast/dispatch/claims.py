@@ -6,7 +6,7 @@ share the queue without waiting on each other; SQLite has one writer anyway
 and runs one dispatcher per file (see :mod:`textcast.db.dialect`). A claim
 reads what a send needs and no more, each value as the driver returns it (see
 :data:`_SEND_COLUMNS`).
-What happened to claimed messages is written by :mod:`textcast.dispatch.outbox`.
+What happened to claimed messages is written by :mod:`textcast.dispatch.outcome_store`.
 """
 
 from __future__ import annotations

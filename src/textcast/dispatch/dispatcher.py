@@ -30,10 +30,10 @@ from textcast import metrics, status
 from textcast.callback_meta import sign_meta, with_meta
 from textcast.context import Context
 from textcast.db.models import Message, utcnow
-from textcast.dispatch import claims, outbox, outcomes, pacing, recovery
+from textcast.dispatch import claims, outcome_store, outcomes, pacing, recovery
 from textcast.dispatch.claims import Claimed
 from textcast.dispatch.lanes import SendLanes
-from textcast.dispatch.outbox import Outcome
+from textcast.dispatch.outcomes import Outcome
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.dispatch.references import LoadedProvider, LoadedSender, References
 from textcast.errors import ProviderError
@@ -192,7 +192,7 @@ class Dispatcher:
         held = {o.message_id: self._held.pop(o.message_id, None) for o in batch}
         try:
             async with self.ctx.write_session() as session:
-                await outbox.record(session, self.worker_id, batch)
+                await outcome_store.record(session, self.worker_id, batch)
         except Exception:
             log.exception("recording %d send outcomes failed; will retry", len(batch))
             self._results[:0] = batch
@@ -234,7 +234,7 @@ class Dispatcher:
             )
             # Over the sender's pace: back to the queue in this same transaction, untried.
             released = [outcomes.released(mid, at) for mid, at in planned.released.items()]
-            await outbox.record(session, self.worker_id, released)
+            await outcome_store.record(session, self.worker_id, released)
         for message in batch:
             if message.id not in planned.released:
                 self._held[message.id] = send_until
@@ -350,7 +350,7 @@ class Dispatcher:
             decided = recovery.decide(
                 list(zip(taken, verdicts, strict=True)), self._recovery_policy(), utcnow()
             )
-            await outbox.record(session, self.worker_id, decided)
+            await outcome_store.record(session, self.worker_id, decided)
         log.warning(
             "recovered %d message(s) with expired leases: %s",
             len(taken),
