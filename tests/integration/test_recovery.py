@@ -275,7 +275,7 @@ async def test_a_dead_workers_many_messages_are_recovered_without_waiting_betwee
             return not (await session.scalars(query)).all()
 
     stop = asyncio.Event()
-    recovering = asyncio.create_task(Dispatcher(ctx)._recover_loop(stop))
+    recovering = asyncio.create_task(Dispatcher(ctx).recovery.run(stop))
     try:
         await eventually(none_dispatching, timeout=30)
     finally:
