@@ -62,7 +62,7 @@ from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Message, SendAttempt
 from textcast.dispatch.dispatcher import Dispatcher
-from textcast.providers.base import basic_auth
+from textcast.providers.http import basic_auth
 from textcast.services import apikeys
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider

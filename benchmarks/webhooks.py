@@ -52,12 +52,12 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.sql import ColumnElement
 
 from textcast.callback_meta import sign_meta, with_meta
-from textcast.callbacks.signature import compute_signature
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
 from textcast.db.models import Message, WebhookReceipt, utcnow
 from textcast.db.models import Provider as ProviderRow
+from textcast.providers.twilio.signature import compute_signature
 from textcast.services.providers import create_provider
 
 SECRET_KEY = Fernet.generate_key().decode()

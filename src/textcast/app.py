@@ -18,13 +18,14 @@ from textcast.api import (
     routes_messages,
     routes_providers,
     routes_system,
+    routes_templates,
 )
 from textcast.callbacks import generic_routes
 from textcast.callbacks import routes as webhook_routes
 from textcast.callbacks.intake import OPENAPI_PATH, StatusCallbackIntake
 from textcast.callbacks.routes import WebhookState
 from textcast.context import Context
-from textcast.dashboard import routes as dashboard
+from textcast.dashboard.site import install as install_dashboard
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.notify.deliverer import EventNotifier
 from textcast.web.deps import require_api_key
@@ -88,8 +89,9 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.include_router(routes_messages.router, dependencies=secured)
     app.include_router(routes_events.router, dependencies=secured)
     app.include_router(routes_audience.router, dependencies=secured)
+    app.include_router(routes_templates.router, dependencies=secured)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)
     app.include_router(routes_system.router)
-    dashboard.install(app)
+    install_dashboard(app)
     return app

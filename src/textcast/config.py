@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         "",
         description="Base URL providers reach Textcast at (callback URLs); default http://HOST:PORT.",
     )
+    short_link_base: str = Field(
+        "",
+        description="Base of tracked short links, e.g. https://go.example.com (its requests "
+        "must reach Textcast as /<code>); default PUBLIC_URL/s.",
+    )
     admin_api_key: SecretStr | None = None
     secret_key: SecretStr | None = Field(
         None,

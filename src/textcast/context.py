@@ -19,7 +19,7 @@ from textcast.crypto import SecretBox, load_secret_box
 from textcast.db.dialect import DatabaseDialect, dialect_of
 from textcast.db.engine import make_engine, make_sessionmaker
 from textcast.netguard import TargetGuard
-from textcast.providers.base import HttpClient
+from textcast.providers.http import HttpClient
 
 
 @dataclass

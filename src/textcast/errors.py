@@ -31,6 +31,16 @@ class ConcurrentUpdate(TextcastError):
     run the transaction again."""
 
 
+class WebhookRejected(TextcastError):
+    """A callback request refused before anything was stored; answered with ``status``
+    (400 unreadable, 403 not signed, 404 no such receiver, 413 too large, ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 @dataclass
 class ProviderError(TextcastError):
     """A provider refused or failed a request.

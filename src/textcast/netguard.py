@@ -113,8 +113,9 @@ class TargetGuard:
             if is_internal(address):
                 where = f"{host} is" if literal is not None else f"{host} resolves to"
                 raise TargetRefused(
-                    f"{where} the internal address {address}; set "
-                    "TEXTCAST_ALLOW_PRIVATE_TARGETS=true to allow private endpoints"
+                    f"{where} the internal address {address}; to allow private "
+                    "targets, set TEXTCAST_ALLOW_PRIVATE_TARGETS=true and restart Textcast "
+                    "(every serve and worker process)"
                 )
 
     async def _resolve(self, host: str) -> list[IPAddress]:

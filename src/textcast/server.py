@@ -95,7 +95,9 @@ async def simulator_accounts(ctx: Context) -> dict[str, str]:
 
 
 async def start_demo_simulator(ctx: Context) -> web.AppRunner:
-    state = SimulatorState()
+    """The demo's simulator: it knows the simulated providers' accounts and
+    accepts any other well-formed one (a walkthrough's placeholder account)."""
+    state = SimulatorState(open_accounts=True)
     for sid, token in (await simulator_accounts(ctx)).items():
         state.add_account(sid, token)
     return await start_simulator(state, ctx.settings.simulator_host, ctx.settings.simulator_port)

@@ -67,6 +67,12 @@ def is_gsm7(body: str) -> bool:
     return GSM7.issuperset(body)
 
 
+def non_gsm7(body: str) -> list[str]:
+    """The characters that force ``body`` into UCS-2 (a curly quote in a first
+    name, an emoji), each once, in order of appearance."""
+    return list(dict.fromkeys(ch for ch in body if ch not in GSM7))
+
+
 def _units(text: str, gsm: bool) -> int:
     """Septets (GSM-7) or UTF-16 code units (UCS-2) of ``text``, using C-level string scans."""
     if gsm:

@@ -163,16 +163,19 @@ def test_cli_engagement_commands(demo: dict[str, Any]) -> None:
     listed = cli(demo, "keywords", "list")
     assert "HOURS" in listed.stdout
 
-    added = cli(demo, "suppressions", "add", "simulator", "+14155552673")
+    added = cli(demo, "suppressions", "add", "+14155552673", "--provider", "simulator", "--json")
     assert added.returncode == 0 and json.loads(added.stdout)["added"] is True
     contact = json.loads(cli(demo, "contacts", "show", "+14155552673", "--json").stdout)
     assert contact["opted_out"] is True
-    assert cli(demo, "suppressions", "remove", "simulator", "+14155552673").returncode == 0
-    assert cli(demo, "suppressions", "remove", "simulator", "+14155552673").returncode == 1
+    removal = ["suppressions", "remove", "+14155552673", "--provider", "simulator"]
+    assert cli(demo, *removal).returncode == 0
+    assert cli(demo, *removal).returncode == 1
 
     internal = cli(demo, "webhooks", "add", "http://127.0.0.1:9/hook")
     assert internal.returncode == 2 and "internal address" in internal.stderr
-    hook = cli(demo, "webhooks", "add", "https://hooks.example.com/tc", "--type", "message.sent")
+    hook = cli(
+        demo, "webhooks", "add", "https://hooks.example.com/tc", "--type", "message.sent", "--json"
+    )
     assert hook.returncode == 0, hook.stderr
     assert json.loads(hook.stdout)["secret"].startswith("whsec_")
     numbers = cli(demo, "stats", "--json")

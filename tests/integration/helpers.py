@@ -11,8 +11,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from click.testing import Result
+from typer.testing import CliRunner
 
-from textcast.callbacks.signature import compute_signature
+from textcast.cli import app as cli_app
+from textcast.context import Context
+from textcast.providers.twilio.signature import compute_signature
 
 
 async def eventually(
@@ -96,3 +100,17 @@ class FakeApi:
     def last(self) -> dict[str, Any]:
         assert self.requests, "the provider was never called"
         return self.requests[-1]
+
+
+async def cli(ctx: Context, *args: str) -> Result:
+    """``textcast ARGS`` against ``ctx``'s database, as an operator on the
+    server's machine runs it."""
+    env = {
+        "TEXTCAST_DATABASE_URL": ctx.settings.effective_database_url,
+        "TEXTCAST_DATA_DIR": str(ctx.settings.data_dir),
+        "TEXTCAST_PUBLIC_URL": ctx.settings.effective_public_url,
+        "TEXTCAST_DEMO": "false",
+        "TEXTCAST_ALLOW_PRIVATE_TARGETS": "true",
+    }
+    # In a thread: the CLI runs its own event loop.
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
 from textcast.app import create_app
-from textcast.dashboard.routes import COOKIE as DASHBOARD_COOKIE
+from textcast.dashboard.auth import COOKIE as DASHBOARD_COOKIE
 
 BAD_BODIES: list[bytes] = [
     b"{not json",

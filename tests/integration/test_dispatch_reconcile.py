@@ -20,8 +20,9 @@ from textcast.dispatch import reconcile_loop
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.errors import ProviderError
-from textcast.providers.base import HttpClient, StatusUpdate
-from textcast.providers.twilio import TwilioProvider
+from textcast.providers.base import StatusUpdate
+from textcast.providers.http import HttpClient
+from textcast.providers.twilio.provider import TwilioProvider
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 

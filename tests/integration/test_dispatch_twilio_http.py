@@ -16,8 +16,10 @@ from textcast.context import Context
 from textcast.db.models import SendAttempt
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.errors import ProviderError
-from textcast.providers.base import HttpClient, OutboundMessage, may_have_arrived
-from textcast.providers.twilio import TwilioConfig, TwilioProvider, TwilioSecrets
+from textcast.providers.base import OutboundMessage, may_have_arrived
+from textcast.providers.http import HttpClient
+from textcast.providers.twilio.config import TwilioConfig, TwilioSecrets
+from textcast.providers.twilio.provider import TwilioProvider
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 

@@ -70,8 +70,12 @@ async def test_stop_and_start_update_suppression_contact_tags_and_events(
     status, contact = await api(
         http, "GET", f"{server.url}/api/v1/contacts/{SUBSCRIBER}", server.headers
     )
-    assert status == 200 and contact["opted_out"] and "opted-out" in contact["tags"]
+    # A Twilio provider tags opt-outs the way Twilio names them (seed 003).
+    assert status == 200 and contact["opted_out"] and "Twilio-Message-stop" in contact["tags"]
     assert [s["scope"] for s in contact["suppressions"]] == ["account"]
+    assert [(s["source"], s["source_detail"]) for s in contact["suppressions"]] == [
+        ("reply", "STOP")
+    ]
     opted_out = await events(server, http, type="contact.opted_out")
     assert len(opted_out) == 1 and opted_out[0]["phone"] == SUBSCRIBER
     replied = await events(server, http, type="message.replied")
@@ -88,6 +92,7 @@ async def test_stop_and_start_update_suppression_contact_tags_and_events(
         http, "GET", f"{server.url}/api/v1/contacts/{SUBSCRIBER}", server.headers
     )
     assert not contact["opted_out"] and contact["suppressions"] == []
+    assert "Twilio-Message-stop" not in contact["tags"]
     assert len(await events(server, http, type="contact.opted_in")) == 1
 
 

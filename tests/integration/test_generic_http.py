@@ -17,9 +17,10 @@ from tests.conftest import RunningServer, free_port
 from tests.integration.helpers import FakeApi, api, eventually
 from textcast.errors import ProviderError
 from textcast.netguard import TargetGuard
-from textcast.providers.base import HttpClient, OutboundMessage
-from textcast.providers.generic_http import GenericHttpProvider
-from textcast.providers.presets import PRESETS
+from textcast.providers.base import OutboundMessage
+from textcast.providers.generic.presets import PRESETS
+from textcast.providers.generic.provider import GenericHttpProvider
+from textcast.providers.http import HttpClient
 
 BODY = 'Order "42" & co: 1+1=2, 100% = a+b\\c\nThanks! 😀 — नमस्ते'
 TO = "+919876543210"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.conftest import Simulator, twilio_provider_payload
 from textcast.context import Context
-from textcast.db.models import Message
+from textcast.db.models import Message, WebhookReceipt
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.services import messages as message_service
@@ -61,3 +61,29 @@ async def test_a_message_the_provider_cannot_find_becomes_unknown_after_the_wind
     assert (counts["errors"], counts["unknown"]) == (1, 1)
     async with ctx.sessions() as session:
         assert (await message_service.get_message(session, message_id)).status == "unknown"
+
+
+async def test_a_passing_failure_found_by_look_up_is_sent_again_like_its_callback(
+    ctx: Context, simulator: Simulator
+) -> None:
+    # Callbacks and look-ups follow one status rule: Twilio's 30001 (queue
+    # overflow) puts the message back in the queue whichever way it is learnt.
+    await simulator.control(
+        "PATCH", "config", {"callback_delay_ms": 1, "failure_ratio": 1, "failure_codes": [30001]}
+    )
+    message_id = await queue_one(ctx, simulator)
+    await Dispatcher(ctx).drain()
+    await asyncio.sleep(0.3)
+    ctx.settings.reconcile_after_seconds = 0
+    assert (await reconcile_once(ctx))["updated"] == 1
+    async with ctx.sessions() as session:
+        message = await message_service.get_message(session, message_id)
+        history = await message_service.history(session, message_id)
+        receipt = await session.scalar(
+            select(WebhookReceipt).where(WebhookReceipt.message_id == message_id)
+        )
+    assert (message.status, message.error_code, message.final_at) == ("queued", "30001", None)
+    assert (history[-1].type, history[-1].source) == ("message.requeued", "reconcile")
+    assert receipt is not None
+    assert (receipt.kind, receipt.outcome) == ("lookup", "requeued")
+    assert receipt.payload["status"] == "failed"

@@ -24,7 +24,7 @@ from tests.conftest import Simulator
 from tests.integration.helpers import eventually
 from textcast import sms_segments
 from textcast.listeners import bound_url, start_listener
-from textcast.providers.base import basic_auth
+from textcast.providers.http import basic_auth
 
 # The vendored cut of Twilio's OpenAPI definition (see tests/fixtures/README.md).
 SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010_messaging.json"
@@ -181,6 +181,30 @@ async def test_wrong_credentials_get_401_with_20003(simulator: Simulator) -> Non
     url = f"{simulator.url}/2010-04-01/Accounts/{simulator.account_sid}/Balance.json"
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 401
+
+
+async def balance_with(sim: Simulator, account_sid: str, token: str) -> int:
+    url = f"{sim.url}/2010-04-01/Accounts/{account_sid}/Balance.json"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers=basic_auth(account_sid, token)) as response,
+    ):
+        return response.status
+
+
+@pytest.mark.parametrize("open_accounts", [False, True])
+async def test_open_accounts_register_a_well_formed_sid_on_first_use(
+    simulator: Simulator, open_accounts: bool
+) -> None:
+    """Demo mode: any well-formed account works with any token, and that token
+    only, from its first request on. Elsewhere an unknown account is refused."""
+    simulator.state.open_accounts = open_accounts
+    sid = "AC0123456789abcdef0123456789abcdef"
+    assert await balance_with(simulator, sid, "first-token") == (200 if open_accounts else 401)
+    assert await balance_with(simulator, sid, "another-token") == 401
+    assert await balance_with(simulator, "AC123", "first-token") == 401  # not an Account SID
+    assert await balance_with(simulator, "AC" + "g" * 32, "first-token") == 401
+    assert (sid in simulator.state.accounts) is open_accounts
 
 
 async def test_another_accounts_path_is_not_found(simulator: Simulator) -> None:

@@ -19,8 +19,10 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from textcast.listeners import bound_url, start_listener
-from textcast.providers.base import HttpClient, OutboundMessage
-from textcast.providers.twilio import TwilioConfig, TwilioProvider, TwilioSecrets
+from textcast.providers.base import OutboundMessage
+from textcast.providers.http import HttpClient
+from textcast.providers.twilio.config import TwilioConfig, TwilioSecrets
+from textcast.providers.twilio.provider import TwilioProvider
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010_messaging.json"
 SID = "AC" + "0123456789abcdef" * 2

@@ -117,7 +117,10 @@ async def test_seed_delivered_payload_moves_the_message_to_delivered(
     )
     assert shown["status"] == "delivered"
     assert shown["history"][-1]["source"] == "callback"
-    assert shown["delivered_at"].startswith("2023-08-10T22:23")  # RawDlrDoneDate 2308102223
+    # The carrier's time is kept as reported (RawDlrDoneDate 2308102223) ...
+    assert shown["carrier_done_at"].startswith("2023-08-10T22:23")
+    # ... and a delivery is never shown before its send.
+    assert shown["delivered_at"] == shown["sent_at"]
     stored = await receipts(server)
     assert stored[-1].payload["RawDlrDoneDate"] == "2308102223"
     assert stored[-1].outcome == "applied"
@@ -377,3 +380,13 @@ async def test_a_retried_request_with_the_same_idempotency_token_counts_once(
     await post(delivered, "token-b")
     await post(sent, "token-a")  # Twilio retrying the first request, late
     assert [r.outcome for r in await receipts(server)] == ["applied", "applied", "duplicate"]
+
+
+async def test_the_api_schema_says_delivered_at_never_precedes_sent_at(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{server.url}/openapi.json") as response:
+        spec = await response.json()
+    fields = spec["components"]["schemas"]["MessageDetailOut"]["properties"]
+    assert "never earlier than sent_at" in fields["delivered_at"]["description"]
+    assert "RawDlrDoneDate" in fields["carrier_done_at"]["description"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from textcast.providers.twilio import KNOWN_STATUSES, parse_status_callback
+from textcast.providers.twilio.statuses import KNOWN_STATUSES, parse_status_callback
 
 SID = "SM" + "a" * 32
 

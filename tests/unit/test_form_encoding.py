@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textcast.callbacks.twilio_verify import parse_form
-from textcast.providers.twilio import encode_form
+from textcast.providers.twilio.form import encode_form, parse_form
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 

@@ -12,15 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from textcast.errors import ProviderError, ValidationFailed
-from textcast.providers.base import HttpClient, OutboundMessage, parse_retry_after
-from textcast.providers.generic_http import GenericConfig, GenericHttpProvider, GenericSecrets
-from textcast.providers.http_template import (
-    ResponseRule,
-    TemplateError,
-    json_path,
-    render,
-)
-from textcast.providers.presets import PRESETS, list_presets
+from textcast.providers.base import OutboundMessage
+from textcast.providers.generic.answers import ResponseRule, json_path
+from textcast.providers.generic.config import GenericConfig, GenericSecrets
+from textcast.providers.generic.presets import PRESETS, list_presets
+from textcast.providers.generic.provider import GenericHttpProvider
+from textcast.providers.generic.template import TemplateError, render
+from textcast.providers.http import HttpClient, parse_retry_after
 
 TRICKY = 'He said "hi" & left; 1+1=2, 100% sure\\n\nnew line, tab\t, emoji 😀, $$To stays'
 

@@ -64,6 +64,7 @@ async def test_internal_addresses_are_refused(url: str, lookups: list[str]) -> N
     with pytest.raises(TargetRefused, match="TEXTCAST_ALLOW_PRIVATE_TARGETS") as caught:
         await TargetGuard(allow_private=False).check(url)
     assert "internal address" in str(caught.value)
+    assert "restart" in str(caught.value)  # settings are read at start-up
     assert lookups == []  # literals are judged without DNS
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plivo.utils.signature_v3 import validate_v3_signature
 
-from textcast.callbacks import plivo_signature
+from textcast.providers.generic.presets import plivo_signature
 
 TOKEN = "MzE2NTk0ZGNlZDYyYjRjOGZkMjYyZjc0NTFlOTFk"
 NONCE = "05429567804466091622"

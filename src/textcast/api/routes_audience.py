@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from textcast import phone
 from textcast.audience import contacts, keywords, suppressions
-from textcast.db.models import Contact, Suppression
 from textcast.db.models import Provider as ProviderRow
 from textcast.db.refs import by_ref
 from textcast.errors import NotFound, ValidationFailed
@@ -102,33 +101,64 @@ async def _sender_id(
     return sender.id
 
 
+async def _any_sender_id(
+    session: SessionDep, provider: ProviderRow | None, ref: str | None
+) -> int | None:
+    """A sender filter: of ``provider`` when one is given, of any provider otherwise."""
+    if ref is None:
+        return None
+    if provider is not None:
+        return await _sender_id(session, provider, ref)
+    sender = await sender_service.find_sender(session, ref, missing_ok=True)
+    if sender is None:
+        raise ValidationFailed("sender", f"no sender {ref!r}")
+    return sender.id
+
+
 @router.get("/suppressions")
 async def list_suppressions(
+    ctx: CtxDep,
     session: SessionDep,
-    provider: str | None = None,
+    provider: Annotated[str | None, Query(description="provider name or ID")] = None,
+    sender: Annotated[str | None, Query(description="sender name or ID")] = None,
+    phone_number: Annotated[
+        str | None, Query(alias="phone", min_length=1, max_length=40, description="one number")
+    ] = None,
     before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    query = select(Suppression).order_by(Suppression.id.desc()).limit(limit)
-    if provider is not None:
-        query = query.where(Suppression.provider_id == (await _provider(session, provider)).id)
-    if before_id is not None:
-        query = query.where(Suppression.id < before_id)
-    rows = list(await session.scalars(query))
+    """Suppressions newest first, each with its source; pass the answer's
+    ``next_before_id`` to read on."""
+    row = await _provider(session, provider) if provider is not None else None
+    where = suppressions.ListFilter(
+        provider_id=row.id if row is not None else None,
+        sender_id=await _any_sender_id(session, row, sender),
+        phone=phone.normalize(phone_number, ctx.settings.default_region, field="phone")
+        if phone_number is not None
+        else None,
+    )
+    rows = await suppressions.find(session, where, before_id=before_id, limit=limit)
     return {
-        "suppressions": [{"id": r.id, **suppression_view(r)} for r in rows],
+        "suppressions": [suppression_view(r) for r in rows],
         "next_before_id": rows[-1].id if len(rows) == limit else None,
     }
 
 
 @router.post("/suppressions", status_code=status.HTTP_201_CREATED)
 async def add_suppression(data: SuppressionIn, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Suppress a number on a provider account (or one of its senders); the
+    contact gets the provider's opt-out tag. Recorded with source operator/api."""
     provider = await _provider(session, data.provider)
     sender_id = await _sender_id(session, provider, data.sender)
     number = phone.normalize(data.phone, ctx.settings.default_region, field="phone")
-    added = await suppressions.add(session, provider.id, number, data.reason, sender_id=sender_id)
-    contact = await contacts.ensure(session, number)
-    contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+    added = await suppressions.suppress(
+        session,
+        provider,
+        number,
+        data.reason,
+        sender_id,
+        source=suppressions.Source.operator("api"),
+    )
     return {"phone": number, "provider_id": provider.id, "sender_id": sender_id, "added": added}
 
 
@@ -144,13 +174,9 @@ async def remove_suppression(
     row = await _provider(session, provider)
     sender_id = await _sender_id(session, row, sender)
     number = phone.normalize(phone_number, ctx.settings.default_region, field="phone")
-    removed = await suppressions.remove(session, row.id, number, sender_id)
+    removed = await suppressions.lift(session, row, number, sender_id)
     if not removed:
         raise NotFound(f"{number} is not suppressed on {row.name!r}")
-    if not await suppressions.any_for(session, number):
-        contact = await session.scalar(select(Contact).where(Contact.phone == number))
-        if contact is not None:
-            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
     return {"phone": number, "removed": removed}
 
 

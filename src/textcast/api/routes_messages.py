@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from textcast import sms_segments
 from textcast.services import messages as message_service
+from textcast.views.message_schema import (
+    MessageDetailOut,
+    MessageOut,
+    MessagePageOut,
+    TestOutcomeOut,
+)
 from textcast.views.messages import message_view, outcome_view
 from textcast.web.deps import CtxDep, IdPath, IdQuery, SessionDep
 
@@ -26,6 +32,9 @@ class TestSmsRequest(BaseModel):
     number: str = Field(min_length=1, max_length=30)
     message: str = Field("This is a test message from Textcast.", max_length=1600)
     sender: str | None = None
+    template_id: str | None = Field(
+        None, max_length=100, description="needed when the sender requires a template ID"
+    )
     wait: float = Field(15, ge=0, le=120, description="seconds to wait for a final status")
 
 
@@ -33,7 +42,7 @@ class PreviewRequest(BaseModel):
     body: str = Field(max_length=20000)
 
 
-@router.post("/messages", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut)
 async def send_message(
     request: message_service.SendRequest,
     ctx: CtxDep,
@@ -49,7 +58,7 @@ async def send_message(
     return message_view(submitted.message)
 
 
-@router.get("/messages")
+@router.get("/messages", response_model=MessagePageOut)
 async def list_messages(
     session: SessionDep,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
@@ -66,19 +75,21 @@ async def list_messages(
     }
 
 
-@router.get("/messages/{message_id}")
+@router.get("/messages/{message_id}", response_model=MessageDetailOut)
 async def show_message(message_id: IdPath, session: SessionDep) -> dict[str, Any]:
     message = await message_service.get_message(session, message_id)
     return message_view(message, await message_service.history(session, message_id))
 
 
-@router.post("/test-messages", status_code=status.HTTP_201_CREATED)
+@router.post("/test-messages", status_code=status.HTTP_201_CREATED, response_model=TestOutcomeOut)
 async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
     """Send one test SMS through the real sending path and wait for its outcome."""
     number = request.number.strip()
     if request.country_code and not number.startswith("+"):
         number = "+" + request.country_code.strip().lstrip("+") + number.lstrip("0")
-    send = message_service.SendRequest(to=number, body=request.message, sender=request.sender)
+    send = message_service.SendRequest(
+        to=number, body=request.message, sender=request.sender, template_id=request.template_id
+    )
     async with ctx.write_session() as session:
         message_id = (
             await message_service.submit(ctx.settings, session, send, is_test=True)

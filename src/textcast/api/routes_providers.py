@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, status
 
-from textcast.providers.presets import list_presets
+from textcast.db.models import Sender
+from textcast.providers.generic.presets import list_presets
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
@@ -21,6 +22,10 @@ PROVIDER_EXAMPLE = {
     "auth_token": "your-auth-token",
     "senders": [{"name": "main-number", "type": "long_code", "sender_id": "+14155550100"}],
 }
+
+
+async def _sender_view(ctx: CtxDep, session: SessionDep, sender: Sender) -> dict[str, Any]:
+    return sender_view(ctx, sender, await sender_service.provider_of(session, sender))
 
 
 def _object(payload: Any) -> dict[str, Any]:
@@ -88,7 +93,7 @@ async def balance(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, str]:
 @router.get("/providers/{ref}/senders")
 async def list_senders(ref: str, ctx: CtxDep, session: SessionDep) -> list[dict[str, Any]]:
     row = await provider_service.get_provider(session, ref)
-    return [sender_view(ctx.settings, s) for s in row.senders if s.deleted_at is None]
+    return [sender_view(ctx, s, row) for s in row.senders if s.deleted_at is None]
 
 
 @router.post("/providers/{ref}/senders", status_code=status.HTTP_201_CREATED)
@@ -99,24 +104,53 @@ async def add_sender(
     sender = await sender_service.add_sender(
         session, row, sender_service.parse_sender(_object(payload))
     )
-    return sender_view(ctx.settings, sender)
+    return sender_view(ctx, sender, row)
+
+
+@router.post("/providers/{ref}/default")
+async def make_default_provider(
+    ref: str,
+    ctx: CtxDep,
+    session: SessionDep,
+    sender: Annotated[
+        str | None, Query(description="one of its senders to make its default first")
+    ] = None,
+) -> dict[str, Any]:
+    """Make the provider the installation's default: messages that name no
+    sender go from its default sender."""
+    row = await provider_service.make_default(session, ref, sender)
+    await session.flush()
+    return provider_view(ctx, await provider_service.get_provider(session, row.id))
 
 
 @router.get("/senders/{ref}")
 async def show_sender(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    return sender_view(ctx.settings, await sender_service.get_sender(session, ref))
+    return await _sender_view(ctx, session, await sender_service.get_sender(session, ref))
 
 
 @router.patch("/senders/{ref}")
 async def update_sender(
     ref: str, ctx: CtxDep, session: SessionDep, changes: sender_service.SenderUpdate
 ) -> dict[str, Any]:
-    return sender_view(ctx.settings, await sender_service.update_sender(session, ref, changes))
+    sender = await sender_service.update_sender(session, ref, changes)
+    return await _sender_view(ctx, session, sender)
 
 
 @router.post("/senders/{ref}/default")
-async def set_default(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    return sender_view(ctx.settings, await sender_service.set_default(session, ref))
+async def set_default(
+    ref: str,
+    ctx: CtxDep,
+    session: SessionDep,
+    installation: Annotated[
+        bool,
+        Query(description="also make its provider the installation's default provider"),
+    ] = False,
+) -> dict[str, Any]:
+    """Make the sender its provider's default (``is_default``); with
+    ``installation=true`` also the installation's (``is_installation_default``),
+    which sends every message that names no sender."""
+    sender = await sender_service.set_default(session, ref, installation=installation)
+    return await _sender_view(ctx, session, sender)
 
 
 @router.delete("/senders/{ref}")

@@ -2,7 +2,9 @@
 
 A contact is created the first time a number is messaged or writes in, so
 events, opt-outs and conversation threads always have someone to belong to.
-Tags are free-form labels; ``opted-out`` is set and cleared by STOP/START.
+Tags are free-form labels; a STOP reply adds its provider's opt-out tag
+(``opted-out`` unless the provider names another) and START removes it.
+Whether a contact is opted out is read from the suppression list, not the tags.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Provider callbacks: signature checks, status and inbound receivers."""
+"""Provider callbacks in: receivers that read a request, verify it through its
+provider's package, hand it to services and answer."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -21,14 +22,14 @@ from fastapi.responses import JSONResponse
 from textcast import metrics
 from textcast.callback_meta import verify_meta
 from textcast.callback_urls import receipt_token
-from textcast.callbacks import plivo_signature
-from textcast.callbacks.routes import read_body, signed_url, webhook_state
-from textcast.callbacks.twilio_verify import WebhookRejected
+from textcast.callbacks.routes import read_body, webhook_state
 from textcast.context import Context
 from textcast.db.models import Provider as ProviderRow
-from textcast.providers import receipts
+from textcast.errors import WebhookRejected
 from textcast.providers.base import StatusUpdate
-from textcast.providers.generic_http import GenericConfig
+from textcast.providers.generic import receipts
+from textcast.providers.generic.config import GenericConfig
+from textcast.providers.generic.presets import plivo_signature
 from textcast.services import status_reports
 from textcast.web.deps import IdPath, get_ctx
 
@@ -76,6 +77,7 @@ async def receipt(provider_id: IdPath, token: str, request: Request, ctx: CtxDep
             params=payload,
             kind="receipt",
             source="receipt",
+            provider_type="generic",
         )
         for item in found
     ]
@@ -114,6 +116,46 @@ def _check_plivo(ctx: Context, row: ProviderRow, request: Request, body: bytes) 
         request.headers.get("x-plivo-signature-v3"),
     ):
         raise WebhookRejected(403, "invalid or missing X-Plivo-Signature-V3")
+
+
+def signed_url(request: Request) -> str:
+    """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    host = request.headers.get("host", request.url.netloc)
+    return str(public_url(request.url.scheme, host, path, request.headers))
+
+
+def public_url(
+    scheme: str,
+    host: str,
+    path_and_query: str,
+    headers: Mapping[str, str],
+    trust_forwarded: bool = True,
+) -> str:
+    """The URL the caller used, rebuilt behind a proxy.
+
+    With ``trust_forwarded``, the first value of X-Forwarded-Proto and of
+    X-Forwarded-Host (header names in any case) replace ``scheme`` and ``host``.
+    Only trust them when a proxy you run sets them: a client can send anything.
+    ``path_and_query`` must be the raw (still percent-encoded) request target.
+    """
+    if trust_forwarded:
+        scheme = _first(_header(headers, "x-forwarded-proto")) or scheme
+        host = _first(_header(headers, "x-forwarded-host")) or host
+    return f"{scheme}://{host}{path_and_query}"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # a plain dict is case-sensitive; aiohttp/Starlette headers are not
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def _first(value: str | None) -> str:
+    return (value or "").split(",")[0].strip()
 
 
 for _method in ("POST", "GET"):

@@ -7,7 +7,9 @@ times what uvicorn itself spends on a request, more than verifying, storing
 and applying the callback. Everything else — inbound messages, receipts, the
 API — goes to FastAPI as usual.
 
-Each callback is verified (:mod:`textcast.callbacks.twilio_verify`), parsed,
+Each callback is parsed and verified through the Twilio package
+(:mod:`textcast.providers.twilio.webhook`, with the secrets
+:mod:`textcast.callbacks.twilio_verify` loads), read as a status update,
 stored and applied in a shared transaction (:mod:`textcast.callbacks.group_commit`),
 and only then answered 200, so an acknowledged callback is never lost. Unknown
 messages are stored and answered 200 too, so Twilio does not retry them
@@ -25,14 +27,10 @@ from starlette.types import Receive, Scope, Send
 
 from textcast import metrics
 from textcast.callbacks.group_commit import GroupCommitter
-from textcast.callbacks.twilio_verify import (
-    MAX_BODY_BYTES,
-    ProviderAuthCache,
-    WebhookRejected,
-    callback_request,
-    verify,
-)
-from textcast.providers.twilio import parse_status_callback
+from textcast.callbacks.twilio_verify import MAX_BODY_BYTES, ProviderAuthCache, verify
+from textcast.errors import WebhookRejected
+from textcast.providers.twilio.statuses import parse_status_callback
+from textcast.providers.twilio.webhook import callback_request
 from textcast.services.status_reports import StatusReport
 
 log = logging.getLogger(__name__)

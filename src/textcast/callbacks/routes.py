@@ -1,40 +1,32 @@
 """Twilio's inbound messages (replies), by POST or GET.
 
-Each request is verified (see :mod:`textcast.callbacks.twilio_verify`; 403
-when wrong or missing), stored durably together with its effect (contact,
-thread, keywords, opt-outs), and only then answered with TwiML. Status
+Each request is verified through the Twilio package (see
+:mod:`textcast.providers.twilio.webhook`; 403 when wrong or missing), stored
+durably together with its effect (contact, thread, keywords, opt-outs; see
+:mod:`textcast.services.inbound`), and only then answered with TwiML. Status
 callbacks are answered in front of FastAPI, by :mod:`textcast.callbacks.intake`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import metrics
 from textcast.audience import keywords
 from textcast.callbacks.group_commit import GroupCommitter, one_by_one
-from textcast.callbacks.signature import public_url
-from textcast.callbacks.twilio_verify import (
-    MAX_BODY_BYTES,
-    CallbackRequest,
-    ProviderAuthCache,
-    WebhookRejected,
-    callback_request,
-    verify,
-)
+from textcast.callbacks.twilio_verify import MAX_BODY_BYTES, ProviderAuthCache, verify
 from textcast.context import Context
-from textcast.db.models import Sender
-from textcast.services import callbacks, status_reports
+from textcast.errors import WebhookRejected
+from textcast.providers.twilio.twiml import twiml_reply
+from textcast.providers.twilio.webhook import CallbackRequest, callback_request
+from textcast.services import status_reports
+from textcast.services.inbound import InboundItem, record_inbound
 from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 async def read_body(request: Request) -> bytes:
@@ -65,60 +57,9 @@ async def parsed(request: Request) -> CallbackRequest:
     )
 
 
-def signed_url(request: Request) -> str:
-    """The URL exactly as requested: raw path and query, not Starlette's decoded form."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string", b"")
-    path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-    host = request.headers.get("host", request.url.netloc)
-    return str(public_url(request.url.scheme, host, path, request.headers))
-
-
 def _rejected(exc: WebhookRejected, kind: str) -> JSONResponse:
     metrics.CALLBACKS.labels(kind, f"rejected_{exc.status}").inc()
     return JSONResponse({"error": "webhook_rejected", "message": exc.message}, exc.status)
-
-
-@dataclass(frozen=True)
-class InboundItem:
-    provider_id: int
-    sender_id: int | None  # from a sender's own inbound URL
-    params: list[tuple[str, str]]
-    token: str | None
-
-
-async def record_inbound(session: AsyncSession, item: InboundItem) -> tuple[str, keywords.Decision]:
-    provider_id, params, token = item.provider_id, item.params, item.token
-    form = dict(params)
-    sender_id = item.sender_id
-    if sender_id is not None:
-        sender = await session.get(Sender, sender_id)
-        if sender is None or sender.provider_id != provider_id or sender.deleted_at is not None:
-            sender_id = None  # a stale sender URL still reaches the account
-    if sender_id is None:
-        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
-    sid = form.get("MessageSid") or form.get("SmsSid")
-    if await callbacks.seen_before(session, provider_id, token) or await callbacks.inbound_stored(
-        session, provider_id, sid
-    ):
-        # Twilio retried a reply already stored: answer it the same way, change nothing.
-        decision = await keywords.decide(session, provider_id, sender_id, form.get("Body", ""))
-        outcome = "duplicate"
-    else:
-        received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
-        decision = received.decision
-        outcome, sid = decision.action or "stored", received.message.provider_message_id
-    callbacks.store_receipt(
-        session,
-        provider_id=provider_id,
-        kind="inbound",
-        payload=params,
-        provider_message_id=sid,
-        message_id=None,
-        outcome=outcome,
-        idempotency_token=token,
-    )
-    return outcome, decision
 
 
 @dataclass
@@ -171,16 +112,6 @@ async def _inbound(provider_id: int, request: Request, sender_id: int | None) ->
     outcome, decision = await state.inbound.run(item)
     metrics.CALLBACKS.labels("inbound", outcome).inc()
     return Response(twiml_reply(decision.reply), media_type="text/xml")
-
-
-def twiml_reply(text: str | None) -> str:
-    """Empty TwiML, or one ``<Message>`` when a keyword has an auto-reply."""
-    if not text:
-        return EMPTY_TWIML
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        f"<Message>{xml_escape(text)}</Message></Response>"
-    )
 
 
 async def sender_inbound(provider_id: IdPath, sender_id: IdPath, request: Request) -> Response:

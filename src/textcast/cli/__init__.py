@@ -18,6 +18,7 @@ from textcast.cli.engagement import (
 )
 from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
 from textcast.cli.providers import providers_app, senders_app
+from textcast.cli.templates import templates_app
 
 app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(contacts_app, name="contacts")
 app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(keywords_app, name="keywords")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(templates_app, name="templates")
 app.command("send")(send)
 app.command("send-test")(send_test)
 app.command("send-batch")(send_batch)
@@ -86,16 +88,30 @@ def worker(log_level: str = typer.Option("info")) -> None:
 def simulator(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8010),
-    account_sid: str = typer.Option(..., help="Account SID the simulator accepts (AC + 32 hex)."),
-    auth_token: str = typer.Option(
-        ..., help="Its auth token (signs callbacks too).", envvar="TWILIO_AUTH_TOKEN"
+    account_sid: str | None = typer.Option(
+        None, help="Account SID the simulator accepts (AC + 32 hex)."
+    ),
+    auth_token: str | None = typer.Option(
+        None, help="Its auth token (signs callbacks too).", envvar="TWILIO_AUTH_TOKEN"
+    ),
+    any_account: bool = typer.Option(
+        False,
+        help="Accept any well-formed Account SID with any token (the first request "
+        "registers it), as in demo mode.",
     ),
 ) -> None:
     """Run the Twilio-compatible simulator on its own."""
     from textcast.simulator import run_simulator_forever
 
-    print(f"Twilio simulator on http://{host}:{port} for account {account_sid}", flush=True)
-    run_simulator_forever(host, port, {account_sid: auth_token})
+    if (account_sid is None) != (auth_token is None):
+        fail("give --account-sid and --auth-token together", 2)
+    if account_sid is None and not any_account:
+        fail("give --account-sid and --auth-token, or --any-account", 2)
+    accounts = {account_sid: auth_token} if account_sid and auth_token else {}
+    who = f"account {account_sid}" if account_sid else "no account yet"
+    open_note = ", and any well-formed account" if any_account else ""
+    print(f"Twilio simulator on http://{host}:{port} for {who}{open_note}", flush=True)
+    run_simulator_forever(host, port, accounts, open_accounts=any_account)
 
 
 @db_app.command("upgrade")

@@ -20,7 +20,8 @@ from textcast.errors import ProviderError, TextcastError, ValidationFailed
 from textcast.netguard import TargetRefused
 
 T = TypeVar("T")
-console = Console()
+# Values are shown as they are: "[SALE]" in a body is text, not Rich markup.
+console = Console(markup=False)
 errors = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -74,18 +75,40 @@ def run(action: Callable[[Context], Awaitable[T]]) -> T:
 
 
 def emit(data: Any, as_json: bool, *, table: Callable[[Any], Table] | None = None) -> None:
-    if as_json or table is None:
+    """JSON with ``--json``; else ``table(data)``, or a plain table of the
+    record (field and value) or of the list of records (a column per field)."""
+    if as_json:
         console.print_json(json.dumps(data, default=str))
     else:
-        console.print(table(data))
+        console.print((table or plain_table)(data))
+
+
+def plain_table(data: Any) -> Table:
+    def cell(value: Any) -> str:
+        return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+
+    if isinstance(data, dict):
+        return make_table("", ["field", "value"], [(k, cell(v)) for k, v in data.items()])
+    rows = list(data)
+    columns = list(rows[0]) if rows else []
+    return make_table("", columns, [[cell(r.get(c)) for c in columns] for r in rows])
+
+
+# Values up to this long without a space (numbers, IDs, statuses) stay on one line.
+WHOLE_VALUE = 24
 
 
 def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A table that a narrow terminal never cuts short with an ellipsis: short
+    single-word values (a phone number, an ID) stay whole, longer ones fold."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    for index, column in enumerate(columns):
+        values = [row[index] for row in cells if index < len(row)]
+        whole = bool(values) and all(" " not in v and len(v) <= WHOLE_VALUE for v in values)
+        table.add_column(column, overflow="fold", no_wrap=whole)
+    for row in cells:
+        table.add_row(*row)
     return table
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
 from textcast.audience import contacts, keywords, suppressions
 from textcast.cli.common import IdArgument, JsonOption, emit, id_option, make_table, run
 from textcast.context import Context
-from textcast.db.models import MAX_ID
+from textcast.db.models import MAX_ID, Provider
 from textcast.errors import NotFound, ValidationFailed
 from textcast.notify import endpoints
 from textcast.services import events, stats
 from textcast.services.providers import get_provider
+from textcast.services.senders import get_sender
 from textcast.views.audience import contact_view, rule_view, suppression_view
 
 events_app = typer.Typer(help="The event log (what happened to messages and contacts).")
@@ -54,6 +57,8 @@ def list_events(
     type_: list[str] = typer.Option([], "--type", help="Event type; repeat for several."),
     message: int | None = id_option("Only this message's events."),
     campaign: str | None = typer.Option(None),
+    provider: str | None = typer.Option(None, help="Provider name or ID."),
+    sender: str | None = typer.Option(None, help="Sender name or ID."),
     after_id: int | None = typer.Option(
         None, help="Page on from this event ID.", min=0, max=MAX_ID
     ),
@@ -66,11 +71,33 @@ def list_events(
     async def action(ctx: Context) -> list[dict[str, Any]]:
         if unknown:
             raise ValidationFailed("--type", f"unknown event types: {', '.join(unknown)}")
-        where = events.EventFilter(types=tuple(type_), message_id=message, campaign=campaign)
         async with ctx.session() as session:
+            where = events.EventFilter(
+                types=tuple(type_),
+                message_id=message,
+                campaign=campaign,
+                provider_id=(await get_provider(session, provider)).id if provider else None,
+                sender_id=(await get_sender(session, sender)).id if sender else None,
+            )
             return await events.find(session, where, after_id=after_id, limit=limit)
 
     emit(run(action), as_json, table=_events_table)
+
+
+def _contact_table(c: dict[str, Any]) -> Table:
+    table = make_table(f"Contact {c['phone']}", ["field", "value"], [])
+    table.add_row("id", str(c["id"]))
+    table.add_row("phone", c["phone"])
+    table.add_row("tags", ", ".join(c["tags"]))
+    table.add_row("opted out", "yes" if c["opted_out"] else "no")
+    for s in c["suppressions"]:
+        where = f"provider {s['provider_id']}" + (
+            f", sender {s['sender_id']}" if s["sender_id"] else ""
+        )
+        table.add_row("suppressed", f"{where}: {_source_text(s)} ({s['created_at']})")
+    table.add_row("created", c["created_at"])
+    table.add_row("last reply", c["last_inbound_at"] or "")
+    return table
 
 
 @contacts_app.command("show")
@@ -82,7 +109,7 @@ def show_contact(ref: str, as_json: bool = JsonOption) -> None:
             contact = await contacts.find(session, ref, ctx.settings.default_region)
             return await contact_view(session, contact)
 
-    emit(run(action), as_json)
+    emit(run(action), as_json, table=_contact_table)
 
 
 @contacts_app.command("tag")
@@ -98,7 +125,7 @@ def tag_contact(
             contacts.set_tags(contact, add=contacts.clean_tags(add), remove=remove)
             return await contact_view(session, contact)
 
-    emit(run(action), as_json)
+    emit(run(action), as_json, table=_contact_table)
 
 
 @contacts_app.command("conversation")
@@ -122,61 +149,122 @@ def conversation(
     emit(run(action), as_json, table=table)
 
 
+REASON_MAX = 200
+
+
+def _source_text(row: dict[str, Any]) -> str:
+    """operator (cli), reply STOP, provider_error 21610, import."""
+    detail = row["source_detail"]
+    if row["source"] == "operator" and detail:
+        return f"operator ({detail})"
+    return f"{row['source']} {detail}" if detail else str(row["source"])
+
+
+def _suppressions_table(rows: list[dict[str, Any]]) -> Table:
+    return make_table(
+        "Suppressions",
+        ["id", "phone", "provider", "sender", "source", "reason", "since"],
+        [
+            (
+                r["id"],
+                r["phone"],
+                r["provider_id"],
+                r["sender_id"] or "all senders",
+                _source_text(r),
+                r["reason"],
+                r["created_at"],
+            )
+            for r in rows
+        ],
+    )
+
+
+async def _sender_id(
+    session: AsyncSession, provider: Provider | None, ref: str | None
+) -> int | None:
+    """The ID of sender ``ref`` (name or ID), which must belong to ``provider`` when given."""
+    if ref is None:
+        return None
+    sender = await get_sender(session, ref)
+    if provider is not None and sender.provider_id != provider.id:
+        raise ValidationFailed("--sender", f"sender {ref!r} is not on provider {provider.name!r}")
+    return sender.id
+
+
 @suppressions_app.command("add")
 def add_suppression(
-    provider: str,
     number: str,
-    sender: int | None = id_option("Only for this sender ID."),
-    reason: str = typer.Option("added by an operator"),
+    provider: str = typer.Option(..., help="Provider name or ID."),
+    sender: str | None = typer.Option(None, help="Only for this sender (name or ID)."),
+    reason: str = typer.Option("added by an operator", help="At most 200 characters."),
+    as_json: bool = JsonOption,
 ) -> None:
+    """Suppress a number on a provider account (or only one of its senders)."""
+
     async def action(ctx: Context) -> dict[str, Any]:
+        if len(reason) > REASON_MAX:
+            raise ValidationFailed("--reason", f"at most {REASON_MAX} characters")
         async with ctx.session() as session:
             row = await get_provider(session, provider)
+            sender_id = await _sender_id(session, row, sender)
             e164 = phone.normalize(number, ctx.settings.default_region, field="number")
-            added = await suppressions.add(session, row.id, e164, reason, sender_id=sender)
-            contact = await contacts.ensure(session, e164)
-            contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
-            return {"phone": e164, "added": added}
+            added = await suppressions.suppress(
+                session, row, e164, reason, sender_id, source=suppressions.Source.operator("cli")
+            )
+            return {"phone": e164, "provider_id": row.id, "sender_id": sender_id, "added": added}
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @suppressions_app.command("remove")
 def remove_suppression(
-    provider: str,
     number: str,
-    sender: int | None = id_option("Only the opt-out for this sender ID."),
+    provider: str = typer.Option(..., help="Provider name or ID."),
+    sender: str | None = typer.Option(
+        None, help="Also lift the opt-out for this sender (name or ID)."
+    ),
+    as_json: bool = JsonOption,
 ) -> None:
+    """Lift a number's suppression on a provider account (and a sender's, with --sender)."""
+
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             row = await get_provider(session, provider)
+            sender_id = await _sender_id(session, row, sender)
             e164 = phone.normalize(number, ctx.settings.default_region, field="number")
-            removed = await suppressions.remove(session, row.id, e164, sender)
+            removed = await suppressions.lift(session, row, e164, sender_id)
             if not removed:
                 raise NotFound(f"{e164} is not suppressed on {row.name!r}")
-            if not await suppressions.any_for(session, e164):
-                contact = await contacts.ensure(session, e164)
-                contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
             return {"phone": e164, "removed": removed}
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @suppressions_app.command("list")
-def list_suppressions(number: str, as_json: bool = JsonOption) -> None:
-    """Where a number is suppressed."""
+def list_suppressions(
+    provider: str | None = typer.Option(None, help="Provider name or ID."),
+    sender: str | None = typer.Option(None, help="Sender name or ID."),
+    number: str | None = typer.Option(None, "--phone", help="Only this number."),
+    before_id: int | None = id_option("Page on from this suppression ID (newest first)."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Suppressed numbers, newest first, with their source."""
 
     async def action(ctx: Context) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        from textcast.db.models import Suppression
-
-        e164 = phone.normalize(number, ctx.settings.default_region, field="number")
         async with ctx.session() as session:
-            rows = await session.scalars(select(Suppression).where(Suppression.phone == e164))
-            return [suppression_view(r) for r in rows]
+            row = await get_provider(session, provider) if provider is not None else None
+            where = suppressions.ListFilter(
+                provider_id=row.id if row is not None else None,
+                sender_id=await _sender_id(session, row, sender),
+                phone=phone.normalize(number, ctx.settings.default_region, field="phone")
+                if number is not None
+                else None,
+            )
+            found = await suppressions.find(session, where, before_id=before_id, limit=limit)
+            return [suppression_view(r) for r in found]
 
-    emit(run(action), as_json)
+    emit(run(action), as_json, table=_suppressions_table)
 
 
 @keywords_app.command("list")
@@ -204,7 +292,8 @@ def add_keyword(
     provider: str = typer.Option(..., help="Provider name or ID."),
     reply: str | None = typer.Option(None, help="The auto-reply (or opt-out confirmation)."),
     action_name: str = typer.Option("reply", "--action", help="reply, opt_out or opt_in"),
-    sender: str | None = typer.Option(None, help="Only for this sender."),
+    sender: str | None = typer.Option(None, help="Only for this sender (name or ID)."),
+    as_json: bool = JsonOption,
 ) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         rule_in = keywords.KeywordRuleIn(
@@ -213,17 +302,17 @@ def add_keyword(
         async with ctx.session() as session:
             return rule_view(await keywords.create(session, rule_in))
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @keywords_app.command("remove")
-def remove_keyword(rule_id: int = IdArgument) -> None:
+def remove_keyword(rule_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             await keywords.delete(session, rule_id)
         return {"deleted": rule_id}
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @webhooks_app.command("add")
@@ -231,6 +320,7 @@ def add_webhook(
     url: str,
     type_: list[str] = typer.Option([], "--type", help="Only these event types."),
     description: str | None = typer.Option(None),
+    as_json: bool = JsonOption,
 ) -> None:
     """Register an endpoint; its signing secret is printed this once."""
 
@@ -242,7 +332,7 @@ def add_webhook(
             endpoint, secret = await endpoints.create(ctx, session, data)
             return {**endpoints.endpoint_view(endpoint), "secret": secret}
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @webhooks_app.command("list")
@@ -255,13 +345,13 @@ def list_webhooks(as_json: bool = JsonOption) -> None:
 
 
 @webhooks_app.command("remove")
-def remove_webhook(endpoint_id: int = IdArgument) -> None:
+def remove_webhook(endpoint_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             await endpoints.delete(session, endpoint_id)
         return {"deleted": endpoint_id}
 
-    emit(run(action), True)
+    emit(run(action), as_json)
 
 
 @webhooks_app.command("deliveries")
@@ -332,18 +422,44 @@ def delivery(
     emit(run(action), as_json, table=table)
 
 
+def _aware(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time with its zone (2026-12-01T09:00:00Z), as the API takes it."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(option, f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ValidationFailed(option, "give a time zone, e.g. 2026-11-24T10:00:00Z")
+    return parsed
+
+
 def stats_command(
     campaign: str | None = typer.Option(None),
     automation: str | None = typer.Option(None),
     provider: str | None = typer.Option(None, help="Provider name or ID."),
+    sender: str | None = typer.Option(None, help="Sender name or ID."),
+    since: str | None = typer.Option(
+        None, help="Messages created from this time (ISO 8601 with a zone)."
+    ),
+    until: str | None = typer.Option(None, help="... and before this time."),
     as_json: bool = JsonOption,
 ) -> None:
     """Messages by status, delivery rate, errors by code, replies and opt-outs."""
 
     async def action(ctx: Context) -> dict[str, Any]:
+        window = (_aware(since, "--since"), _aware(until, "--until"))
         async with ctx.session() as session:
             provider_id = (await get_provider(session, provider)).id if provider else None
-            scope = stats.Scope(provider_id=provider_id, campaign=campaign, automation=automation)
+            scope = stats.Scope(
+                since=window[0],
+                until=window[1],
+                sender_id=(await get_sender(session, sender)).id if sender else None,
+                provider_id=provider_id,
+                campaign=campaign,
+                automation=automation,
+            )
             return await stats.summary(session, scope)
 
     def table(numbers: dict[str, Any]) -> Table:
@@ -354,6 +470,7 @@ def stats_command(
         ]
         rows.append(("delivery rate", f"{rate:.1%}" if rate is not None else "-"))
         rows.extend((("replies", numbers["replies"]), ("opt-outs", numbers["opt_outs"])))
+        rows.append(("unregistered 10DLC", numbers["unregistered_10dlc"]))
         rows.extend(
             (f"error {e['error_code']}", f"{e['count']}  {e['description'] or ''}")
             for e in numbers["errors"]

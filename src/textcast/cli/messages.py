@@ -11,7 +11,16 @@ from pydantic import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from textcast.cli.common import IdArgument, JsonOption, console, emit, fail, make_table, run
+from textcast.cli.common import (
+    IdArgument,
+    JsonOption,
+    console,
+    emit,
+    fail,
+    id_option,
+    make_table,
+    run,
+)
 from textcast.cli.common import errors as stderr
 from textcast.context import Context
 from textcast.services import apikeys
@@ -31,10 +40,14 @@ def _message_table(m: dict[str, Any]) -> Table:
         "provider_message_id",
         "segments",
         "encoding",
+        "template_id",
+        "campaign",
         "error_code",
         "error_description",
         "attempts",
         "possible_duplicate",
+        "sent_at",
+        "delivered_at",
     ):
         table.add_row(key, "" if m.get(key) is None else str(m[key]))
     for event in m.get("history", []):
@@ -59,20 +72,20 @@ def _messages_table(rows: list[dict[str, Any]]) -> Table:
     )
 
 
-def _request(to: str, body: str, sender: str | None) -> message_service.SendRequest:
+def _request(**fields: object) -> message_service.SendRequest:
     try:
-        return message_service.SendRequest(to=to, body=body, sender=sender)
+        return message_service.SendRequest.model_validate(fields)
     except ValidationError as exc:
         raise validation_failed(exc) from None
 
 
 def send_and_wait(
-    to: str, body: str, sender: str | None, wait: float, *, is_test: bool
+    request: message_service.SendRequest, wait: float, *, is_test: bool
 ) -> dict[str, Any]:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             submitted = await message_service.submit(
-                ctx.settings, session, _request(to, body, sender), is_test=is_test
+                ctx.settings, session, request, is_test=is_test
             )
         view = outcome_view(
             *await message_service.wait_until_final(ctx, submitted.message.id, wait)
@@ -86,27 +99,52 @@ def send_and_wait(
 
 def send(
     to: str = typer.Option(..., help="Recipient, E.164 or national (TEXTCAST_DEFAULT_REGION)."),
-    body: str = typer.Option(..., help="Message text."),
-    sender: str | None = typer.Option(None, help="Sender name (default sender if omitted)."),
+    body: str = typer.Option("", help="Message text (may be empty with --media-url)."),
+    sender: str | None = typer.Option(
+        None, help="Sender name (the installation's default sender if omitted)."
+    ),
+    media_url: list[str] = typer.Option(
+        [], "--media-url", help="MMS media URL; repeat for several (an MMS-capable sender)."
+    ),
+    template_id: str | None = typer.Option(
+        None, help="Template ID (required by senders marked so, e.g. for DLT)."
+    ),
+    campaign: str | None = typer.Option(None, help="Campaign label for events and stats."),
+    automation: str | None = typer.Option(None, help="Automation label for events and stats."),
+    append_unsubscribe_text: bool = typer.Option(False, help="Add the sender's unsubscribe text."),
     wait: float = typer.Option(0, help="Seconds to wait for a final status."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Queue one message."""
-    emit(send_and_wait(to, body, sender, wait, is_test=False), as_json, table=_message_table)
+    """Queue one message (the fields of POST /api/v1/messages)."""
+    request = _request(
+        to=to,
+        body=body,
+        sender=sender,
+        media_urls=media_url,
+        template_id=template_id,
+        campaign=campaign,
+        automation=automation,
+        append_unsubscribe_text=append_unsubscribe_text,
+    )
+    emit(send_and_wait(request, wait, is_test=False), as_json, table=_message_table)
 
 
 def send_test(
     number: str = typer.Option(..., "--to", help="Mobile number (with --country-code, or E.164)."),
     country_code: str = typer.Option("", help="Country calling code, e.g. 1 or 44."),
     message: str = typer.Option("This is a test message from Textcast.", help="Text to send."),
-    sender: str | None = typer.Option(None, help="Sender name (default sender if omitted)."),
+    sender: str | None = typer.Option(
+        None, help="Sender name (the installation's default sender if omitted)."
+    ),
+    template_id: str | None = typer.Option(None, help="Template ID, if the sender needs one."),
     wait: float = typer.Option(15, help="Seconds to wait for the final status."),
     as_json: bool = JsonOption,
 ) -> None:
     """Send a test SMS through the real path and show what happened."""
     if country_code and not number.startswith("+"):
         number = "+" + country_code.lstrip("+") + number.lstrip("0")
-    result = send_and_wait(number, message, sender, wait, is_test=True)
+    request = _request(to=number, body=message, sender=sender, template_id=template_id)
+    result = send_and_wait(request, wait, is_test=True)
     emit(result, as_json, table=_message_table)
     if result["status"] in ("failed", "undelivered"):
         raise typer.Exit(1)
@@ -116,13 +154,14 @@ def send_test(
 def list_messages(
     status: str | None = typer.Option(None),
     to: str | None = typer.Option(None),
+    before_id: int | None = id_option("Page on from this message ID (newest first)."),
     limit: int = typer.Option(50, min=1, max=500),
     as_json: bool = JsonOption,
 ) -> None:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         async with ctx.session() as session:
             rows = await message_service.list_messages(
-                session, status_filter=status, to=to, limit=limit
+                session, status_filter=status, to=to, before_id=before_id, limit=limit
             )
             return [message_view(m) for m in rows]
 
@@ -130,11 +169,16 @@ def list_messages(
 
 
 @messages_app.command("show")
-def show_message(message_id: int = IdArgument, as_json: bool = JsonOption) -> None:
+def show_message(
+    message_id: int = IdArgument,
+    wait: float = typer.Option(0, min=0, help="Seconds to wait for a final status first."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A message and its history."""
+
     async def action(ctx: Context) -> dict[str, Any]:
-        async with ctx.session() as session:
-            message = await message_service.get_message(session, message_id)
-            return message_view(message, await message_service.history(session, message_id))
+        message, events, _ = await message_service.wait_until_final(ctx, message_id, wait)
+        return message_view(message, events)
 
     emit(run(action), as_json, table=_message_table)
 

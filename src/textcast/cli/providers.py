@@ -8,9 +8,11 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.cli.common import JsonOption, emit, fail, make_table, parse_pairs, run
 from textcast.context import Context
+from textcast.db.models import Sender
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
@@ -24,17 +26,22 @@ senders_app = typer.Typer(
 )
 
 
+# Where the provider calls back: Twilio's two URLs, or a generic provider's receipt URL.
+CALLBACK_KEYS = ("status_callback_url", "inbound_url", "receipt_url")
+
+
 def _providers_table(rows: list[dict[str, Any]]) -> Table:
     return make_table(
         "Providers",
-        ["id", "name", "type", "senders", "default sender", "simulated"],
+        ["id", "name", "type", "senders", "default sender", "installation default", "simulated"],
         [
             (
                 p["id"],
                 p["name"],
                 p["type"],
                 len(p["senders"]),
-                next((s["name"] for s in p["senders"] if s["is_default"]), ""),
+                p["default_sender"] or "",
+                "★" if p["is_default"] else "",
                 "yes" if p["is_simulated"] else "",
             )
             for p in rows
@@ -42,10 +49,21 @@ def _providers_table(rows: list[dict[str, Any]]) -> Table:
     )
 
 
+def _default_mark(sender: dict[str, Any]) -> str:
+    """★★ sends messages that name no sender; ★ is its provider's default."""
+    if sender["is_installation_default"]:
+        return "★★"
+    return "★" if sender["is_default"] else ""
+
+
+def _sender_url(sender: dict[str, Any]) -> str:
+    return str(sender.get("status_callback_url") or sender.get("receipt_url") or "")
+
+
 def _senders_table(rows: list[dict[str, Any]]) -> Table:
-    return make_table(
-        "Senders",
-        ["id", "name", "type", "sender id", "mps", "mms", "default", "status callback URL"],
+    table = make_table(
+        "Senders (★ provider default, ★★ installation default)",
+        ["id", "name", "type", "sender id", "mps", "mms", "default", "callback URL", "warnings"],
         [
             (
                 s["id"],
@@ -54,25 +72,36 @@ def _senders_table(rows: list[dict[str, Any]]) -> Table:
                 s["sender_id"],
                 s["mps"],
                 "yes" if s["mms_capable"] else "",
-                "★" if s["is_default"] else "",
-                s["status_callback_url"],
+                _default_mark(s),
+                _sender_url(s),
+                "; ".join(w["code"] for w in s["warnings"]),
             )
             for s in rows
         ],
     )
+    explained = dict.fromkeys(w["message"] for s in rows for w in s["warnings"])
+    if explained:
+        table.caption = "\n".join(explained)
+    return table
 
 
 def _provider_detail(p: dict[str, Any]) -> Table:
     table = make_table(f"Provider {p['name']}", ["field", "value"], [])
-    for key in ("id", "name", "type", "is_simulated", "status_callback_url", "inbound_url"):
+    for key in ("id", "name", "type", "is_simulated", "is_default", "opt_out_tag"):
         table.add_row(key, str(p[key]))
+    for key in CALLBACK_KEYS:
+        if key in p:
+            table.add_row(key, str(p[key]))
     for key, value in {**p["config"], **p["credentials"]}.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
     for sender in p["senders"]:
+        mark = _default_mark(sender)
+        warned = ", ".join(w["code"] for w in sender["warnings"])
         table.add_row(
             "sender",
             f"{sender['name']} ({sender['type']} {sender['sender_id']})"
-            + (" default" if sender["is_default"] else ""),
+            + (f" {mark}" if mark else "")
+            + (f" [{warned}]" if warned else ""),
         )
     return table
 
@@ -105,6 +134,11 @@ def add_provider(
     verify: bool = typer.Option(
         False, help="Check the credentials with the provider before saving."
     ),
+    opt_out_tag: str | None = typer.Option(
+        None,
+        help="Tag a STOP reply puts on the contact (Twilio: Twilio-Message-stop, "
+        "generic: opted-out).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Add a provider account (with its first sender)."""
@@ -120,6 +154,7 @@ def add_provider(
         ("auth_token", auth_token),
         ("base_url", base_url),
         ("preset", preset),
+        ("opt_out_tag", opt_out_tag),
     ):
         if value is not None:
             payload[key] = value
@@ -173,24 +208,21 @@ def remove_provider(ref: str, as_json: bool = JsonOption) -> None:
 @providers_app.command("set-default")
 def set_default_provider(
     ref: str,
-    sender: str | None = typer.Option(None, help="Which of its senders."),
+    sender: str | None = typer.Option(
+        None, help="One of its senders to make its default first (name or ID)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Make this provider's sender (its first, or --sender) the default."""
+    """Make this provider the installation's default: messages that name no
+    sender go from its default sender (or --sender)."""
 
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
-            row = await provider_service.get_provider(session, ref)
-            live = [s for s in row.senders if s.deleted_at is None]
-            if not live:
-                fail(f"provider {row.name!r} has no senders; add one with `textcast senders add`")
-            chosen = next((s for s in live if s.name == sender), None) if sender else live[0]
-            if chosen is None:
-                fail(f"provider {row.name!r} has no sender {sender!r}")
-            assert chosen is not None
-            return sender_view(ctx.settings, await sender_service.set_default(session, chosen.id))
+            row = await provider_service.make_default(session, ref, sender)
+            await session.flush()
+            return provider_view(ctx, await provider_service.get_provider(session, row.id))
 
-    emit(run(action), as_json, table=lambda s: _senders_table([s]))
+    emit(run(action), as_json, table=_provider_detail)
 
 
 @providers_app.command("balance")
@@ -250,9 +282,13 @@ def add_sender(
     mps: float | None = typer.Option(None, help="Segments per second (default by type)."),
     callback_url: str | None = typer.Option(None, help="Custom status callback URL (relay)."),
     unsubscribe_text: str | None = typer.Option(None),
-    default: bool = typer.Option(False, help="Make it the default sender."),
+    default: bool = typer.Option(False, help="Make it its provider's default sender."),
+    a2p_10dlc_campaign: str | None = typer.Option(
+        None, help="US long codes: the A2P 10DLC campaign it is registered under."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
+    """Add a sender to a provider (its first becomes the provider's default)."""
     payload = {
         "name": name,
         "type": type_,
@@ -263,6 +299,7 @@ def add_sender(
         "custom_callback_url": callback_url,
         "unsubscribe_text": unsubscribe_text,
         "is_default": default,
+        "a2p_10dlc_campaign_id": a2p_10dlc_campaign,
     }
 
     async def action(ctx: Context) -> dict[str, Any]:
@@ -271,31 +308,47 @@ def add_sender(
             sender = await sender_service.add_sender(
                 session, row, sender_service.parse_sender(payload)
             )
-            return sender_view(ctx.settings, sender)
+            return sender_view(ctx, sender, row)
 
     emit(run(action), as_json, table=lambda s: _senders_table([s]))
 
 
 @senders_app.command("list")
-def list_senders(provider: str | None = typer.Option(None), as_json: bool = JsonOption) -> None:
+def list_senders(
+    provider: str | None = typer.Option(None, help="Provider name or ID."),
+    as_json: bool = JsonOption,
+) -> None:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         async with ctx.session() as session:
-            rows = await provider_service.list_providers(session)
-            return [
-                sender_view(ctx.settings, s)
-                for r in rows
-                for s in r.senders
-                if s.deleted_at is None and (provider is None or provider in (r.name, str(r.id)))
-            ]
+            if provider is not None:
+                rows = [await provider_service.get_provider(session, provider)]
+            else:
+                rows = await provider_service.list_providers(session)
+            return [sender_view(ctx, s, r) for r in rows for s in r.senders if s.deleted_at is None]
 
     emit(run(action), as_json, table=_senders_table)
 
 
+async def _sender_view(ctx: Context, session: AsyncSession, sender: Sender) -> dict[str, Any]:
+    return sender_view(ctx, sender, await sender_service.provider_of(session, sender))
+
+
 @senders_app.command("set-default")
-def set_default_sender(ref: str, as_json: bool = JsonOption) -> None:
+def set_default_sender(
+    ref: str,
+    installation: bool = typer.Option(
+        False,
+        "--installation",
+        help="Also make it the installation's default (messages that name no sender).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Make a sender its provider's default (with --installation, the installation's too)."""
+
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
-            return sender_view(ctx.settings, await sender_service.set_default(session, ref))
+            sender = await sender_service.set_default(session, ref, installation=installation)
+            return await _sender_view(ctx, session, sender)
 
     emit(run(action), as_json, table=lambda s: _senders_table([s]))
 
@@ -307,6 +360,13 @@ def update_sender(
     callback_url: str | None = typer.Option(None, help="Custom status callback URL."),
     restore_callback: bool = typer.Option(False, help="Go back to Textcast's own callback URL."),
     unsubscribe_text: str | None = typer.Option(None),
+    template_id_required: bool | None = typer.Option(
+        None, help="Refuse messages without a template ID (or stop refusing them)."
+    ),
+    a2p_10dlc_campaign: str | None = typer.Option(
+        None, help="Register a US long code for A2P 10DLC under this campaign."
+    ),
+    a2p_10dlc_unregister: bool = typer.Option(False, help="Withdraw the A2P 10DLC registration."),
     as_json: bool = JsonOption,
 ) -> None:
     changes: dict[str, Any] = {"restore_default_callback": restore_callback}
@@ -314,9 +374,15 @@ def update_sender(
         ("mps", mps),
         ("custom_callback_url", callback_url),
         ("unsubscribe_text", unsubscribe_text),
+        ("template_id_required", template_id_required),
+        ("a2p_10dlc_campaign_id", a2p_10dlc_campaign),
     ):
         if value is not None:
             changes[key] = value
+    if a2p_10dlc_unregister:
+        if a2p_10dlc_campaign is not None:
+            fail("give --a2p-10dlc-campaign or --a2p-10dlc-unregister, not both", 2)
+        changes["a2p_10dlc_campaign_id"] = None
 
     async def action(ctx: Context) -> dict[str, Any]:
         from pydantic import ValidationError
@@ -326,9 +392,8 @@ def update_sender(
         except ValidationError as exc:
             raise sender_service.validation_failed(exc) from None
         async with ctx.session() as session:
-            return sender_view(
-                ctx.settings, await sender_service.update_sender(session, ref, update)
-            )
+            sender = await sender_service.update_sender(session, ref, update)
+            return await _sender_view(ctx, session, sender)
 
     emit(run(action), as_json, table=lambda s: _senders_table([s]))
 

@@ -90,6 +90,12 @@ class Provider(Base):
     # Whether a STOP reply blocks the whole account ("account") or only the
     # sender it was sent to ("sender").
     opt_out_scope: Mapped[str] = mapped_column(String(16), default="account")
+    # The tag a STOP reply puts on the contact (removed again on START). Only a
+    # label for segmenting: whether a contact is opted out comes from suppressions.
+    opt_out_tag: Mapped[str] = mapped_column(String(50), default="opted-out")
+    # The installation's default provider: its default sender sends every
+    # message that names no sender. One live provider at most.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -112,7 +118,14 @@ class Sender(Base):
     custom_callback_url: Mapped[str | None] = mapped_column(Text, default=None)
     unsubscribe_text: Mapped[str | None] = mapped_column(Text, default=None)
     mps: Mapped[float] = mapped_column(Float)
+    # The provider's default sender (one per provider); the installation's
+    # default is the default sender of the default provider.
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A US long code's A2P 10DLC campaign (The Campaign Registry's ID, or
+    # Twilio's campaign SID); None while unregistered. registered_at tells
+    # which messages were sent before the registration.
+    a2p_10dlc_campaign_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    a2p_10dlc_registered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -155,7 +168,9 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     final_at: Mapped[datetime | None] = mapped_column(default=None)
-    # The carrier's own "done" time from the delivery receipt (Twilio RawDlrDoneDate).
+    # The carrier's own "done" time from the delivery receipt, as reported
+    # (Twilio RawDlrDoneDate, minute resolution: it can read earlier than
+    # sent_at). Views show it as carrier_done_at and derive delivered_at.
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -264,6 +279,10 @@ class Suppression(Base):
     )
     phone: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
+    # Who put it there: operator, reply, provider_error or import, with the
+    # detail (api/cli/dashboard, the keyword, the error code, the file).
+    source: Mapped[str] = mapped_column(String(16))
+    source_detail: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -363,3 +382,88 @@ class SenderPacing(Base):
         BigId, ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True
     )
     tat: Mapped[float] = mapped_column(Float)
+
+
+class MessageTemplate(Base):
+    """A saved message text with its personalisation; each change is a new
+    :class:`TemplateVersion`, so what a campaign sent can always be shown."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the current one
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    versions: Mapped[list[TemplateVersion]] = relationship(
+        back_populates="template", order_by="TemplateVersion.version"
+    )
+
+
+class TemplateVersion(Base):
+    """One version of a template, never changed once written."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_template_versions"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    # The provider's own ID for this text: an India DLT template ID, or a
+    # Twilio Content SID (HX…), sent with ``content_variables`` rendered per contact.
+    provider_template_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    content_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("senders.id", ondelete="SET NULL"), default=None
+    )
+    category: Mapped[str] = mapped_column(String(16), default="promotional")
+    append_unsubscribe: Mapped[bool] = mapped_column(Boolean, default=False)
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    # UTM parameters added to tracked links (utm_source, utm_campaign …).
+    utm: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    template: Mapped[MessageTemplate] = relationship(back_populates="versions")
+
+
+class ShortLink(Base):
+    """A tracked link: a random code standing for one URL in one message, so
+    each click is attributed to its message, contact and campaign."""
+
+    __tablename__ = "short_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # the destination, UTM parameters included
+    message_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LinkClick(Base):
+    """Every request for a short link. ``is_bot`` marks link-preview bots and
+    scanners (not counted as clicks); ``first`` marks a message's first human
+    click (unique clicks)."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (Index("ix_link_clicks_campaign", "campaign", "is_bot"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("short_links.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    campaign: Mapped[str | None] = mapped_column(String(100), default=None)
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(8), default="GET")
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    bot_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    first: Mapped[bool] = mapped_column(Boolean, default=False)

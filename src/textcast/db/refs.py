@@ -1,13 +1,15 @@
-"""How the API and CLI name providers and senders: by id or by name."""
+"""How the API and CLI name things (providers, senders, templates …): by id or by name."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, false
 
-from textcast.db.models import MAX_ID, Provider, Sender
+from textcast.db.models import MAX_ID, MessageTemplate, Provider, Sender
+
+Named = type[Provider] | type[Sender] | type[MessageTemplate]
 
 
-def by_ref(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElement[bool]:
+def by_ref(model: Named, ref: str | int) -> ColumnElement[bool]:
     """A numeric reference is an id, anything else a name (names may not be all digits
     in practice; an all-digit name can still be reached by its id)."""
     if isinstance(ref, int) or str(ref).isdigit():
@@ -17,6 +19,6 @@ def by_ref(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElemen
     return model.name == str(ref)
 
 
-def live(model: type[Provider] | type[Sender], ref: str | int) -> ColumnElement[bool]:
+def live(model: Named, ref: str | int) -> ColumnElement[bool]:
     """Named or numbered ``ref``, and not deleted."""
     return and_(model.deleted_at.is_(None), by_ref(model, ref))

@@ -205,7 +205,11 @@ async def record(session: AsyncSession, owner: str, outcomes: Sequence[Outcome])
         if outcome.suppress is not None:
             provider_id, phone = outcome.suppress
             await suppressions.add(
-                session, provider_id, phone, f"provider error {outcome.error_code}"
+                session,
+                provider_id,
+                phone,
+                f"provider error {outcome.error_code}",
+                source=suppressions.Source.provider_error(outcome.error_code),
             )
     return {o.message_id for o, _ in applied}
 

@@ -12,6 +12,11 @@ passes at once look up different rows, and a row whose look-up fails waits a
 whole window like any other instead of coming back every pass. The look-ups
 run a few at a time; the dispatcher runs passes in a task of their own, so a
 slow provider never holds up sending.
+
+What a look-up found is applied by the same rule as a status callback or a
+delivery receipt (:mod:`textcast.services.status_reports`): forward only,
+about the current attempt only, a passing Twilio failure sent again, and the
+answer stored with its effect.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -31,8 +37,8 @@ from textcast.db.models import Message, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ProviderError, TextcastError
 from textcast.providers.base import Provider, StatusUpdate
-from textcast.services.callbacks import apply_status
 from textcast.services.providers import instantiate
+from textcast.services.status_reports import StatusReport, StatusReportStore
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +59,24 @@ async def reconcile_once(
         )
         providers = await _providers(ctx, session, {row.provider_id for row in rows})
     give_up_before = now - timedelta(seconds=ctx.settings.unknown_after_seconds)
-    counts: Counter[str] = Counter(checked=0, updated=0, unknown=0, errors=0)
+    counts: Counter[str] = Counter(checked=len(rows), updated=0, unknown=0, errors=0)
     slots = asyncio.Semaphore(concurrency)
 
-    async def reconcile(row: Row[Any]) -> None:
+    async def look_up(row: Row[Any]) -> StatusReport | None:
         async with slots:
-            await _reconcile_row(ctx, providers[row.provider_id], row, give_up_before, counts)
+            return await _look_up(ctx, providers[row.provider_id], row, give_up_before, counts)
 
-    await asyncio.gather(*(reconcile(row) for row in rows))
+    found = [r for r in await asyncio.gather(*(look_up(row) for row in rows)) if r is not None]
+    if found:
+        store = StatusReportStore(ctx)
+        try:
+            outcomes = await store.record(found)
+        finally:
+            await store.close()
+        for report, outcome in zip(found, outcomes, strict=True):
+            if outcome in ("applied", "requeued"):
+                assert report.update is not None
+                counts["unknown" if report.update.status == status.UNKNOWN else "updated"] += 1
     return dict(counts)
 
 
@@ -92,40 +108,51 @@ async def _claim(session: AsyncSession, stale_before: datetime, limit: int) -> l
     return list((await session.execute(claimed)).all())
 
 
-async def _providers(ctx: Context, session: AsyncSession, ids: set[int]) -> dict[int, Provider]:
+async def _providers(ctx: Context, session: AsyncSession, ids: set[int]) -> dict[int, _Provider]:
     # One instance per provider for the pass: decrypting secrets per message is waste.
     if not ids:
         return {}
     rows = await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(ids)))
-    return {row.id: instantiate(ctx, row) for row in rows}
+    return {row.id: _Provider(instantiate(ctx, row), row.type) for row in rows}
 
 
-async def _reconcile_row(
+async def _look_up(
     ctx: Context,
-    provider: Provider,
+    provider: _Provider,
     row: Row[Any],
     give_up_before: datetime,
     counts: Counter[str],
-) -> None:
-    counts["checked"] += 1
+) -> StatusReport | None:
+    """What the provider says of the message, as a status report; ``unknown``
+    when it has said nothing final for too long; None when there is nothing to apply."""
     sid = str(row.provider_message_id)
-    update_: StatusUpdate | None = None
+    found: StatusUpdate | None = None
     try:
-        update_ = await provider.fetch_status(ctx.http, sid)
+        found = await provider.impl.fetch_status(ctx.http, sid)
     except (ProviderError, TextcastError) as exc:
         counts["errors"] += 1
         log.warning("reconciling message %s failed: %s", row.id, exc)
-    if update_ is None or update_.status not in status.FINAL:
+    if found is None or found.status not in status.FINAL:
         if row.sent_at is not None and row.sent_at < give_up_before:
-            update_ = StatusUpdate(sid, status.UNKNOWN, None, GAVE_UP)
-        elif update_ is None:
-            return
-    async with ctx.session() as session:
-        message = await session.get(Message, row.id)
-        if message is None:
-            return
-        outcome = apply_status(session, message, update_, source="reconcile")
-        if outcome == "applied":
-            counts["unknown" if update_.status == status.UNKNOWN else "updated"] += 1
-        else:
-            message.updated_at = utcnow()  # checked: don't look again until the next window
+            found = StatusUpdate(sid, status.UNKNOWN, None, GAVE_UP)
+        elif found is None:
+            return None
+    answer = [("status", found.status)]
+    if found.error_code:
+        answer += [("error_code", found.error_code), ("error_message", found.error_message or "")]
+    return StatusReport(
+        provider_id=row.provider_id,
+        meta=None,
+        provider_message_id=sid,
+        update=found,
+        params=answer,
+        kind="lookup",
+        source="reconcile",
+        provider_type=provider.type,
+    )
+
+
+@dataclass(frozen=True)
+class _Provider:
+    impl: Provider
+    type: str

@@ -1,30 +1,25 @@
-"""The provider interface: what every SMS provider module implements.
+"""The provider interface: what every SMS provider package implements.
 
 Providers are small, async and stateless apart from their configuration. They
 never touch the database: the dispatcher and the webhook receivers do that with
 what providers return. Every failure leaves a provider as :class:`ProviderError`
-(``permanent`` says whether a retry can help).
+(``permanent`` says whether a retry can help); they reach the outside world
+through the seam in :mod:`textcast.providers.http`.
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-import aiohttp
 from pydantic import BaseModel
 
 from textcast.errors import ProviderError
-
-if TYPE_CHECKING:
-    from textcast.netguard import TargetGuard
+from textcast.providers.http import HttpClient
 
 
 # OutboundMessage and SendResult are made once per send: plain dataclasses with
@@ -94,55 +89,6 @@ def may_have_arrived(error: ProviderError) -> bool:
     """
     answered_with_error = error.http_status is not None and error.http_status >= 300
     return error.code in UNANSWERED_CODES and not answered_with_error
-
-
-def basic_auth(username: str, password: str) -> dict[str, str]:
-    """An ``Authorization: Basic`` header (UTF-8 credentials, RFC 7617)."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-# A URL the guard passed is not vetted again for this long. The guard caches
-# DNS answers for a minute anyway; this only spares the URL parsing it repeats
-# on every send to the same endpoint (a few percent of a send's CPU).
-VETTED_SECONDS = 1.0
-VETTED_MAX_URLS = 1024  # providers call a handful of URLs; the bound only stops growth
-
-
-class HttpClient:
-    """The one shared aiohttp session, the per-request timeout and the SSRF guard.
-
-    Kept as a seam so tests and benchmarks can hand providers any session.
-    Providers await ``check_target(url)`` before each request.
-    """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        timeout: float = 15.0,
-        guard: TargetGuard | None = None,
-    ) -> None:
-        self.session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self.guard = guard
-        self._vetted_until: dict[str, float] = {}
-
-    async def check_target(self, url: str) -> None:
-        """Refuse internal targets as a ProviderError (the one error providers raise)."""
-        if self.guard is None:
-            return
-        now = time.monotonic()
-        if self._vetted_until.get(url, 0.0) > now:
-            return
-        from textcast.netguard import TargetRefused
-
-        try:
-            await self.guard.check(url)
-        except TargetRefused as exc:
-            raise ProviderError("target_refused", str(exc), permanent=not exc.transient) from None
-        if len(self._vetted_until) >= VETTED_MAX_URLS:
-            self._vetted_until.clear()
-        self._vetted_until[url] = now + VETTED_SECONDS
 
 
 class Provider(ABC):
@@ -222,17 +168,3 @@ def validate_models(
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise ValidationFailed(field, first["msg"]) from None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP-date) as seconds from now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

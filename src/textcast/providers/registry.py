@@ -1,11 +1,11 @@
-"""Provider types by name. Adding a provider touches its module and this table."""
+"""Provider types by name. Adding a provider touches its package and this table."""
 
 from __future__ import annotations
 
 from textcast.errors import ValidationFailed
 from textcast.providers.base import Provider
-from textcast.providers.generic_http import GenericHttpProvider
-from textcast.providers.twilio import TwilioProvider
+from textcast.providers.generic.provider import GenericHttpProvider
+from textcast.providers.twilio.provider import TwilioProvider
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     TwilioProvider.type: TwilioProvider,

@@ -1,8 +1,7 @@
-"""Replies and single status reports: stored, linked, attributed.
+"""Replies: stored, linked to their contact and conversation, keywords applied.
 
-Batches of status reports (callbacks, receipts) go through
-:mod:`textcast.services.status_reports`; this module applies one report to a
-loaded message (reconciliation) and takes in replies."""
+Status reports of every kind (callbacks, receipts, look-ups) go through
+:mod:`textcast.services.status_reports`."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import status
 from textcast.audience import contacts, keywords, suppressions
 from textcast.db.models import (
     Contact,
@@ -24,46 +22,8 @@ from textcast.db.models import (
     utcnow,
 )
 from textcast.db.models import Provider as ProviderRow
-from textcast.providers.base import StatusUpdate
 from textcast.services import events
 from textcast.services.status_reports import first_values
-
-
-def apply_status(session: AsyncSession, message: Message, update: StatusUpdate, source: str) -> str:
-    """Move ``message`` forward if ``update`` is news; the outcome's name.
-
-    ``applied`` when the status moved, ``duplicate`` when it repeats the current
-    one, ``stale`` when it arrived after a later status (out of order).
-    """
-    if message.provider_message_id is None and update.provider_message_id:
-        message.provider_message_id = update.provider_message_id
-    outcome = status.report_outcome(message.status, update.status)
-    if outcome != "applied":
-        return outcome
-    now = utcnow()
-    message.status = update.status
-    message.updated_at = now
-    if update.error_code:
-        message.error_code = update.error_code
-        message.error_message = update.error_message
-    if update.status in status.FINAL and message.final_at is None:
-        message.final_at = now
-    if update.done_at is not None and update.status in (status.DELIVERED, status.UNDELIVERED):
-        message.delivered_at = update.done_at
-    if message.lease_owner is not None:
-        message.lease_owner = None
-        message.lease_expires_at = None
-    session.add(
-        MessageEvent(
-            message_id=message.id,
-            status=update.status,
-            source=source,
-            error_code=update.error_code,
-            detail=update.error_message,
-            created_at=now,
-        )
-    )
-    return "applied"
 
 
 def store_receipt(
@@ -210,16 +170,22 @@ async def _apply_opt_keyword(
         sender_id if provider is not None and provider.opt_out_scope == "sender" else None
     )
     word = (decision.keyword or "").upper()
+    tag = suppressions.opt_out_tag(provider)
     if decision.action == "opt_out":
         changed = await suppressions.add(
-            session, provider_id, contact.phone, f"replied {word}", sender_id=scope_sender
+            session,
+            provider_id,
+            contact.phone,
+            f"replied {word}",
+            sender_id=scope_sender,
+            source=suppressions.Source.reply(word),
         )
-        contacts.set_tags(contact, add=[contacts.OPTED_OUT_TAG])
+        contacts.set_tags(contact, add=[tag])
         kind = "contact.opted_out"
     else:
         changed = bool(await suppressions.remove(session, provider_id, contact.phone, sender_id))
-        if not await suppressions.any_for(session, contact.phone):
-            contacts.set_tags(contact, remove=[contacts.OPTED_OUT_TAG])
+        if not await suppressions.any_for(session, contact.phone, opt_out_tag=tag):
+            contacts.set_tags(contact, remove=[tag])
         kind = "contact.opted_in"
     if changed:
         events.contact_event(

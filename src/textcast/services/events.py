@@ -6,7 +6,9 @@ Event types:
   message.<provider status> (accepted, scheduled, sending, sent, delivered,
   undelivered, failed, canceled, read, unknown), message.replied (a reply to
   a message Textcast sent) and message.received (an inbound message with no
-  earlier message to that number), contact.opted_out, contact.opted_in.
+  earlier message to that number), message.clicked (a person followed a
+  tracked link; ``data.first`` marks the message's first), contact.opted_out,
+  contact.opted_in.
 
 Message events name only their message; sender, contact, campaign and
 automation are read through it, so writing an event stays one narrow row.
@@ -39,6 +41,7 @@ TYPES = (
     "message.unknown",
     "message.replied",
     "message.received",
+    "message.clicked",
     "contact.opted_out",
     "contact.opted_in",
 )

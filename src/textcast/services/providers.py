@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from textcast import status
+from textcast.audience.contacts import OPTED_OUT_TAG, clean_tags
 from textcast.context import Context
 from textcast.crypto import mask
 from textcast.db.models import Message, utcnow
@@ -25,8 +26,15 @@ from textcast.providers.registry import provider_class
 from textcast.services import senders as sender_service
 
 NAME_MAX = 100
-RESERVED_KEYS = frozenset({"name", "type", "senders", "verify", "is_simulated", "opt_out_scope"})
+RESERVED_KEYS = frozenset(
+    {"name", "type", "senders", "verify", "is_simulated", "opt_out_scope", "opt_out_tag"}
+)
 OPT_OUT_SCOPES = ("account", "sender")
+# The tag a STOP reply puts on the contact: Twilio's own name for it on Twilio
+# accounts (what seed 003's users look for), Textcast's on generic providers,
+# whose APIs have no opt-out vocabulary of their own.
+DEFAULT_OPT_OUT_TAGS = {"twilio": "Twilio-Message-stop"}
+GENERIC_OPT_OUT_TAG = OPTED_OUT_TAG
 IN_FLIGHT = (status.QUEUED, status.DISPATCHING)
 
 
@@ -79,6 +87,16 @@ def _check_name(name: Any) -> str:
     return name.strip()
 
 
+def _check_tag(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationFailed("opt_out_tag", "must be a tag (a non-empty string)")
+    try:
+        (tag,) = clean_tags([value])
+    except ValidationFailed as exc:
+        raise ValidationFailed("opt_out_tag", exc.message) from None
+    return tag
+
+
 def _check_scope(value: Any) -> str:
     if value not in OPT_OUT_SCOPES:
         raise ValidationFailed("opt_out_scope", f"must be one of {', '.join(OPT_OUT_SCOPES)}")
@@ -119,6 +137,9 @@ async def create_provider(
         webhook_secret_encrypted=ctx.box.encrypt(pysecrets.token_urlsafe(32)),
         is_simulated=is_simulated,
         opt_out_scope=_check_scope(payload.get("opt_out_scope", "account")),
+        opt_out_tag=_check_tag(
+            payload.get("opt_out_tag", DEFAULT_OPT_OUT_TAGS.get(cls.type, GENERIC_OPT_OUT_TAG))
+        ),
     )
     session.add(row)
     await session.flush()
@@ -182,6 +203,8 @@ async def update_provider(
         row.name = name
     if "opt_out_scope" in changes:
         row.opt_out_scope = _check_scope(changes["opt_out_scope"])
+    if "opt_out_tag" in changes:
+        row.opt_out_tag = _check_tag(changes["opt_out_tag"])
     config_changes = {k: v for k, v in changes.items() if k not in RESERVED_KEYS}
     if config_changes:
         cls = provider_class(row.type)
@@ -232,13 +255,30 @@ async def delete_provider(session: AsyncSession, ref: str | int) -> ProviderRow:
     now = utcnow()
     row.deleted_at = now
     row.name = f"{row.name}~deleted~{row.id}"
-    had_default = False
+    row.is_default = False
     for sender in row.senders:
         if sender.deleted_at is None:
-            had_default = had_default or sender.is_default
             sender_service.retire(sender, now)
-    if had_default:
-        await sender_service.promote_new_default(session)
+    await sender_service.promote_new_defaults(session, row.id)
+    return row
+
+
+async def make_default(session: AsyncSession, ref: str | int, sender: str | None) -> ProviderRow:
+    """Make the provider the installation's default, so messages that name no
+    sender go from its default sender (``sender``, one of its own, becomes that
+    default first when given)."""
+    row = await get_provider(session, ref)
+    live = [s for s in row.senders if s.deleted_at is None]
+    if not live:
+        raise Conflict(f"provider {row.name!r} has no senders; add one first")
+    if sender is None:
+        chosen = next((s for s in live if s.is_default), live[0])
+    else:
+        found = next((s for s in live if sender in (s.name, str(s.id))), None)
+        if found is None:
+            raise ValidationFailed("sender", f"provider {row.name!r} has no sender {sender!r}")
+        chosen = found
+    await sender_service.set_default(session, chosen.id, installation=True)
     return row
 
 

@@ -1,5 +1,11 @@
 """Senders: the numbers, short codes, alphanumeric IDs and Messaging Services a
-provider account sends from, each validated for its type."""
+provider account sends from, each validated for its type.
+
+Defaults: each provider has one default sender (its first, until the operator
+picks another), and the installation has one default provider, whose default
+sender sends every message that names no sender. The first provider given a
+sender becomes the installation's default.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
@@ -24,6 +30,15 @@ SHORT_CODE = re.compile(r"^\d{3,8}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 # Twilio allows letters, digits and spaces; at least one letter so it cannot pass for a number.
 ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+# An A2P 10DLC campaign: The Campaign Registry's ID (C and six letters or
+# digits, e.g. CX7QK2M) or Twilio's campaign SID (QE and 32 hexadecimal digits).
+A2P_10DLC_CAMPAIGN = re.compile(r"^(C[A-Z0-9]{6}|QE[0-9a-fA-F]{32})$")
+UNREGISTERED_10DLC = {
+    "code": "unregistered_10dlc",
+    "message": "US carriers filter and surcharge application-to-person traffic from long "
+    "codes not registered for A2P 10DLC: register a campaign and set a2p_10dlc_campaign_id "
+    "(sending stays allowed, counted in stats as unregistered_10dlc)",
+}
 
 # Segments per second a sender may send (DESIGN.md §5). A Messaging Service's real
 # limit is the sum of its numbers' limits; 10 is a safe start, change it per sender.
@@ -50,7 +65,10 @@ class SenderIn(BaseModel):
     custom_callback_url: HttpUrl | None = None
     unsubscribe_text: str | None = Field(None, max_length=160)
     mps: float | None = Field(None, gt=0, le=10000, description="segments per second")
-    is_default: bool = False
+    is_default: bool = Field(False, description="make it its provider's default sender")
+    a2p_10dlc_campaign_id: str | None = Field(
+        None, description="US long codes: the A2P 10DLC campaign it is registered under"
+    )
 
     @field_validator("name")
     @classmethod
@@ -68,6 +86,9 @@ class SenderUpdate(BaseModel):
     restore_default_callback: bool = False
     unsubscribe_text: str | None = Field(None, max_length=160)
     mps: float | None = Field(None, gt=0, le=10000)
+    a2p_10dlc_campaign_id: str | None = Field(
+        None, description="register a US long code for A2P 10DLC; null unregisters it"
+    )
 
     @field_validator("name")
     @classmethod
@@ -111,6 +132,40 @@ def default_mps(sender_type: str, sender_id: str) -> float:
     return DEFAULT_MPS[sender_type]
 
 
+def is_us_long_code(sender_type: str, sender_id: str) -> bool:
+    """Whether A2P 10DLC applies: a US long code that reaches real carriers
+    (Twilio's magic test numbers do not)."""
+    return (
+        sender_type == "long_code"
+        and phone.country_code_of(sender_id) == "US"
+        and not phone.TWILIO_TEST_NUMBER.fullmatch(sender_id)
+    )
+
+
+def check_10dlc_campaign(sender_type: str, sender_id: str, campaign_id: str | None) -> None:
+    """ValidationFailed unless ``campaign_id`` is None or a campaign for a US long code."""
+    if campaign_id is None:
+        return
+    if not is_us_long_code(sender_type, sender_id):
+        raise ValidationFailed(
+            "a2p_10dlc_campaign_id", "A2P 10DLC registration applies to US long codes only"
+        )
+    if not A2P_10DLC_CAMPAIGN.fullmatch(campaign_id):
+        raise ValidationFailed(
+            "a2p_10dlc_campaign_id",
+            f"{campaign_id[:40]!r} is neither a Campaign Registry ID (C and 6 letters or "
+            "digits) nor a Twilio campaign SID (QE and 32 hexadecimal digits)",
+        )
+
+
+def sender_warnings(sender: Sender) -> list[dict[str, str]]:
+    """What the operator should fix about a sender, each as ``{code, message}``."""
+    found: list[dict[str, str]] = []
+    if is_us_long_code(sender.type, sender.sender_id) and sender.a2p_10dlc_campaign_id is None:
+        found.append(dict(UNREGISTERED_10DLC))
+    return found
+
+
 def parse_sender(payload: object) -> SenderIn:
     try:
         return SenderIn.model_validate(payload)
@@ -129,12 +184,14 @@ def validation_failed(exc: ValidationError, prefix: str = "") -> ValidationFaile
 
 
 async def add_sender(session: AsyncSession, provider: ProviderRow, sender_in: SenderIn) -> Sender:
-    """Store a sender; the first live sender anywhere becomes the default."""
+    """Store a sender. The provider's first live sender becomes its default, and
+    the first provider with a sender becomes the installation's default."""
     sender_id = normalize_sender_id(sender_in.type, sender_in.sender_id, provider.type)
+    check_10dlc_campaign(sender_in.type, sender_id, sender_in.a2p_10dlc_campaign_id)
     if await find_sender(session, sender_in.name, missing_ok=True) is not None:
         raise Conflict(f"a sender named {sender_in.name!r} already exists")
-    has_default = await session.scalar(
-        select(Sender.id).where(Sender.deleted_at.is_(None), Sender.is_default.is_(True)).limit(1)
+    provider_has_default = await session.scalar(
+        select(Sender.id).where(_live_defaults(), Sender.provider_id == provider.id).limit(1)
     )
     sender = Sender(
         provider_id=provider.id,
@@ -149,12 +206,20 @@ async def add_sender(session: AsyncSession, provider: ProviderRow, sender_in: Se
         unsubscribe_text=sender_in.unsubscribe_text,
         mps=sender_in.mps or default_mps(sender_in.type, sender_id),
         is_default=False,
+        a2p_10dlc_campaign_id=sender_in.a2p_10dlc_campaign_id,
+        a2p_10dlc_registered_at=utcnow() if sender_in.a2p_10dlc_campaign_id else None,
     )
     session.add(sender)
     await session.flush()
-    if has_default is None or sender_in.is_default:
+    if provider_has_default is None or sender_in.is_default:
         await set_default(session, sender.id)
+    if await default_sender(session) is None:
+        await _make_default_provider(session, provider.id)
     return sender
+
+
+def _live_defaults() -> ColumnElement[bool]:
+    return and_(Sender.deleted_at.is_(None), Sender.is_default.is_(True))
 
 
 async def find_sender(
@@ -173,21 +238,53 @@ async def get_sender(session: AsyncSession, ref: str | int) -> Sender:
     return sender
 
 
+async def provider_of(session: AsyncSession, sender: Sender) -> ProviderRow:
+    provider = await session.get(ProviderRow, sender.provider_id)
+    assert provider is not None  # a sender's provider row is never removed, only retired
+    return provider
+
+
 async def default_sender(session: AsyncSession) -> Sender | None:
-    query = select(Sender).where(Sender.deleted_at.is_(None), Sender.is_default.is_(True))
+    """The installation's default: the default provider's default sender."""
+    query = (
+        select(Sender)
+        .join(ProviderRow, ProviderRow.id == Sender.provider_id)
+        .where(_live_defaults(), ProviderRow.is_default.is_(True), ProviderRow.deleted_at.is_(None))
+    )
     return await session.scalar(query)
 
 
-async def set_default(session: AsyncSession, ref: str | int) -> Sender:
-    """Make one sender the default and every other one not, in one transaction."""
+async def set_default(
+    session: AsyncSession, ref: str | int, *, installation: bool = False
+) -> Sender:
+    """Make a sender its provider's default (the provider's other senders stop
+    being it); with ``installation`` its provider becomes the installation's
+    default too, so messages naming no sender go from it."""
     sender = await get_sender(session, ref)
     await session.execute(
         update(Sender)
-        .where(Sender.id != sender.id, Sender.is_default.is_(True))
+        .where(
+            Sender.provider_id == sender.provider_id,
+            Sender.id != sender.id,
+            Sender.is_default.is_(True),
+        )
         .values(is_default=False)
     )
     sender.is_default = True
+    if installation:
+        await _make_default_provider(session, sender.provider_id)
     return sender
+
+
+async def _make_default_provider(session: AsyncSession, provider_id: int) -> None:
+    await session.execute(
+        update(ProviderRow)
+        .where(ProviderRow.id != provider_id, ProviderRow.is_default.is_(True))
+        .values(is_default=False)
+    )
+    await session.execute(
+        update(ProviderRow).where(ProviderRow.id == provider_id).values(is_default=True)
+    )
 
 
 async def update_sender(session: AsyncSession, ref: str | int, changes: SenderUpdate) -> Sender:
@@ -202,11 +299,24 @@ async def update_sender(session: AsyncSession, ref: str | int, changes: SenderUp
             setattr(sender, field, value)
     if "unsubscribe_text" in changes.model_fields_set:
         sender.unsubscribe_text = changes.unsubscribe_text
+    if "a2p_10dlc_campaign_id" in changes.model_fields_set:
+        register_10dlc(sender, changes.a2p_10dlc_campaign_id)
     if changes.restore_default_callback:
         sender.custom_callback_url = None
     elif changes.custom_callback_url is not None:
         sender.custom_callback_url = str(changes.custom_callback_url)
     return sender
+
+
+def register_10dlc(sender: Sender, campaign_id: str | None) -> None:
+    """Record (or, with None, withdraw) a US long code's A2P 10DLC campaign.
+    Messages sent before the registration stay counted as unregistered."""
+    check_10dlc_campaign(sender.type, sender.sender_id, campaign_id)
+    if campaign_id is None:
+        sender.a2p_10dlc_registered_at = None
+    elif sender.a2p_10dlc_campaign_id is None:
+        sender.a2p_10dlc_registered_at = utcnow()
+    sender.a2p_10dlc_campaign_id = campaign_id
 
 
 def retire(sender: Sender, when: datetime) -> None:
@@ -215,15 +325,34 @@ def retire(sender: Sender, when: datetime) -> None:
     sender.name = f"{sender.name}~deleted~{sender.id}"
 
 
-async def promote_new_default(session: AsyncSession) -> Sender | None:
-    """After the default sender goes, the oldest live sender takes over."""
+async def promote_new_defaults(session: AsyncSession, provider_id: int) -> None:
+    """After a default goes: the provider's oldest live sender becomes its
+    default, and when the installation has no default sender left, the oldest
+    provider with a live sender becomes the default provider."""
     await session.flush()
-    oldest = await session.scalar(
-        select(Sender).where(Sender.deleted_at.is_(None)).order_by(Sender.id).limit(1)
+    has_default = await session.scalar(
+        select(Sender.id).where(_live_defaults(), Sender.provider_id == provider_id).limit(1)
     )
-    if oldest is not None:
-        oldest.is_default = True
-    return oldest
+    if has_default is None:
+        oldest = await session.scalar(
+            select(Sender)
+            .where(Sender.deleted_at.is_(None), Sender.provider_id == provider_id)
+            .order_by(Sender.id)
+            .limit(1)
+        )
+        if oldest is not None:
+            oldest.is_default = True
+            await session.flush()
+    if await default_sender(session) is None:
+        successor = await session.scalar(
+            select(Sender.provider_id)
+            .join(ProviderRow, ProviderRow.id == Sender.provider_id)
+            .where(_live_defaults(), ProviderRow.deleted_at.is_(None))
+            .order_by(Sender.provider_id)
+            .limit(1)
+        )
+        if successor is not None:
+            await _make_default_provider(session, successor)
 
 
 async def delete_sender(session: AsyncSession, ref: str | int) -> Sender:
@@ -235,8 +364,6 @@ async def delete_sender(session: AsyncSession, ref: str | int) -> Sender:
     )
     if pending:
         raise Conflict(f"sender {sender.name!r} still has {pending} message(s) queued or sending")
-    was_default = sender.is_default
     retire(sender, utcnow())
-    if was_default:
-        await promote_new_default(session)
+    await promote_new_defaults(session, sender.provider_id)
     return sender

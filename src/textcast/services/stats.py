@@ -2,7 +2,8 @@
 
 Counted from the messages themselves (their current status) and from the
 event log (replies, opt-outs), over a time window on ``created_at`` and
-optionally one sender, provider, campaign or automation.
+optionally one sender, provider, campaign or automation. Sends from US long
+codes not registered for A2P 10DLC are counted apart (``unregistered_10dlc``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import error_codes, status
-from textcast.db.models import Message, MessageEvent
+from textcast.db.models import Message, MessageEvent, Sender
 from textcast.db.models import Provider as ProviderRow
+from textcast.services.senders import is_us_long_code
 
 PENDING = frozenset(
     {
@@ -85,7 +87,29 @@ async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
         "errors": await _errors(session, where),
         "replies": await _count_events(session, scope, "message.replied"),
         "opt_outs": await _count_events(session, scope, "contact.opted_out"),
+        "unregistered_10dlc": await _unregistered_10dlc(session, where),
     }
+
+
+async def _unregistered_10dlc(session: AsyncSession, where: list[Any]) -> int:
+    """Messages sent from US long codes while not registered for A2P 10DLC:
+    allowed, but carriers filter and surcharge them."""
+    senders = await session.execute(
+        select(Sender.id, Sender.type, Sender.sender_id, Sender.a2p_10dlc_registered_at)
+    )
+    unregistered = [
+        Message.sender_id == row.id
+        if row.a2p_10dlc_registered_at is None
+        else and_(Message.sender_id == row.id, Message.created_at < row.a2p_10dlc_registered_at)
+        for row in senders
+        if is_us_long_code(row.type, row.sender_id)
+    ]
+    if not unregistered:
+        return 0
+    query = select(func.count(Message.id)).where(
+        *where, Message.status.in_(sorted(WITH_PROVIDER)), or_(*unregistered)
+    )
+    return int(await session.scalar(query) or 0)
 
 
 async def _errors(session: AsyncSession, where: list[Any]) -> list[dict[str, Any]]:

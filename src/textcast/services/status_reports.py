@@ -1,5 +1,7 @@
-"""Status reports (Twilio callbacks, generic delivery receipts), stored and
-applied a batch at a time.
+"""Status reports, stored and applied a batch at a time: the one rule for
+what a provider says about a message, whether it came as a Twilio status
+callback, a generic provider's delivery receipt, or the answer to a look-up
+(reconciliation).
 
 A batch is one transaction: a look-up of the messages it names and of the
 idempotency tokens it carries, then one bulk write each for the messages that
@@ -73,7 +75,8 @@ RECEIPTS = cast(Table, WebhookReceipt.__table__)
 
 @dataclass(frozen=True)
 class StatusReport:
-    """One status report as received (a Twilio callback or a generic receipt)."""
+    """One status report as received: a Twilio callback (``kind`` ``status``),
+    a generic receipt (``receipt``) or a look-up's answer (``lookup``)."""
 
     provider_id: int
     meta: Meta | None
@@ -83,6 +86,8 @@ class StatusReport:
     idempotency_token: str | None = None
     kind: str = "status"
     source: str = "callback"
+    # Whose error codes ``update`` carries: resends follow Twilio's codes only.
+    provider_type: str = "twilio"
 
 
 # --- deciding: what a batch does, from what was read --------------------------------
@@ -165,9 +170,11 @@ class ResendPolicy:
     delay: Callable[[int], float]
     codes: frozenset[str] = RESEND_CODES
 
-    def resends(self, message: _Message, update: StatusUpdate, kind: str) -> bool:
+    def resends(self, message: _Message, report: StatusReport) -> bool:
+        update = report.update
         return (
-            kind == "status"  # Twilio's codes; a generic provider's mean something else
+            report.provider_type == "twilio"  # Twilio's codes; a generic provider's differ
+            and update is not None
             and update.status in (status.FAILED, status.UNDELIVERED)
             and update.error_code in self.codes
             and message.attempts < self.max_attempts
@@ -211,7 +218,7 @@ def plan(
             outcome = "ignored"
         else:
             outcome = _apply(message, report.update, now)
-            if outcome == "applied" and resend.resends(message, report.update, report.kind):
+            if outcome == "applied" and resend.resends(message, report):
                 outcome = "requeued"
                 _requeue(message, now + timedelta(seconds=resend.delay(message.attempts)))
                 result.events.append(_requeued_event(message, report, at))

@@ -42,9 +42,12 @@ async def start_simulator(state: SimulatorState, host: str, port: int) -> web.Ap
     return await start_listener(create_app(state), host, port, access_log=None)
 
 
-def run_simulator_forever(host: str, port: int, accounts: Mapping[str, str]) -> None:
-    """Serve a simulator accepting ``accounts`` ({account SID: auth token}) until interrupted."""
-    state = SimulatorState()
+def run_simulator_forever(
+    host: str, port: int, accounts: Mapping[str, str], *, open_accounts: bool = False
+) -> None:
+    """Serve a simulator accepting ``accounts`` ({account SID: auth token}), and
+    with ``open_accounts`` any well-formed one, until interrupted."""
+    state = SimulatorState(open_accounts=open_accounts)
     for sid, token in accounts.items():
         state.add_account(sid, token)
     web.run_app(create_app(state), host=host, port=port, access_log=None, print=None)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Coroutine, Iterable
@@ -113,11 +114,23 @@ class CallbackRecord:
     at: str = field(default_factory=lambda: now().isoformat())
 
 
-class SimulatorState:
-    """Everything one simulator instance holds; safe to inspect from tests."""
+ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+
+class SimulatorState:
+    """Everything one simulator instance holds; safe to inspect from tests.
+
+    With ``open_accounts`` (demo mode) any well-formed Account SID (AC and 32
+    hexadecimal digits) is accepted with any token: the first request
+    registers the account with the token it carries, and later requests must
+    carry the same token, as with Twilio.
+    """
+
+    def __init__(
+        self, config: SimulatorConfig | None = None, *, open_accounts: bool = False
+    ) -> None:
         self.config = config or SimulatorConfig()
+        self.open_accounts = open_accounts
         self.accounts: dict[str, Account] = {}
         self.messages: dict[str, SimulatedMessage] = {}
         self.callback_log: list[CallbackRecord] = []
@@ -151,6 +164,8 @@ class SimulatorState:
         except (binascii.Error, UnicodeDecodeError):
             return None
         account = self.accounts.get(user)
+        if account is None and self.open_accounts and ACCOUNT_SID.fullmatch(user) and password:
+            account = self.add_account(user, password)
         if (
             scheme.lower() != "basic"
             or account is None

@@ -1,2 +1,2 @@
-"""Tracked short links: codes minted per message, the redirect, and click
-records (human clicks counted, link-preview bots flagged)."""
+"""Tracked short links: codes minted per message and their clicks (human
+clicks counted, link-preview bots flagged). The redirect itself is a face."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from textcast import error_codes
@@ -27,6 +28,7 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "to": message.to,
         "body": message.body,
         "media_urls": message.media_urls,
+        "template_id": message.template_id,
         "sender_id": message.sender_id,
         "provider_id": message.provider_id,
         "provider_message_id": message.provider_message_id,
@@ -42,11 +44,30 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "created_at": message.created_at.isoformat(),
         "sent_at": message.sent_at.isoformat() if message.sent_at else None,
         "final_at": message.final_at.isoformat() if message.final_at else None,
-        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
+        "delivered_at": _iso(delivered_at(message)),
+        "carrier_done_at": _iso(message.delivered_at),
     }
     if events is not None:
         view["history"] = [event_view(e) for e in events]
     return view
+
+
+def delivered_at(message: Message) -> datetime | None:
+    """When the carrier finished with the message, never before it was sent.
+
+    The carrier's own time (``carrier_done_at``, Twilio's ``RawDlrDoneDate``)
+    is kept as reported, but it has minute resolution: a message sent at
+    10:15:42 and delivered a second later reads 10:15. Shown as at least
+    ``sent_at``, so a delivery never appears to precede its send.
+    """
+    done = message.delivered_at
+    if done is None or message.sent_at is None:
+        return done
+    return max(done, message.sent_at)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _describe(message: Message) -> str | None:

@@ -3,7 +3,7 @@ parameters as a query string, a form, JSON or a raw body, with ``$$To``,
 ``$$Body``, ``$$From`` and ``$$Secret.<name>`` placeholders.
 
 Success is any 2xx unless a rule on the answer says otherwise; the provider's
-message ID is extracted the same way. Presets (``presets.py``) fill all of
+message ID is extracted the same way. Presets (``presets``) fill all of
 this in from a few credentials.
 """
 
@@ -12,101 +12,35 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, cast
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel
 
-from textcast.errors import ProviderError, ValidationFailed
-from textcast.providers import http_template as tpl
-from textcast.providers.base import (
+from textcast.errors import ProviderError
+from textcast.providers.base import OutboundMessage, Provider, SendResult
+from textcast.providers.generic import template as tpl
+from textcast.providers.generic.answers import answer_record
+from textcast.providers.generic.config import GenericConfig, GenericSecrets, parse_definition
+from textcast.providers.generic.presets import build_preset
+from textcast.providers.http import (
+    NOT_CONNECTED,
+    TRANSPORT_ERRORS,
     HttpClient,
-    OutboundMessage,
-    Provider,
-    SendResult,
     basic_auth,
     parse_retry_after,
+    read_answer,
+    transport_error,
 )
-from textcast.providers.base import validate_models as _validate_models
-from textcast.providers.http_template import ResponseRule
-from textcast.providers.receipts import ReceiptMapping
 
 # 408/425/429 and every 5xx can pass on a later try; other statuses will not.
 RETRYABLE_4XX = frozenset({408, 425, 429})
 RAW_LIMIT = 2000  # characters of the answer kept on the attempt record
 ANSWER_LIMIT = 64 * 1024  # bytes of the answer read at most
 CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
-
-
-class GenericConfig(BaseModel):
-    """The request shape, stored in clear. Secrets appear only as ``$$Secret.<name>``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    preset: str | None = None
-    method: Literal["GET", "POST"] = "POST"
-    url: str = Field(min_length=8, max_length=2000)
-    basic_username: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    params: dict[str, str] = Field(default_factory=dict)
-    body_format: Literal["form", "json", "raw"] = "form"
-    body: str | None = Field(None, max_length=20000, description="body template")
-    content_type: str | None = None
-    to_format: Literal["e164", "e164_no_plus"] = "e164"
-    success: ResponseRule | None = None
-    message_id: ResponseRule | None = None
-    error_code: ResponseRule | None = None
-    error_message: ResponseRule | None = None
-    receipt: ReceiptMapping | None = Field(
-        None, description="how to read this provider's delivery receipts"
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an absolute http:// or https:// URL")
-        if "@" in parts.netloc:
-            # The URL is stored in clear; credentials belong in auth or $$Secret.<name>.
-            raise ValueError('no credentials in the URL; use "auth": {"username", "password"}')
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not name or any(c in name for c in ":\r\n \t") or "\r" in text or "\n" in text:
-                raise ValueError(f"invalid header {name!r}")
-        return value
-
-    def templates(self) -> list[str]:
-        """Every string placeholders are replaced in."""
-        fixed = [self.url, self.basic_username or "", self.body or ""]
-        return [*fixed, *self.headers.values(), *self.params.values()]
-
-    @model_validator(mode="after")
-    def _body_fits_method(self) -> GenericConfig:
-        if self.method == "GET" and self.body:
-            raise ValueError("a GET request cannot carry a body; use params or the URL")
-        if self.method == "POST" and self.body_format == "raw" and not self.body:
-            raise ValueError('body_format "raw" needs a body template')
-        if self.method == "POST" and self.body and self.params:
-            raise ValueError("give params or a body template, not both")
-        return self
-
-
-class GenericSecrets(BaseModel):
-    """Stored encrypted: the Basic password and named values for ``$$Secret.<name>``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    basic_password: SecretStr | None = None
-    credentials: dict[str, SecretStr] = Field(default_factory=dict)
-
-
+PEER = "the provider"  # how transport errors name the other side
 RECEIPT_URL = "$$ReceiptURL"
 
 
@@ -121,25 +55,9 @@ class GenericHttpProvider(Provider):
     def from_payload(cls, payload: Mapping[str, Any]) -> tuple[GenericConfig, GenericSecrets]:
         """A preset with its credentials, or a full custom definition; ``ValidationFailed``
         names the field at fault."""
-        from textcast.providers.presets import build_preset
-
         if payload.get("preset"):
             payload = build_preset(str(payload["preset"]), payload)
-        auth = payload.get("auth") or {}
-        if not isinstance(auth, dict):
-            raise ValidationFailed("auth", 'expected {"username": ..., "password": ...}')
-        merged = {
-            **payload,
-            "basic_username": auth.get("username", payload.get("basic_username")),
-            "basic_password": auth.get("password", payload.get("basic_password")),
-        }
-        models = _validate_models(GenericConfig, GenericSecrets, merged)
-        config, secrets = cast(tuple[GenericConfig, GenericSecrets], models)
-        # A template naming a missing secret is refused when saved, not when sending.
-        unknown = tpl.unknown_secrets(config.templates(), secrets.credentials)
-        if unknown:
-            raise ValidationFailed("credentials", f"$$Secret.{unknown[0]} is used but not set")
-        return config, secrets
+        return parse_definition(payload)
 
     def endpoints(self) -> list[str]:
         return [self.config.url.split("$$")[0]]
@@ -202,19 +120,16 @@ class GenericHttpProvider(Provider):
                 timeout=http.timeout,
                 allow_redirects=False,
             ) as response:
-                text = await tpl.read_answer(response, ANSWER_LIMIT)
+                text = await read_answer(response, ANSWER_LIMIT)
                 return self._result(response.status, response.headers, text)
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-            # No connection, so the request never left: an ordinary retry.
-            raise ProviderError("unreachable", f"cannot connect: {exc}", False) from None
-        except TimeoutError:
-            raise ProviderError("timeout", "the provider did not answer in time", False) from None
+        except (*NOT_CONNECTED, TimeoutError) as exc:
+            # First: a certificate error is a ValueError too, and still "unreachable".
+            raise transport_error(exc, PEER) from None
         except (aiohttp.InvalidURL, ValueError):
             # The message would repeat the URL, which may carry a $$Secret value.
             raise ProviderError("invalid_url", "the rendered URL is invalid", True) from None
-        except aiohttp.ClientError as exc:
-            # The request may have been sent: the provider may have the message.
-            raise ProviderError("network", f"lost the provider's answer: {exc}", False) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, PEER) from None
 
     def _result(self, status: int, headers: Mapping[str, str], text: str) -> SendResult:
         try:
@@ -224,7 +139,7 @@ class GenericHttpProvider(Provider):
         cfg = self.config
         if 200 <= status < 300 and (cfg.success is None or cfg.success.holds(text, document)):
             found = cfg.message_id.extract(text, document) if cfg.message_id else None
-            raw = tpl.answer_record(status, text, document, RAW_LIMIT)
+            raw = answer_record(status, text, document, RAW_LIMIT)
             return SendResult(found, raw=raw, http_status=status)
         code = cfg.error_code.extract(text, document) if cfg.error_code else None
         detail = cfg.error_message.extract(text, document) if cfg.error_message else None

@@ -97,37 +97,6 @@ def candidate_urls(url: str) -> list[str]:
     return [url]
 
 
-def public_url(
-    scheme: str,
-    host: str,
-    path_and_query: str,
-    headers: Mapping[str, str],
-    trust_forwarded: bool = True,
-) -> str:
-    """The URL the caller used, rebuilt behind a proxy.
-
-    With ``trust_forwarded``, the first value of X-Forwarded-Proto and of
-    X-Forwarded-Host (header names in any case) replace ``scheme`` and ``host``.
-    Only trust them when a proxy you run sets them: a client can send anything.
-    ``path_and_query`` must be the raw (still percent-encoded) request target.
-    """
-    if trust_forwarded:
-        scheme = _first(_header(headers, "x-forwarded-proto")) or scheme
-        host = _first(_header(headers, "x-forwarded-host")) or host
-    return f"{scheme}://{host}{path_and_query}"
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:  # a plain dict is case-sensitive; aiohttp/Starlette headers are not
-        value = next((v for k, v in headers.items() if k.lower() == name), None)
-    return value
-
-
-def _first(value: str | None) -> str:
-    return (value or "").split(",")[0].strip()
-
-
 def _same(expected: str, given: str) -> bool:
     # compare_digest refuses non-ASCII str; headers and query values can hold anything.
     return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textcast import status
-from textcast.providers import http_template as tpl
+from textcast.errors import TextcastError
+from textcast.providers.generic.answers import json_path
 
 FAILURES = frozenset({status.FAILED, status.UNDELIVERED})
 
@@ -66,7 +67,7 @@ class Receipt:
     error_message: str | None
 
 
-class ReceiptUnreadable(ValueError):
+class ReceiptUnreadable(TextcastError):
     """The body is not what the mapping describes (answered 400)."""
 
 
@@ -95,7 +96,7 @@ def _items(
                 raise ReceiptUnreadable(f"no {mapping.json_field!r} field")
             document = _json(document[mapping.json_field])
     if mapping.items is not None:
-        document = tpl.json_path(document, mapping.items) if mapping.items else document
+        document = json_path(document, mapping.items) if mapping.items else document
         if not isinstance(document, list):
             raise ReceiptUnreadable(f"no list of receipts at {mapping.items or 'the top level'}")
         return document
@@ -112,7 +113,7 @@ def _json(text: str) -> Any:
 def _value(item: Any, path: str | None) -> str | None:
     if path is None:
         return None
-    found = tpl.json_path(item, path) if isinstance(item, dict | list) else None
+    found = json_path(item, path) if isinstance(item, dict | list) else None
     if found is None or isinstance(found, dict | list):
         return None
     return str(found).strip()

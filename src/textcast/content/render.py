@@ -1,0 +1,288 @@
+"""Personalisation: a template's text rendered for one contact.
+
+Templates are written by users, so they run in Jinja's immutable sandbox and
+are checked when saved: only output, conditions, variables, literals and an
+allow-list of filters. No loops, no function calls, no multiplication, no
+``set``: rendering is then linear in the template's size, so nothing a user
+writes (``range(10**9)``, ``'x' * 10**9``, ``''.__class__``) can stall a
+campaign or reach Python's internals. The output is capped, too.
+
+What a template sees:
+
+- ``contact``: ``phone``, ``country``, ``time_zone``, ``external_id``,
+  ``tags``, and every attribute both as ``contact.<name>`` and as
+  ``contact.attributes.<name>`` (``{{ contact.first_name | default("there") }}``);
+- ``data``: the values the caller passed (``"data": {...}`` on a message,
+  trigger properties in automations);
+- the ``date`` filter: a date or ISO date/datetime, in the contact's zone
+  (``{{ contact.renewal_date | date("%d %b") }}``).
+
+A variable that is missing and has no ``default`` is an error for that one
+recipient (:class:`RenderError` names it); previews collect every missing
+variable instead (:func:`missing_variables`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
+from jinja2.environment import Template
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from textcast.errors import TextcastError, ValidationFailed
+
+MAX_OUTPUT = 10_000  # characters; ten SMS segments are 1,530
+MAX_TEMPLATE = 5_000
+
+ALLOWED_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.If,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Const,
+    nodes.Filter,
+    nodes.Test,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.CondExpr,
+    nodes.Concat,
+    nodes.Add,
+    nodes.Sub,
+    nodes.Neg,
+    nodes.Pos,
+    nodes.Keyword,
+)
+ALLOWED_FILTERS = frozenset(
+    {"default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate", "round",
+     "int", "float", "abs", "first", "last", "length", "string", "date"}
+)  # fmt: skip
+ALLOWED_NAMES = frozenset({"contact", "data", "true", "false", "none", "True", "False", "None"})
+
+
+class RenderError(TextcastError):
+    """A template that could not be rendered for one recipient; ``variable``
+    names the missing one when that was the cause."""
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class Record:
+    """A read-only bag of values a template reads with dots or brackets.
+
+    Not a dict: ``contact.items`` must find an attribute called ``items``,
+    not the dict method, and a missing key must name its whole path."""
+
+    __slots__ = ("_path", "_values")
+
+    def __init__(self, path: str, values: Mapping[str, Any]) -> None:
+        self._path = path
+        self._values = {k: _wrap(f"{path}.{k}", v) for k, v in values.items()}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self._values.items())
+
+
+def _wrap(path: str, value: Any) -> Any:
+    return Record(path, value) if isinstance(value, Mapping) else value
+
+
+def contact_scope(
+    *,
+    phone: str,
+    attributes: Mapping[str, Any],
+    tags: Sequence[str] = (),
+    country: str | None = None,
+    time_zone: str | None = None,
+    external_id: str | None = None,
+) -> Record:
+    """What a template reads as ``contact``: attributes first-class, then the
+    built-in fields (which win over an attribute of the same name)."""
+    built_in = {
+        "phone": phone,
+        "country": country,
+        "time_zone": time_zone,
+        "external_id": external_id,
+        "tags": list(tags),
+        "attributes": attributes,
+    }
+    return Record("contact", {**attributes, **built_in})
+
+
+class _Missing(StrictUndefined):
+    """Fails like StrictUndefined, with the whole path of what is missing as
+    the message (``contact.attributes.plan``), so an error can name it."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        parent = getattr(self._undefined_obj, "_path", None)
+        name = str(self._undefined_name)
+        return f"{parent}.{name}" if isinstance(parent, str) else name
+
+
+ZONE = "__zone__"  # where render() leaves the contact's zone for the date filter
+
+
+@pass_context
+def _date(context: Context, value: Any, fmt: str = "%Y-%m-%d") -> str:
+    zone = context.get(ZONE)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            raise RenderError(f"{value!r} is not an ISO date or datetime") from None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = aware.astimezone(zone) if zone else aware
+    if not isinstance(value, date):
+        raise RenderError(f"the date filter needs a date, not {type(value).__name__}")
+    return value.strftime(fmt)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    def __init__(self) -> None:
+        super().__init__(undefined=_Missing, autoescape=False, keep_trailing_newline=True)
+        self.filters = {name: f for name, f in self.filters.items() if name in ALLOWED_FILTERS}
+        self.filters["date"] = _date
+        self.globals.clear()
+
+
+_ENVIRONMENT = _Environment()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A checked template, compiled once and rendered for many contacts."""
+
+    source: str
+    template: Template
+
+    def render(self, contact: Record, data: Mapping[str, Any], zone: ZoneInfo | None) -> str:
+        """The text for one recipient; :class:`RenderError` when it cannot be made."""
+        values = {"contact": contact, "data": Record("data", data), ZONE: zone}
+        try:
+            out: list[str] = []
+            size = 0
+            for piece in self.template.generate(values):
+                size += len(piece)
+                if size > MAX_OUTPUT:
+                    raise RenderError(f"the text is longer than {MAX_OUTPUT} characters")
+                out.append(piece)
+            return "".join(out)
+        except RenderError:
+            raise
+        except UndefinedError as exc:
+            raise RenderError(f"{exc} is not set and has no default", variable=str(exc)) from None
+        except (SecurityError, TypeError, ValueError, ArithmeticError) as exc:
+            raise RenderError(f"cannot render: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def compile_template(source: str, field: str = "body") -> Compiled:
+    """Check and compile ``source``; ``ValidationFailed`` naming ``field`` says
+    what is not allowed (templates are checked when saved, not when sent)."""
+    if len(source) > MAX_TEMPLATE:
+        raise ValidationFailed(field, f"at most {MAX_TEMPLATE} characters")
+    try:
+        tree = _ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as exc:
+        message = f"template syntax error on line {exc.lineno}: {exc.message}"
+        raise ValidationFailed(field, message) from None
+    for node in tree.find_all(nodes.Node):
+        _check_node(node, field)
+    return Compiled(source, _ENVIRONMENT.from_string(tree))
+
+
+def _check_node(node: nodes.Node, field: str) -> None:
+    if not isinstance(node, ALLOWED_NODES):
+        what = {
+            nodes.For: "loops",
+            nodes.Call: "function calls",
+            nodes.Mul: "multiplication",
+            nodes.Pow: "powers",
+            nodes.Assign: "set",
+            nodes.Macro: "macros",
+        }.get(type(node), f"{type(node).__name__} expressions")
+        raise ValidationFailed(field, f"templates may not use {what}")
+    if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+        allowed = ", ".join(sorted(ALLOWED_FILTERS))
+        raise ValidationFailed(field, f"unknown filter {node.name!r}; use one of: {allowed}")
+    if isinstance(node, nodes.Test) and node.name not in ("defined", "undefined", "none"):
+        raise ValidationFailed(field, f"unknown test {node.name!r}")
+    if isinstance(node, nodes.Name) and node.name not in ALLOWED_NAMES:
+        raise ValidationFailed(field, f"unknown name {node.name!r}: use contact.… or data.…")
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+        raise ValidationFailed(field, f"{node.attr!r} is not a field a template may read")
+
+
+def missing_variables(compiled: Compiled, contact: Record, data: Mapping[str, Any]) -> list[str]:
+    """Every variable the text needs and the contact lacks (a preview lists
+    them all, where sending stops at the first)."""
+    missing: list[str] = []
+    for _ in range(50):  # each round finds one; a template has few variables
+        try:
+            compiled.render(contact, data, None)
+            return missing
+        except RenderError as exc:
+            if exc.variable is None or exc.variable in missing:
+                return missing
+            if missing and exc.variable.startswith(missing[-1] + "."):
+                missing[-1] = exc.variable  # a field of what was filled: name the leaf
+            else:
+                missing.append(exc.variable)
+            contact, data = _fill(exc.variable, contact, data)
+    return missing
+
+
+def _fill(path: str, contact: Record, data: Mapping[str, Any]) -> tuple[Record, Mapping[str, Any]]:
+    """``contact`` and ``data`` with an empty record at ``path`` (it renders as
+    nothing, and a field read from it is reported in turn), to look past it."""
+    root, *rest = path.split(".")
+    if root == "data":
+        return contact, _with(_plain(data), rest, {})
+    return Record("contact", _with(_plain(contact._values), rest, {})), data
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v._values) if isinstance(v, Record) else v for k, v in values.items()}
+
+
+def _with(values: dict[str, Any], path: list[str], filler: Any) -> dict[str, Any]:
+    if not path:
+        return values
+    head, *tail = path
+    if not tail:
+        values[head] = filler
+        return values
+    inner = values.get(head)
+    values[head] = _with(dict(inner) if isinstance(inner, dict) else {}, tail, filler)
+    return values

@@ -1,0 +1,76 @@
+"""Exotel's SMS API and its delivery receipts (told the per-message receipt
+URL in each send, as ``StatusCallback``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from textcast.providers.generic.presets.spec import Preset, PresetField, path_segment
+
+RECEIPT: dict[str, Any] = {
+    "format": "form",
+    "message_id": "SmsSid",
+    "status": "Status",
+    "error_code": "DetailedStatusCode",
+    "error_message": "DetailedStatus",
+    # Exotel's "sent" is its final success: the handset has the message.
+    "status_map": {
+        "queued": "accepted",
+        "sending": "sending",
+        "submitted": "sent",
+        "sent": "delivered",
+        # Exotel's pages spell it both ways.
+        "failed_dnd": "failed",
+        "failed-dnd": "failed",
+        "failed": "undelivered",
+    },
+}
+
+
+def build(v: Mapping[str, str], base: str) -> dict[str, Any]:
+    params = {"From": "$$From", "To": "$$To", "Body": "$$Body", "StatusCallback": "$$ReceiptURL"}
+    if v.get("dlt_entity_id"):
+        params["DltEntityId"] = v["dlt_entity_id"]
+    if v.get("dlt_template_id"):
+        params["DltTemplateId"] = v["dlt_template_id"]
+    if v.get("encoding_type"):
+        params["EncodingType"] = v["encoding_type"]
+    return {
+        "method": "POST",
+        "url": f"{base}/v1/Accounts/{path_segment(v['account_sid'])}/Sms/send.json",
+        "basic_username": v["api_key"],
+        "basic_password": "$$Secret.api_token",
+        "body_format": "form",
+        "params": params,
+        "message_id": {"json_path": "SMSMessage.Sid"},
+        "error_code": {"json_path": "RestException.Code"},
+        "error_message": {"json_path": "RestException.Message"},
+        "receipt": RECEIPT,
+    }
+
+
+PRESET = Preset(
+    "exotel",
+    "Exotel",
+    "https://developer.exotel.com/api/sms",
+    "https://api.exotel.com",
+    (
+        PresetField(
+            "account_sid",
+            "Account SID",
+            help="Mumbai-cluster accounts: base_url_override https://api.in.exotel.com",
+        ),
+        PresetField("api_key", "API key"),
+        PresetField("api_token", "API token", secret=True),
+        PresetField("dlt_entity_id", "DLT entity ID (India)", required=False),
+        PresetField("dlt_template_id", "DLT template ID (India)", required=False),
+        PresetField(
+            "encoding_type",
+            "Encoding type",
+            required=False,
+            help='"unicode" for text outside GSM-7 (Exotel\'s default is "plain")',
+        ),
+    ),
+    build,
+)
