@@ -208,6 +208,6 @@ class Dispatcher:
             # Over the sender's pace: back to the queue in this same transaction, untried.
             released = [outcomes.released(mid, at) for mid, at in planned.released.items()]
             await outcome_store.record(session, self.worker_id, released)
-        self.leases.hold((m.id for m in batch if m.id not in planned.released), send_until)
+        self.leases.hold([m.id for m in batch if m.id not in planned.released], send_until)
         self.flusher.add_all(outcomes.suppressed(m) for m in batch if m.id in suppressed)
         return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]

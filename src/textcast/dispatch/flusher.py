@@ -49,7 +49,7 @@ class OutcomeFlusher:
         batch, self._buffer = self._buffer, []
         # No longer renewed: recording takes a moment, not a lease. Let go first,
         # so a message claimed again as soon as this commits keeps its new lease.
-        let_go = self._leases.let_go(o.message_id for o in batch)
+        let_go = self._leases.let_go([o.message_id for o in batch])
         try:
             async with self._ctx.write_session() as session:
                 await outcome_store.record(session, self._worker_id, batch)

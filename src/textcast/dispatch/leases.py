@@ -40,8 +40,7 @@ class HeldLeases:
 
     def hold(self, message_ids: Iterable[int], until: float) -> None:
         """Claimed: sends of ``message_ids`` may start until ``until``."""
-        for message_id in message_ids:
-            self._until[message_id] = until
+        self._until.update(dict.fromkeys(message_ids, until))
 
     def holds(self, message_id: int) -> bool:
         """A send of ``message_id`` may start now."""
