@@ -16,7 +16,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone as phone_numbers
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact, InboundMessage, Message, utcnow
 from textcast.errors import NotFound, ValidationFailed
 
@@ -36,11 +36,11 @@ async def ensure_many(
     if not wanted:
         return {}
     connection = await session.connection()
-    to_db_time = bulk.db_time(connection.dialect)
-    now = to_db_time(utcnow())
+    dialect = dialect_of(connection)
+    now = dialect.bind_time(utcnow())
     # Plain values to the driver: bulk intake creates up to 10,000 at a time.
     rows = [(phone, "[]", now, now) for phone in wanted]
-    await bulk.insert_rows(connection, CONTACTS, _NEW_CONTACT, rows, skip_conflicts=True)
+    await dialect.insert_rows(connection, CONTACTS, _NEW_CONTACT, rows, skip_conflicts=True)
     if not ids:
         return {}
     found: dict[str, int] = {}
