@@ -21,8 +21,6 @@ from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
-# Convert is re-exported with db_time below, for status_reports.
-from textcast.db.dialect import Convert as Convert
 from textcast.db.dialect import dialect_of
 
 
@@ -100,9 +98,3 @@ async def executemany(
         statement.sql, [row({**constants, **r}) for r in rows]
     )
     return int(result.rowcount)
-
-
-# status_reports converts its times through here until it moves onto the dialect seam.
-def db_time(dialect: Dialect) -> Convert:
-    """How :class:`~textcast.db.models.UTCDateTime` binds an aware datetime on ``dialect``."""
-    return dialect_of(dialect).bind_time
