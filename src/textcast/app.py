@@ -33,7 +33,9 @@ from textcast.jobs.imports import ImportRunner
 from textcast.notify.deliverer import EventNotifier
 from textcast.redirects.front_door import OPENAPI_PATH as LINK_OPENAPI_PATH
 from textcast.redirects.front_door import LinkRedirects
-from textcast.web.deps import require_api_key
+from textcast.services import roles
+from textcast.web.audit import ApiAuditLog
+from textcast.web.deps import api_access
 from textcast.web.errors import install_error_handlers
 
 DESCRIPTION = (
@@ -101,14 +103,18 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     app.status_intake = StatusCallbackIntake(webhooks.auth, webhooks.status)
     app.redirects = redirects = LinkRedirects(ctx)
     install_error_handlers(app)
-    secured = [Depends(require_api_key)]
-    app.include_router(routes_providers.router, dependencies=secured)
-    app.include_router(routes_messages.router, dependencies=secured)
-    app.include_router(routes_events.router, dependencies=secured)
-    app.include_router(routes_contacts.router, dependencies=secured)
-    app.include_router(routes_segments.router, dependencies=secured)
-    app.include_router(routes_audience.router, dependencies=secured)
-    app.include_router(routes_templates.router, dependencies=secured)
+    # Every key reads; changes need the role's permission (textcast.services.roles).
+    for router, write in (
+        (routes_providers.router, roles.PROVIDERS_WRITE),
+        (routes_messages.router, roles.SEND),
+        (routes_events.router, roles.WEBHOOKS_WRITE),  # its only changes are webhooks
+        (routes_contacts.router, roles.AUDIENCE_WRITE),
+        (routes_segments.router, roles.AUDIENCE_WRITE),
+        (routes_audience.router, roles.AUDIENCE_WRITE),
+        (routes_templates.router, roles.CONTENT_WRITE),
+    ):
+        app.include_router(router, dependencies=[Depends(api_access(write))])
+    app.add_middleware(ApiAuditLog, ctx=ctx)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)
     app.include_router(routes_system.router)

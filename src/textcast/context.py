@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from textcast.config import Settings
 from textcast.crypto import SecretBox, load_secret_box
+from textcast.db.dialect import DatabaseDialect, dialect_of
 from textcast.db.engine import make_engine, make_sessionmaker
 from textcast.netguard import TargetGuard
 from textcast.providers.http import HttpClient
@@ -52,6 +53,11 @@ class Context:
             self._http = HttpClient(session, self.settings.http_timeout, self.guard)
         return self._http
 
+    @property
+    def dialect(self) -> DatabaseDialect:
+        """Where the process's database differs from the other kind."""
+        return dialect_of(self.engine)
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
@@ -72,7 +78,7 @@ class Context:
         write session: the turn is held until commit. PostgreSQL's row locks
         need none of this.
         """
-        if self.engine.dialect.name != "sqlite":
+        if not self.dialect.write_turns:
             async with self.session() as session:
                 yield session
             return

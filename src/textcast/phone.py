@@ -6,11 +6,12 @@ per subscriber, so opt-outs, suppression and de-duplication match reliably.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType, geocoder
 from phonenumbers.phonenumberutil import _number_type_helper
 
 from textcast.errors import ValidationFailed
@@ -216,3 +217,25 @@ def is_us_or_canada(e164: str) -> bool:
 def _shown(text: str) -> str:
     """The input as quoted in an error message, cut short if long."""
     return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def with_country_code(country_code: str, number: str) -> str:
+    """A number given in two parts (Send Test SMS: country code ``1`` or ``+1``
+    and mobile number ``4155552671``) as one string for :func:`normalize`. A
+    number written with its own ``+`` keeps it; a national trunk ``0`` goes."""
+    number, code = number.strip(), country_code.strip().lstrip("+")
+    if code and not number.startswith("+"):
+        return f"+{code}{number.lstrip('0')}"
+    return number
+
+
+@functools.cache
+def calling_codes() -> tuple[tuple[str, int, str], ...]:
+    """(region, country calling code, English name) for every region
+    libphonenumber knows, sorted by name: the country code picker."""
+    found = []
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        example = phonenumbers.example_number(region)
+        name = geocoder.country_name_for_number(example, "en") if example else ""
+        found.append((region, phonenumbers.country_code_for_region(region), name or region))
+    return tuple(sorted(found, key=lambda item: item[2]))

@@ -1,4 +1,5 @@
-"""Start-up: migrate, build the context, make the admin key, start the pieces."""
+"""Start-up: migrate, build the context, make the admin key and the first
+dashboard admin, start the pieces."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from textcast.db import migrate
 from textcast.db.models import Provider as ProviderRow
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.notify.deliverer import EventNotifier
-from textcast.services import apikeys
+from textcast.services import apikeys, users
 from textcast.services.providers import create_provider
 from textcast.simulator import SimulatorState, start_simulator
 
@@ -34,20 +35,22 @@ SIMULATOR_FROM = "+15005550006"
 class Prepared:
     ctx: Context
     new_admin_key: str | None
+    new_admin_user: tuple[str, str] | None = None  # (username, password), shown once
 
 
 async def prepare(settings: Settings) -> Prepared:
-    """Migrate the database and make sure an admin key exists (and, in demo mode,
-    the simulated provider)."""
+    """Migrate the database and make sure an admin key and a dashboard user
+    exist (and, in demo mode, the simulated provider)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url)
     ctx = Context.create(settings)
     async with ctx.session() as session:
         configured = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
         new_key = await apikeys.ensure_admin_key(session, configured)
+        new_user = await users.ensure_first_admin(session)
     if settings.demo:
         await ensure_simulator_provider(ctx)
-    return Prepared(ctx, new_key)
+    return Prepared(ctx, new_key, new_user)
 
 
 async def ensure_simulator_provider(ctx: Context) -> None:
@@ -103,10 +106,17 @@ async def start_demo_simulator(ctx: Context) -> web.AppRunner:
     return await start_simulator(state, ctx.settings.simulator_host, ctx.settings.simulator_port)
 
 
-def banner(settings: Settings, new_key: str | None, *, demo: bool, dispatching: bool = True) -> str:
+def banner(
+    settings: Settings,
+    new_key: str | None,
+    *,
+    demo: bool,
+    dispatching: bool = True,
+    new_user: tuple[str, str] | None = None,
+) -> str:
     url = f"http://{settings.host}:{settings.port}"
     lines = [
-        f"Textcast is running at {url}  (API docs: {url}/docs)",
+        f"Textcast is running at {url}  (dashboard: {url}/ , API docs: {url}/docs)",
         f"Callbacks are built from {settings.effective_public_url}",
     ]
     if demo:
@@ -125,6 +135,16 @@ def banner(settings: Settings, new_key: str | None, *, demo: bool, dispatching: 
     else:
         lines.append(
             "Admin API key: the one shown on first start (new ones: `textcast apikeys create`)"
+        )
+    if new_user:
+        username, password = new_user
+        lines.append(
+            f"Dashboard sign-in (shown once, change it under Settings): {username} / {password}"
+        )
+    else:
+        lines.append(
+            "Dashboard users: as set up before "
+            "(new ones: `textcast users create`; lost password: `textcast users set-password`)"
         )
     return "\n".join(lines)
 
@@ -154,7 +174,13 @@ async def serve(settings: Settings, *, log_level: str = "info") -> None:
         )
         server = uvicorn.Server(config)
         print(
-            banner(settings, prepared.new_admin_key, demo=settings.demo, dispatching=dispatching),
+            banner(
+                settings,
+                prepared.new_admin_key,
+                demo=settings.demo,
+                dispatching=dispatching,
+                new_user=prepared.new_admin_user,
+            ),
             flush=True,
         )
         await server.serve()

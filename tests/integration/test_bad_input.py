@@ -12,6 +12,7 @@ from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
 from textcast.app import create_app
 from textcast.dashboard.auth import COOKIE as DASHBOARD_COOKIE
+from textcast.services import signins
 
 BAD_BODIES: list[bytes] = [
     b"{not json",
@@ -105,7 +106,10 @@ async def test_an_id_no_database_column_can_hold_is_a_4xx_not_a_driver_error(
 ) -> None:
     """Both drivers refuse to bind a number past 64 bits: it must be refused
     before it reaches them, on the API, the provider webhooks and the dashboard."""
-    headers = {**server.headers, "Cookie": f"{DASHBOARD_COOKIE}={server.api_key}"}
+    async with server.ctx.session() as session:  # a dashboard session, as signing in makes
+        started = await signins.with_api_key(session, server.api_key, None)
+    assert started is not None
+    headers = {**server.headers, "Cookie": f"{DASHBOARD_COOKIE}={started[0]}"}
     async with http.request(
         method, f"{server.url}{path}", data={"From": "+14155550100"}, headers=headers
     ) as response:

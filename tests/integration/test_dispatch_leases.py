@@ -13,8 +13,9 @@ from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.helpers import eventually
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, SendAttempt, utcnow
-from textcast.dispatch import claims, outbox
+from textcast.dispatch import claims, outcome_store
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.dispatch.outcomes import Outcome
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider
 
@@ -112,11 +113,9 @@ async def test_a_late_answer_leaves_a_message_back_in_the_queue_alone(
             .where(Message.id == message_id)
             .values(status="queued", lease_owner=None, lease_expires_at=None)
         )
-    late = outbox.Outcome(
-        message_id, "accepted", provider_message_id="SM" + "1" * 32, latency_ms=9000.0
-    )
+    late = Outcome(message_id, "accepted", provider_message_id="SM" + "1" * 32, latency_ms=9000.0)
     async with ctx.session() as session:
-        applied = await outbox.record(session, "slow-worker", [late])
+        applied = await outcome_store.record(session, "slow-worker", [late])
     message, events, attempts = await rows_about(ctx, message_id)
     assert (message.status, message.provider_message_id) == ("queued", None)
     assert (events, attempts) == (events_before, 0)
@@ -134,11 +133,11 @@ async def test_an_outcome_that_changed_nothing_leaves_no_event_or_attempt(
             update(Message).where(Message.id == message_id).values(lease_owner="rescuer")
         )
     late = [
-        outbox.Outcome(message_id, "failed", error_code="21211", latency_ms=50.0),
-        outbox.Outcome(message_id, "retry", error_code="http_503", latency_ms=50.0),
+        Outcome(message_id, "failed", error_code="21211", latency_ms=50.0),
+        Outcome(message_id, "retry", error_code="http_503", latency_ms=50.0),
     ]
     async with ctx.session() as session:
-        applied = await outbox.record(session, "slow-worker", late)
+        applied = await outcome_store.record(session, "slow-worker", late)
     message, events, attempts = await rows_about(ctx, message_id)
     assert (message.status, message.lease_owner, message.error_code) == (
         "dispatching",
@@ -159,11 +158,11 @@ async def test_recorded_outcomes_say_which_messages_they_changed(
             update(Message).where(Message.id == lost).values(lease_owner="rescuer")
         )
     outcomes = [
-        outbox.Outcome(mine, "accepted", provider_message_id="SM" + "2" * 32, latency_ms=40.0),
-        outbox.Outcome(lost, "accepted", provider_message_id="SM" + "3" * 32, latency_ms=40.0),
+        Outcome(mine, "accepted", provider_message_id="SM" + "2" * 32, latency_ms=40.0),
+        Outcome(lost, "accepted", provider_message_id="SM" + "3" * 32, latency_ms=40.0),
     ]
     async with ctx.session() as session:
-        applied = await outbox.record(session, "worker", outcomes)
+        applied = await outcome_store.record(session, "worker", outcomes)
     assert (await rows_about(ctx, mine))[2] == 1
     assert (await rows_about(ctx, lost))[2] == 0
     assert applied == {mine}

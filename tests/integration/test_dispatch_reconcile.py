@@ -16,7 +16,7 @@ from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.helpers import eventually
 from textcast.context import Context
 from textcast.db.models import Message, utcnow
-from textcast.dispatch import dispatcher as dispatcher_module
+from textcast.dispatch import reconcile_loop
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.dispatch.reconcile import reconcile_once
 from textcast.errors import ProviderError
@@ -93,7 +93,7 @@ async def test_reconciliation_does_not_hold_up_sending(
 ) -> None:
     await accepted_long_ago(ctx, simulator, 5)
     lookups.gate.clear()  # Twilio's look-ups hang until the test lets them go
-    monkeypatch.setattr(dispatcher_module, "RECONCILE_INTERVAL", 0.01)
+    monkeypatch.setattr(reconcile_loop, "RECONCILE_INTERVAL", 0.01)
     dispatcher = Dispatcher(ctx)
     stop = asyncio.Event()
     running = asyncio.create_task(dispatcher.run(stop))

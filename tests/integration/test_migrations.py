@@ -145,3 +145,22 @@ def test_rebuilding_a_sqlite_table_keeps_the_rows_that_refer_to_it(tmp_path: Pat
     foreign_keys = database.execute("PRAGMA foreign_key_check").fetchall()
     database.close()
     assert senders == [(1, 1)] and foreign_keys == []
+
+
+def test_every_existing_api_key_becomes_an_admin(tmp_path: Path) -> None:
+    """0007: keys could do everything before roles existed, and still may."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'roles.db'}"
+    command.upgrade(alembic_config(url), "0005")
+    database = sqlite3.connect(tmp_path / "roles.db")
+    with database:
+        database.executemany(
+            "INSERT INTO api_keys (name, prefix, key_hash, is_admin, created_at) "
+            "VALUES (?, 'tc_x', ?, ?, '2026-12-01 10:00:00')",
+            [("ops", "a" * 64, 1), ("ci", "b" * 64, 0)],
+        )
+    upgrade(url)
+    assert database.execute("SELECT name, role FROM api_keys ORDER BY id").fetchall() == [
+        ("ops", "admin"),
+        ("ci", "admin"),
+    ]
+    database.close()

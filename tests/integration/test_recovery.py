@@ -11,8 +11,9 @@ from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.helpers import FakeApi, eventually
 from textcast.context import Context
 from textcast.db.models import Message, MessageEvent, utcnow
-from textcast.dispatch import claims, outbox
+from textcast.dispatch import claims, outcome_store
 from textcast.dispatch.dispatcher import Dispatcher
+from textcast.dispatch.outcomes import Outcome
 from textcast.providers.base import OutboundMessage
 from textcast.services import messages as message_service
 from textcast.services.providers import create_provider, get_provider, instantiate
@@ -129,9 +130,9 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_decide_the_outcome(
     async with ctx.session() as session:
         taken = await claims.take_expired(session, worker="rescuer", limit=10, lease_seconds=30)
     assert [m.id for m in taken] == [message_id]
-    late = outbox.Outcome(message_id, "failed", error_code="21211", error_message="late answer")
+    late = Outcome(message_id, "failed", error_code="21211", error_message="late answer")
     async with ctx.session() as session:
-        await outbox.record(session, "dead-worker", [late])
+        await outcome_store.record(session, "dead-worker", [late])
     message, _ = await show(ctx, message_id)
     assert (message.status, message.lease_owner, message.error_code) == (
         "dispatching",
@@ -274,7 +275,7 @@ async def test_a_dead_workers_many_messages_are_recovered_without_waiting_betwee
             return not (await session.scalars(query)).all()
 
     stop = asyncio.Event()
-    recovering = asyncio.create_task(Dispatcher(ctx)._recover_loop(stop))
+    recovering = asyncio.create_task(Dispatcher(ctx).recovery.run(stop))
     try:
         await eventually(none_dispatching, timeout=30)
     finally:

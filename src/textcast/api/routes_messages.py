@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from textcast import sms_segments
+from textcast import phone, sms_segments
 from textcast.services import messages as message_service
 from textcast.views.message_schema import (
     MessageDetailOut,
@@ -84,9 +84,7 @@ async def show_message(message_id: IdPath, session: SessionDep) -> dict[str, Any
 @router.post("/test-messages", status_code=status.HTTP_201_CREATED, response_model=TestOutcomeOut)
 async def send_test(request: TestSmsRequest, ctx: CtxDep) -> dict[str, Any]:
     """Send one test SMS through the real sending path and wait for its outcome."""
-    number = request.number.strip()
-    if request.country_code and not number.startswith("+"):
-        number = "+" + request.country_code.strip().lstrip("+") + number.lstrip("0")
+    number = phone.with_country_code(request.country_code, request.number)
     send = message_service.SendRequest(
         to=number, body=request.message, sender=request.sender, template_id=request.template_id
     )

@@ -11,7 +11,8 @@ from textcast.providers.generic.presets import list_presets
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
-from textcast.web.deps import CtxDep, SessionDep
+from textcast.views.redaction import provider_for
+from textcast.web.deps import ActorDep, CtxDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
@@ -37,8 +38,9 @@ def _object(payload: Any) -> dict[str, Any]:
 
 
 @router.get("/providers")
-async def list_providers(ctx: CtxDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [provider_view(ctx, row) for row in await provider_service.list_providers(session)]
+async def list_providers(ctx: CtxDep, session: SessionDep, actor: ActorDep) -> list[dict[str, Any]]:
+    rows = await provider_service.list_providers(session)
+    return [provider_for(actor, provider_view(ctx, row)) for row in rows]
 
 
 @router.get("/providers/presets")
@@ -56,8 +58,11 @@ async def create_provider(
 
 
 @router.get("/providers/{ref}")
-async def show_provider(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    return provider_view(ctx, await provider_service.get_provider(session, ref))
+async def show_provider(
+    ref: str, ctx: CtxDep, session: SessionDep, actor: ActorDep
+) -> dict[str, Any]:
+    row = await provider_service.get_provider(session, ref)
+    return provider_for(actor, provider_view(ctx, row))
 
 
 @router.patch("/providers/{ref}")

@@ -25,7 +25,7 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact
 
 
@@ -171,7 +171,7 @@ async def upsert(connection: AsyncConnection, rows: Sequence[ContactRow], now: d
             for r in rows
         ]
     )
-    at = bulk.db_time(connection.dialect)(now)
+    at = dialect_of(connection).bind_time(now)
     if connection.dialect.name == "postgresql":
         result = await connection.exec_driver_sql(_PG_UPSERT, (payload, at))
     else:
@@ -199,7 +199,7 @@ async def taken(connection: AsyncConnection, rows: Sequence[ContactRow]) -> set[
         return set()
     table = cast(Table, Contact.__table__)
     query = select(table.c.external_id, table.c.phone).where(
-        bulk.one_of(table.c.external_id, list(wanted), connection.dialect)
+        dialect_of(connection).one_of(table.c.external_id, list(wanted))
     )
     return {
         external_id

@@ -25,7 +25,7 @@ from textcast import phone as phone_numbers
 from textcast.audience import attributes, numbers, rules, time_zones
 from textcast.audience.rules import Rule
 from textcast.audience.segment_sql import SegmentCompiler
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact, InboundMessage, Message, utcnow
 from textcast.errors import Conflict, NotFound, ValidationFailed
 
@@ -86,7 +86,8 @@ async def ensure_many(
     found = await _ids_of(session, wanted)
     missing = [phone for phone in wanted if phone not in found]
     if missing:
-        now = bulk.db_time(connection.dialect)(utcnow())
+        dialect = dialect_of(connection)
+        now = dialect.bind_time(utcnow())
         # Plain values to the driver: bulk intake creates up to 10,000 at a time.
         rows = []
         for phone in missing:
@@ -104,19 +105,19 @@ async def ensure_many(
                     now,
                 )
             )
-        await bulk.insert_rows(connection, CONTACTS, _NEW_CONTACT, rows, skip_conflicts=True)
+        await dialect.insert_rows(connection, CONTACTS, _NEW_CONTACT, rows, skip_conflicts=True)
         if ids:
             found.update(await _ids_of(session, missing))
     return found if ids else {}
 
 
 async def _ids_of(session: AsyncSession, phones: list[str]) -> dict[str, int]:
-    dialect = (await session.connection()).dialect
+    dialect = dialect_of(session)
     found: dict[str, int] = {}
     for start in range(0, len(phones), 5000):
         chunk = phones[start : start + 5000]
         query = select(CONTACTS.c.phone, CONTACTS.c.id).where(
-            bulk.one_of(CONTACTS.c.phone, chunk, dialect)
+            dialect.one_of(CONTACTS.c.phone, chunk)
         )
         found.update({row.phone: row.id for row in await session.execute(query)})
     return found

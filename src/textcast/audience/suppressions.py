@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.audience import contacts
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact, Provider, Suppression
 
 # (provider id, sender id, phone)
@@ -110,7 +110,7 @@ async def blocked(session: AsyncSession, targets: Iterable[Target]) -> set[Targe
         return set()
     phones = {phone for _, _, phone in wanted}
     query = select(Suppression.provider_id, Suppression.sender_id, Suppression.phone).where(
-        bulk.one_of(Suppression.__table__.c.phone, phones, session.get_bind().dialect)
+        dialect_of(session).one_of(Suppression.__table__.c.phone, phones)
     )
     account: set[tuple[int, str]] = set()
     per_sender: set[Target] = set()

@@ -20,6 +20,7 @@ from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, s
 from textcast.cli.providers import providers_app, senders_app
 from textcast.cli.segments import segments_app
 from textcast.cli.templates import templates_app
+from textcast.cli.users import users_app
 
 app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -35,6 +36,7 @@ app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(keywords_app, name="keywords")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(templates_app, name="templates")
+app.add_typer(users_app, name="users")
 app.command("send")(send)
 app.command("send-test")(send_test)
 app.command("send-batch")(send_batch)

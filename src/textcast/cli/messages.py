@@ -23,8 +23,9 @@ from textcast.cli.common import (
 )
 from textcast.cli.common import errors as stderr
 from textcast.context import Context
-from textcast.services import apikeys
+from textcast.services import apikeys, audit
 from textcast.services import messages as message_service
+from textcast.services.roles import CLI
 from textcast.services.senders import validation_failed
 from textcast.views.messages import message_view, outcome_view
 
@@ -185,20 +186,25 @@ def show_message(
 
 @apikeys_app.command("create")
 def create_key(
-    name: str = typer.Option("cli", help="A label for the key."), as_json: bool = JsonOption
+    name: str = typer.Option("cli", help="A label for the key."),
+    role: str = typer.Option("admin", help="admin, editor or viewer."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Mint a key; it is shown once and stored only as a hash."""
 
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
-            new = await apikeys.create_key(session, name)
-            return {"id": new.record.id, "name": name, "key": new.key}
+            new = await apikeys.create_key(session, name, role=role)
+            audit.record(session, CLI, "api_key.created", f"{name} #{new.record.id}")
+            return {"id": new.record.id, "name": name, "role": role, "key": new.key}
 
     emit(
         run(action),
         as_json,
         table=lambda k: make_table(
-            "New API key (shown once)", ["id", "name", "key"], [(k["id"], k["name"], k["key"])]
+            "New API key (shown once)",
+            ["id", "name", "role", "key"],
+            [(k["id"], k["name"], k["role"], k["key"])],
         ),
     )
 
@@ -212,6 +218,7 @@ def list_keys(as_json: bool = JsonOption) -> None:
                     "id": k.id,
                     "name": k.name,
                     "prefix": k.prefix,
+                    "role": k.role,
                     "created_at": k.created_at,
                     "revoked": k.revoked_at is not None,
                 }
@@ -223,12 +230,13 @@ def list_keys(as_json: bool = JsonOption) -> None:
         as_json,
         table=lambda rows: make_table(
             "API keys",
-            ["id", "name", "prefix", "created", "revoked"],
+            ["id", "name", "prefix", "role", "created", "revoked"],
             [
                 (
                     k["id"],
                     k["name"],
                     k["prefix"] + "…",
+                    k["role"],
                     k["created_at"],
                     "yes" if k["revoked"] else "",
                 )
@@ -243,6 +251,7 @@ def revoke_key(key_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             record = await apikeys.revoke(session, key_id)
+            audit.record(session, CLI, "api_key.revoked", f"{record.name} #{record.id}")
             return {"id": record.id, "revoked": True}
 
     emit(run(action), as_json)

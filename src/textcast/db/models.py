@@ -77,9 +77,67 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # admin, editor or viewer (textcast.services.roles): what the key may do.
+    role: Mapped[str] = mapped_column(String(16), default="admin")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DashboardUser(Base):
+    """A person who signs in to the dashboard with a password (argon2id hash)."""
+
+    __tablename__ = "dashboard_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A disabled user cannot sign in and their sessions stop working at once.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DashboardSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its hash.
+
+    Exactly one of ``user_id`` and ``api_key_id`` says who signed in; the role is
+    read from that row on every request, so a role change or a revoked key
+    takes effect at once.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dashboard_users.id", ondelete="CASCADE"), default=None, index=True
+    )
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class AuditEntry(Base):
+    """One change made through the dashboard or the API (or a failed sign-in):
+    who, what, when. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_action_created_at", "action", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who, as shown ("user alice", "API key ci #3"), kept even if the actor is removed.
+    actor: Mapped[str] = mapped_column(String(150))
+    actor_type: Mapped[str] = mapped_column(String(16))  # user, api_key, cli, anonymous
+    actor_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    action: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str | None] = mapped_column(String(200), default=None)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Provider(Base):

@@ -3,9 +3,10 @@ the take-over of messages whose lease expired.
 
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so any number of workers
 share the queue without waiting on each other; SQLite has one writer anyway
-and runs one dispatcher per file. A claim reads what a send needs and no
-more, each value as the driver returns it (see :data:`_SEND_COLUMNS`).
-What happened to claimed messages is written by :mod:`textcast.dispatch.outbox`.
+and runs one dispatcher per file (see :mod:`textcast.db.dialect`). A claim
+reads what a send needs and no more, each value as the driver returns it (see
+:data:`_SEND_COLUMNS`).
+What happened to claimed messages is written by :mod:`textcast.dispatch.outcome_store`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from textcast import status
 from textcast.audience import suppressions
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact, Message, WebhookReceipt, utcnow
 
 MESSAGES = cast(Table, Message.__table__)
@@ -93,8 +94,7 @@ async def _take(
     chosen = (
         select(Message.id).where(*where).order_by(Message.next_attempt_at, Message.id).limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
+    chosen = dialect_of(session).skip_locked(chosen)
     # The table, not the ORM entity: the ORM's bulk-update path costs more
     # than the statement, and nothing here needs its bookkeeping.
     stmt = (
@@ -135,7 +135,7 @@ async def _contact_ids(connection: AsyncConnection, phones: set[str]) -> dict[st
     if not phones:
         return {}
     query = select(CONTACTS.c.phone, CONTACTS.c.id).where(
-        bulk.one_of(CONTACTS.c.phone, phones, connection.dialect)
+        dialect_of(connection).one_of(CONTACTS.c.phone, phones)
     )
     return {phone: contact_id for phone, contact_id in await connection.execute(query)}
 
@@ -208,7 +208,7 @@ async def renew(
     """
     result = Renewal()
     until = utcnow() + timedelta(seconds=lease_seconds)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect = dialect_of(session)
     ordered = sorted(ids)
     for start in range(0, len(ordered), RENEW_CHUNK):
         chunk = ordered[start : start + RENEW_CHUNK]
@@ -217,9 +217,7 @@ async def renew(
             MESSAGES.c.status == status.DISPATCHING,
             MESSAGES.c.lease_owner == worker,
         )
-        chosen = select(MESSAGES.c.id).where(held)
-        if postgres:
-            chosen = chosen.with_for_update(skip_locked=True)
+        chosen = dialect.skip_locked(select(MESSAGES.c.id).where(held))
         stmt = (
             update(MESSAGES)
             .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))
@@ -228,7 +226,7 @@ async def renew(
         )
         renewed = set((await session.execute(stmt)).scalars())
         still_held = renewed
-        if postgres and len(renewed) < len(chunk):
+        if dialect.skips_locked and len(renewed) < len(chunk):
             # Skipped (locked) is not lost: ask without locking.
             still_held = set((await session.execute(select(MESSAGES.c.id).where(held))).scalars())
         result.renewed |= renewed

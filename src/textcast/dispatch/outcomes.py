@@ -1,18 +1,18 @@
-"""What one send attempt's result means for its message, as an :class:`Outcome`.
+"""What happened to a claimed message, as an :class:`Outcome`, and what one send
+attempt's result means for its message.
 
 Pure apart from metrics: the dispatcher buffers the outcomes and
-:func:`textcast.dispatch.outbox.record` writes them in bulk.
+:func:`textcast.dispatch.outcome_store.record` writes them in bulk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from textcast import error_codes, metrics
+from textcast import error_codes, metrics, status
 from textcast.db.models import utcnow
 from textcast.dispatch.claims import Claimed
-from textcast.dispatch.outbox import Outcome
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult, may_have_arrived
 from textcast.retry import RetryStrategy
@@ -21,6 +21,41 @@ SUPPRESSED_CODE = "21610"
 UNKNOWN_CODE = "unknown_outcome"
 MAYBE_SENT = "the provider may have it, so this resend is flagged as a possible duplicate"
 MAYBE_SENT_FAIL = "the provider may have it and cannot be asked; not resent"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one claimed message; recorded in bulk by
+    :func:`textcast.dispatch.outcome_store.record`.
+
+    ``kind`` is one of:
+
+    - ``accepted``: the provider has it (``new_status`` is what it said);
+    - ``retry``: back to the queue, due at ``next_attempt_at``;
+    - ``failed``: final;
+    - ``released``: back to the queue untried (its sender is at its rate
+      limit, or the worker is stopping), due at ``next_attempt_at``;
+    - ``requeued``: back to the queue due now, after recovery found that the
+      provider never got it (or could not tell, then ``possible_duplicate``);
+    - ``unsure``: the provider may or may not have it (a send without an
+      answer, a look-up that failed). The message stays ``dispatching`` with
+      nobody's lease, expiring at ``next_attempt_at``, when recovery asks the
+      provider about it (again) before anything is resent.
+    """
+
+    message_id: int
+    kind: str
+    provider_message_id: str | None = None
+    new_status: str = status.ACCEPTED
+    error_code: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    latency_ms: float | None = None
+    next_attempt_at: datetime | None = None
+    suppress: tuple[int, str] | None = None  # (provider_id, phone)
+    detail: str | None = None  # for the status history, when not an error message
+    possible_duplicate: bool = False  # retry, requeued: the provider may already have it
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
 from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Message, SenderPacing
 
 # A sender may start one second's worth of segments at once, like Twilio's own queue.
@@ -137,7 +136,7 @@ async def _defer_backlog(
         .limit(DEFER_LIMIT + len(claimed))
     )
     connection = await session.connection()
-    db_time = bulk.db_time(connection.dialect)
+    db_time = dialect_of(connection).bind_time
     rows = []
     for message_id, segments in await connection.execute(due):
         if message_id in claimed:
@@ -168,12 +167,10 @@ async def _lock(session: AsyncSession, sender_id: int, now: float) -> float:
     tat = await session.scalar(locked)
     if tat is not None:
         return float(tat)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # Two workers may meet a new sender at once: one inserts, the other waits for it.
     await session.execute(
-        insert(PACING)
+        dialect_of(session)
+        .insert_unless_exists(PACING, key=["sender_id"])
         .values(sender_id=sender_id, tat=now)
-        .on_conflict_do_nothing(index_elements=["sender_id"])
     )
     return float(await session.scalar(locked) or now)

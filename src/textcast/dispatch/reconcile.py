@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
 from textcast.context import Context
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Message, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ProviderError, TextcastError
@@ -92,8 +93,7 @@ async def _claim(session: AsyncSession, stale_before: datetime, limit: int) -> l
         .order_by(MESSAGES.c.updated_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
+    chosen = dialect_of(session).skip_locked(chosen)
     claimed = (
         update(MESSAGES)
         .where(MESSAGES.c.id.in_(chosen.scalar_subquery()))

@@ -11,7 +11,7 @@ from typing import Literal
 
 from textcast.dispatch import outcomes
 from textcast.dispatch.claims import Claimed
-from textcast.dispatch.outbox import Outcome
+from textcast.dispatch.outcomes import Outcome
 from textcast.errors import ProviderError
 from textcast.providers.base import SendResult
 

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import hmac_signing
 from textcast.context import Context
+from textcast.db.dialect import dialect_of
 from textcast.db.models import (
     MessageEvent,
     WebhookAttempt,
@@ -122,8 +123,7 @@ class EventNotifier:
         settled_before = utcnow() - timedelta(seconds=self.policy.settle_seconds)
         async with self.ctx.write_session() as session:
             query = select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-            if _is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+            query = dialect_of(session).skip_locked(query)
             for endpoint in await session.scalars(query):
                 created += await self._fan_out_one(session, endpoint, settled_before)
         return created
@@ -188,8 +188,7 @@ class EventNotifier:
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(self.policy.batch_size)
             )
-            if _is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
+            query = dialect_of(session).skip_locked(query)
             deliveries = list(await session.scalars(query))
             if not deliveries:
                 return None
@@ -296,7 +295,3 @@ def _http_error(status: int, answer: bytes) -> str:
 
 def _payload(view: dict[str, Any]) -> _Payload:
     return _Payload(str(view["type"]), json.dumps(view, separators=(",", ":")).encode())
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"

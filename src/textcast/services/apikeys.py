@@ -1,4 +1,5 @@
-"""API keys: random, shown once, stored as SHA-256 hashes."""
+"""API keys: random, shown once, stored as SHA-256 hashes, each with a role
+(admin, editor or viewer; see :mod:`textcast.services.roles`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.db.models import ApiKey, utcnow
-from textcast.errors import NotFound
+from textcast.errors import NotFound, ValidationFailed
+from textcast.services.roles import check_role
 
 KEY_PREFIX = "tc_"
 
@@ -27,10 +29,14 @@ class NewKey:
 
 
 async def create_key(
-    session: AsyncSession, name: str, *, is_admin: bool = True, key: str | None = None
+    session: AsyncSession, name: str, *, role: str = "admin", key: str | None = None
 ) -> NewKey:
+    if not name.strip() or len(name) > 100:
+        raise ValidationFailed("name", "a key needs a name of 1 to 100 characters")
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    record = ApiKey(name=name, prefix=key[:8], key_hash=hash_key(key), is_admin=is_admin)
+    record = ApiKey(
+        name=name.strip(), prefix=key[:8], key_hash=hash_key(key), role=check_role(role)
+    )
     session.add(record)
     await session.flush()
     return NewKey(record, key)

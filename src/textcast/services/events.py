@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, Integer, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.db.models import Contact, Message, MessageEvent, utcnow
@@ -90,7 +90,7 @@ class EventFilter:
 
 def _query() -> Any:  # a Select of the event and its joined columns
     """Events with what their message says about sender, contact and campaign."""
-    return (
+    return _joined(
         select(
             MessageEvent,
             func.coalesce(MessageEvent.sender_id, Message.sender_id).label("sender"),
@@ -100,6 +100,13 @@ def _query() -> Any:  # a Select of the event and its joined columns
             Message.campaign,
             Message.automation,
         )
+    )
+
+
+def _joined(query: Any) -> Any:
+    """``query`` over events joined to their message and contact (what filters read)."""
+    return (
+        query.select_from(MessageEvent)
         .outerjoin(Message, Message.id == MessageEvent.message_id)
         .outerjoin(
             Contact,
@@ -184,3 +191,18 @@ def view(row: Any) -> dict[str, Any]:
         "source": event.source,
         "data": event.data,
     }
+
+
+async def counts_over_time(
+    session: AsyncSession, where: EventFilter, bucket_seconds: int
+) -> list[tuple[int, str, int]]:
+    """(bucket start as Unix seconds, event type, count) for the events ``where``
+    selects, counted in the database in buckets of ``bucket_seconds``."""
+    if session.get_bind().dialect.name == "postgresql":
+        epoch: Any = cast(func.extract("epoch", MessageEvent.created_at), BigInteger)
+    else:  # SQLite keeps UTC times as text
+        epoch = cast(func.strftime("%s", MessageEvent.created_at), Integer)
+    bucket = (epoch - epoch % bucket_seconds).label("bucket")
+    query = _joined(select(bucket, MessageEvent.type, func.count()))
+    query = query.where(*_conditions(where)).group_by(bucket, MessageEvent.type).order_by(bucket)
+    return [(int(row[0]), str(row[1]), int(row[2])) for row in await session.execute(query)]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.audience import keywords
 from textcast.db.models import Sender
-from textcast.services import callbacks
+from textcast.services import replies
 
 
 @dataclass(frozen=True)
@@ -34,19 +34,19 @@ async def record_inbound(session: AsyncSession, item: InboundItem) -> tuple[str,
         if sender is None or sender.provider_id != provider_id or sender.deleted_at is not None:
             sender_id = None  # a stale sender URL still reaches the account
     if sender_id is None:
-        sender_id = await callbacks.inbound_sender_id(session, provider_id, form)
+        sender_id = await replies.inbound_sender_id(session, provider_id, form)
     sid = form.get("MessageSid") or form.get("SmsSid")
-    if await callbacks.seen_before(session, provider_id, token) or await callbacks.inbound_stored(
+    if await replies.seen_before(session, provider_id, token) or await replies.inbound_stored(
         session, provider_id, sid
     ):
         # Twilio retried a reply already stored: answer it the same way, change nothing.
         decision = await keywords.decide(session, provider_id, sender_id, form.get("Body", ""))
         outcome = "duplicate"
     else:
-        received = await callbacks.receive_inbound(session, provider_id, form, sender_id)
+        received = await replies.receive_inbound(session, provider_id, form, sender_id)
         decision = received.decision
         outcome, sid = decision.action or "stored", received.message.provider_message_id
-    callbacks.store_receipt(
+    replies.store_receipt(
         session,
         provider_id=provider_id,
         kind="inbound",

@@ -12,15 +12,14 @@ from datetime import datetime
 from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone, sms_segments, status
 from textcast.audience import contacts
 from textcast.config import Settings
 from textcast.context import Context
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Message, MessageEvent, Sender, event_type, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
@@ -156,12 +155,10 @@ async def _insert_unless_key_taken(session: AsyncSession, **values: object) -> M
     it. PostgreSQL waits for a concurrent insert of the same key to commit (or
     roll back) before deciding; SQLite serialises writers anyway.
     """
-    dialect = session.get_bind().dialect.name
-    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     query = (
-        insert_into(Message)
+        dialect_of(session)
+        .insert_unless_exists(Message, key=[Message.idempotency_key])
         .values(**values)
-        .on_conflict_do_nothing(index_elements=[Message.idempotency_key])
         .returning(Message)
     )
     return (await session.scalars(query)).one_or_none()
@@ -292,43 +289,22 @@ async def submit_batch(
     if not good:
         return BatchResult([], rejected)
     values = [row for _, row in good]
-    ids = await _insert_ids(session, values)
+    ids = await dialect_of(session).insert_returning_ids(session, MESSAGES, values)
     await contacts.ensure_many(session, {str(row["to"]) for row in values}, ids=False)
     connection = await session.connection()
-    to_db_time = bulk.db_time(connection.dialect)
+    dialect = dialect_of(connection)
+    to_db_time = dialect.bind_time
     # The type is set here: rows go to the driver directly, past the column's Python default.
     queued = event_type(status.QUEUED, "api")
     events = [
         (mid, queued, status.QUEUED, "api", to_db_time(cast(datetime, row["created_at"])))
         for mid, row in zip(ids, values, strict=True)
     ]
-    await bulk.insert_rows(connection, EVENTS, _QUEUED_EVENT_COLUMNS, events)
+    await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT_COLUMNS, events)
     return BatchResult([(index, mid) for (index, _), mid in zip(good, ids, strict=True)], rejected)
 
 
 _QUEUED_EVENT_COLUMNS = ("message_id", "type", "status", "source", "created_at")
-
-
-async def _insert_ids(session: AsyncSession, rows: list[dict[str, object]]) -> list[int]:
-    """Insert rows in bulk and return their ids in row order.
-
-    PostgreSQL returns them from one batched INSERT ... RETURNING. SQLite would
-    fall back to one statement per row for ordered RETURNING, so it inserts with
-    executemany and derives the ids: the transaction holds SQLite's only write
-    lock, so the new rowids are the contiguous block ending at max(id). The
-    rows go to the driver as plain values (:func:`bulk.driver_rows`):
-    SQLAlchemy's conversion of every row's datetimes and media list took most
-    of a 10,000-message batch's time.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        query = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
-        return list(await session.scalars(query, rows))
-    connection = await session.connection()
-    columns = tuple(rows[0])
-    driver_rows = bulk.driver_rows(MESSAGES, columns, rows, connection.dialect)
-    await bulk.insert_rows(connection, MESSAGES, columns, driver_rows)
-    last = int(await session.scalar(select(func.max(MESSAGES.c.id))) or 0)
-    return list(range(last - len(rows) + 1, last + 1))
 
 
 SIMPLE_ROW_KEYS = frozenset({"to", "body", "sender", "campaign", "automation"})
@@ -410,7 +386,8 @@ async def _batch_row(
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
-        # Written straight to the driver (see _insert_ids): no column defaults.
+        # Written straight to the driver on SQLite (see the dialect's
+        # insert_returning_ids): no column defaults.
         "attempts": 0,
         "is_test": False,
         "possible_duplicate": False,

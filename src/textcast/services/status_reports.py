@@ -46,7 +46,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.types import TypeEngine
@@ -55,6 +54,7 @@ from textcast import status
 from textcast.callback_meta import Meta
 from textcast.context import Context
 from textcast.db import bulk
+from textcast.db.dialect import DIALECTS, SQLITE, BatchRows, Convert, DatabaseDialect, dialect_of
 from textcast.db.models import (
     Message,
     MessageEvent,
@@ -63,7 +63,6 @@ from textcast.db.models import (
     event_type,
     utcnow,
 )
-from textcast.db.sqlite_thread import SqliteThread, sqlite_path
 from textcast.errors import ConcurrentUpdate
 from textcast.providers.base import StatusUpdate
 from textcast.retry import RetryStrategy
@@ -196,7 +195,7 @@ def plan(
     reports: Sequence[StatusReport],
     found: Found,
     seen_tokens: set[tuple[int, str]],
-    db_time: bulk.Convert,
+    db_time: Convert,
     resend: ResendPolicy = NO_RESENDS,
 ) -> Plan:
     """Each report's outcome, in order: ``applied``, ``requeued`` (a failure
@@ -277,7 +276,7 @@ def _requeue(message: _Message, resend_at: datetime) -> None:
     message.resend_at = resend_at
 
 
-def _write_back(message: _Message, db_time: bulk.Convert) -> dict[str, Any]:
+def _write_back(message: _Message, db_time: Convert) -> dict[str, Any]:
     return {
         "mid": message.id,
         "was": message.read_status,
@@ -394,14 +393,15 @@ def _write_back_statement(v: Mapping[str, Any]) -> Update:
 
 
 _WRITE_BACK = _write_back_statement({name: bindparam(name) for name in _WRITE_BACK_VALUES})
-_ROWS_UNNESTED = (
-    func.unnest(
-        *(bindparam(name, type_=ARRAY(type_)) for name, type_ in _WRITE_BACK_VALUES.items())
-    )
-    .table_valued(*_WRITE_BACK_VALUES)
-    .render_derived(name="v")
-)
-_WRITE_BACK_UNNESTED = _write_back_statement({n: _ROWS_UNNESTED.c[n] for n in _WRITE_BACK_VALUES})
+
+
+def _batch_write_back(dialect: DatabaseDialect) -> tuple[BatchRows, Update]:
+    """The write-backs of a whole batch as one UPDATE ... FROM the batch's rows."""
+    batch = dialect.batch_rows(_WRITE_BACK_VALUES)
+    return batch, _write_back_statement(batch.columns)
+
+
+_BATCH_WRITE_BACKS = {name: _batch_write_back(dialect) for name, dialect in DIALECTS.items()}
 _INSERT_EVENT = insert(EVENTS).inline()
 _INSERT_RECEIPT = insert(RECEIPTS).inline()
 _MESSAGE_STATE = (
@@ -418,8 +418,9 @@ class StatusReportStore:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        path = sqlite_path(ctx.settings.effective_database_url)
-        self._thread = SqliteThread(path) if path else None
+        # SQLite: the whole batch in one hop to a thread of its own.
+        dialect = dialect_of(ctx.engine)
+        self._thread = dialect.transaction_thread(ctx.settings.effective_database_url)
         # Resent with the dispatcher's own backoff and attempt budget.
         backoff = RetryStrategy(
             max_attempts=ctx.settings.max_attempts, base_delay=ctx.settings.retry_base_delay
@@ -447,7 +448,7 @@ class StatusReportStore:
 # --- SQLite: the whole batch on the database thread ----------------------------------
 
 _SQLITE = sqlite_dialect.dialect()
-_SQLITE_TIME = bulk.db_time(_SQLITE)
+_SQLITE_TIME = SQLITE.bind_time
 _SELECT_STATE_SQL = (
     "SELECT id, provider_id, status, provider_message_id, attempts FROM messages WHERE "
 )
@@ -503,25 +504,23 @@ def _sqlite_executemany(
     return cursor.rowcount
 
 
-# --- any other database: through SQLAlchemy ----------------------------------------
+# --- a database server (PostgreSQL): through SQLAlchemy, a statement a step ----------
 
 
 async def _record_async(
     connection: AsyncConnection, reports: Sequence[StatusReport], resend: ResendPolicy
 ) -> list[str]:
-    if connection.dialect.name == "postgresql":
-        # Every look-up here is by an indexed key. Until autovacuum has analysed a
-        # table that is filling up (receipts, from empty), the planner prices a
-        # sequential scan below the index and rescans the whole table per batch.
-        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    dialect = dialect_of(connection)
+    # Every look-up here is by an indexed key: receipts' table fills up from empty.
+    await dialect.prefer_index_scans(connection)
     found = Found()
 
     async def load(ids: set[int], sids: set[str]) -> None:
         conditions = []
         if ids:
-            conditions.append(MESSAGES.c.id == func.any(_array(ids, BigInteger())))
+            conditions.append(dialect.one_of(MESSAGES.c.id, ids))
         if sids:
-            conditions.append(MESSAGES.c.provider_message_id == func.any(_array(sids, String())))
+            conditions.append(dialect.one_of(MESSAGES.c.provider_message_id, sids))
         if conditions:
             found.add(await connection.execute(select(*_MESSAGE_STATE).where(or_(*conditions))))
 
@@ -532,13 +531,13 @@ async def _record_async(
     if tokens:
         rows = await connection.execute(
             select(RECEIPTS.c.provider_id, RECEIPTS.c.idempotency_token).where(
-                RECEIPTS.c.idempotency_token == func.any(_array(tokens, String()))
+                dialect.one_of(RECEIPTS.c.idempotency_token, tokens)
             )
         )
         seen = {(int(provider_id or 0), str(token)) for provider_id, token in rows}
-    decided = plan(reports, found, seen, bulk.db_time(connection.dialect), resend)
+    decided = plan(reports, found, seen, dialect.bind_time, resend)
     if decided.write_backs:
-        written = await _write_backs(connection, decided.write_backs)
+        written = await _write_backs(connection, dialect, decided.write_backs)
         if written != len(decided.write_backs):
             raise ConcurrentUpdate("a message changed while its status reports were applied")
     await bulk.executemany(connection, _INSERT_EVENT, decided.events)
@@ -546,16 +545,11 @@ async def _record_async(
     return decided.outcomes
 
 
-def _array(values: Iterable[Any], item: TypeEngine[Any]) -> Any:
-    # = ANY(one array), not IN (one parameter per value): the same statement for
-    # every batch size, so PostgreSQL plans it once and the driver prepares it once.
-    return bindparam(None, list(values), type_=ARRAY(item))
-
-
-async def _write_backs(connection: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    if connection.dialect.name != "postgresql":
-        return await bulk.executemany(connection, _WRITE_BACK, rows)
+async def _write_backs(
+    connection: AsyncConnection, dialect: DatabaseDialect, rows: list[dict[str, Any]]
+) -> int:
     # One statement for the batch: an executemany is one Bind/Execute per row there.
-    arrays = {name: [row[name] for row in rows] for name in _WRITE_BACK_VALUES}
-    result = await connection.execute(_WRITE_BACK_UNNESTED, arrays)
+    batch, statement = _BATCH_WRITE_BACKS[dialect.name]
+    values = batch.bind([tuple(row[name] for name in _WRITE_BACK_VALUES) for row in rows])
+    result = await connection.execute(statement, values)
     return int(result.rowcount)

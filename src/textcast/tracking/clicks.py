@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from textcast import status
 from textcast.db import bulk
+from textcast.db.dialect import Convert, dialect_of
 from textcast.db.models import LinkClick, Message, MessageEvent, ShortLink, utcnow
 from textcast.tracking.bots import bot_reason
 
@@ -58,16 +59,17 @@ GONE = Found(None, gone=True)
 
 async def record(connection: AsyncConnection, requests: Sequence[LinkRequest]) -> list[Found]:
     """Store ``requests`` as clicks in one transaction; where each one goes."""
+    dialect = dialect_of(connection)
     codes = {r.code for r in requests}
     links = {
         row.code: row
         for row in await connection.execute(
-            select(LINKS).where(bulk.one_of(LINKS.c.code, codes, connection.dialect))
+            select(LINKS).where(dialect.one_of(LINKS.c.code, codes))
         )
     }
     message_ids = {link.message_id for link in links.values() if link.message_id is not None}
     arrived, clicked_before = await _messages(connection, message_ids)
-    at = bulk.db_time(connection.dialect)
+    at = dialect.bind_time
     clicks: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     answers: list[Found] = []
@@ -101,9 +103,10 @@ async def _messages(
     the send, until then), and which already had a person's click."""
     if not ids:
         return {}, set()
+    dialect = dialect_of(connection)
     rows = await connection.execute(
         select(MESSAGES.c.id, MESSAGES.c.status, MESSAGES.c.final_at, MESSAGES.c.sent_at).where(
-            bulk.one_of(MESSAGES.c.id, ids, connection.dialect)
+            dialect.one_of(MESSAGES.c.id, ids)
         )
     )
     arrived: dict[int, datetime] = {}
@@ -114,14 +117,14 @@ async def _messages(
             arrived[row.id] = moment
     clicked = await connection.execute(
         select(CLICKS.c.message_id)
-        .where(bulk.one_of(CLICKS.c.message_id, ids, connection.dialect), CLICKS.c.first.is_(True))
+        .where(dialect.one_of(CLICKS.c.message_id, ids), CLICKS.c.first.is_(True))
         .distinct()
     )
     return arrived, {row.message_id for row in clicked}
 
 
 def _click(
-    link: Any, request: LinkRequest, reason: str | None, first: bool, at: bulk.Convert
+    link: Any, request: LinkRequest, reason: str | None, first: bool, at: Convert
 ) -> dict[str, Any]:
     return {
         "link_id": link.id,
@@ -137,7 +140,7 @@ def _click(
     }
 
 
-def _event(link: Any, request: LinkRequest, first: bool, at: bulk.Convert) -> dict[str, Any]:
+def _event(link: Any, request: LinkRequest, first: bool, at: Convert) -> dict[str, Any]:
     return {
         "type": "message.clicked",
         "message_id": link.message_id,

@@ -10,7 +10,7 @@ from typing import cast
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import ShortLink, utcnow
 
 LINKS = cast(Table, ShortLink.__table__)
@@ -31,11 +31,12 @@ class MessageLinks:
 async def save(connection: AsyncConnection, batch: Sequence[MessageLinks]) -> None:
     """Insert every link of ``batch`` in one statement (a campaign's batch of
     messages has one link each, typically)."""
-    at = bulk.db_time(connection.dialect)
+    dialect = dialect_of(connection)
+    at = dialect.bind_time
     now = at(utcnow())
     rows = [
         (code, url, m.message_id, m.contact_id, m.campaign, now, at(m.expires_at))
         for m in batch
         for code, url in m.links
     ]
-    await bulk.insert_rows(connection, LINKS, COLUMNS, rows)
+    await dialect.insert_rows(connection, LINKS, COLUMNS, rows)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.audience import time_zones
 from textcast.audience.segments import Count
-from textcast.db import bulk
+from textcast.db.dialect import dialect_of
 from textcast.db.models import Contact, ContactImport, KeywordRule, Segment, Suppression
 
 
@@ -30,10 +30,8 @@ async def contact_views(
     phones = {c.phone for c in contacts}
     found: dict[str, list[Suppression]] = {}
     if phones:
-        dialect = session.get_bind().dialect
-        query = select(Suppression).where(
-            bulk.one_of(Suppression.__table__.c.phone, phones, dialect)
-        )
+        column = Suppression.__table__.c.phone
+        query = select(Suppression).where(dialect_of(session).one_of(column, phones))
         for row in await session.scalars(query.order_by(Suppression.id)):
             found.setdefault(row.phone, []).append(row)
     return [_contact(c, found.get(c.phone, []), install_zone) for c in contacts]

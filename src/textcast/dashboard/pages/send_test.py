@@ -1,4 +1,5 @@
-"""Send Test SMS: through the real sending path, then to the message's page."""
+"""Send Test SMS: country code and mobile number, the message with a live
+segment counter, then the message's page, which follows it to a final status."""
 
 from __future__ import annotations
 
@@ -6,50 +7,101 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from textcast import phone, sms_segments
 from textcast.context import Context
-from textcast.dashboard.auth import SignedIn
-from textcast.dashboard.render import page
-from textcast.errors import TextcastError, ValidationFailed
+from textcast.dashboard.auth import CanSend
+from textcast.dashboard.render import field_errors, page
+from textcast.errors import ValidationFailed
+from textcast.phone import calling_codes
+from textcast.services import audit
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
-from textcast.views.providers import provider_view
+from textcast.services.senders import validation_failed
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+DEFAULT_TEXT = "This is a test message from Textcast."
 
 
 async def _senders(ctx: Context) -> list[dict[str, Any]]:
     async with ctx.session() as session:
-        found = [provider_view(ctx, p) for p in await provider_service.list_providers(session)]
-    return [s for p in found for s in p["senders"]]
+        rows = await provider_service.list_providers(session)
+    return [
+        {
+            "name": s.name,
+            "sender_id": s.sender_id,
+            "is_default": s.is_default and p.is_default,  # used when none is named
+            "provider": p.name,
+        }
+        for p in rows
+        for s in p.senders
+        if s.deleted_at is None
+    ]
+
+
+def _form(
+    request: Request, me: CanSend, senders: list[dict[str, Any]], **values: Any
+) -> HTMLResponse:
+    values.setdefault("country", me.ctx.settings.default_region)
+    values.setdefault("body", DEFAULT_TEXT)
+    counted = sms_segments.analyze(values["body"])
+    return page(
+        request,
+        "send_test/form.html",
+        "Send Test SMS",
+        senders=senders,
+        countries=calling_codes(),
+        counted=counted,
+        status_code=422 if values.get("errors") else 200,
+        **values,
+    )
 
 
 @router.get("/send-test")
-async def send_test_form(request: Request, ctx: SignedIn) -> HTMLResponse:
-    return page(request, "send_test/form.html", "Send test SMS", senders=await _senders(ctx))
+async def send_test_form(request: Request, me: CanSend) -> HTMLResponse:
+    return _form(request, me, await _senders(me.ctx))
+
+
+@router.post("/send-test/segments")
+async def segments(
+    request: Request, me: CanSend, body: Annotated[str, Form(max_length=20000)] = ""
+) -> HTMLResponse:
+    """The counter under the message box, redrawn as the text changes."""
+    return page(request, "send_test/segments.html", "", counted=sms_segments.analyze(body))
 
 
 @router.post("/send-test")
 async def send_test(
     request: Request,
-    ctx: SignedIn,
-    to: Annotated[str, Form()] = "",
-    body: Annotated[str, Form()] = "",
-    sender: Annotated[str, Form()] = "",
+    me: CanSend,
+    country: Annotated[str, Form(max_length=3)] = "",
+    number: Annotated[str, Form(max_length=40)] = "",
+    body: Annotated[str, Form(max_length=20000)] = "",
+    sender: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
+    code = next((str(c) for region, c, _ in calling_codes() if region == country), "")
+    to = phone.with_country_code(code, number)
     try:
-        send = message_service.SendRequest(to=to.strip() or "-", body=body, sender=sender or None)
-        async with ctx.write_session() as session:
-            submitted = await message_service.submit(ctx.settings, session, send, is_test=True)
-    except (TextcastError, ValueError) as exc:
-        error = f"{exc.field}: {exc.message}" if isinstance(exc, ValidationFailed) else str(exc)
-        return page(
+        try:
+            send = message_service.SendRequest(to=to or "-", body=body, sender=sender or None)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        async with me.ctx.write_session() as session:
+            submitted = await message_service.submit(me.ctx.settings, session, send, is_test=True)
+            audit.record(session, me.actor, "message.test_sent", f"message {submitted.message.id}")
+    except ValidationFailed as exc:
+        errors = field_errors(exc)
+        if "to" in errors:
+            errors["number"] = errors.pop("to")
+        return _form(
             request,
-            "send_test/form.html",
-            "Send test SMS",
-            senders=await _senders(ctx),
-            error=error,
-            to=to,
+            me,
+            await _senders(me.ctx),
+            errors=errors,
+            country=country,
+            number=number,
             body=body,
+            sender=sender,
         )
     return RedirectResponse(f"/dashboard/messages/{submitted.message.id}", status_code=303)

@@ -1,0 +1,116 @@
+"""Providers in the browser: a Twilio account added through the form and
+verified against the simulator, its senders (custom callback URL and Restore,
+mark as default), balance, re-authentication and deletion; a generic HTTP
+provider filled from a preset, its request shown with secrets masked."""
+
+from __future__ import annotations
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import RunningServer, Simulator
+
+
+async def add_twilio_provider(page: Page, server: RunningServer, simulator: Simulator) -> None:
+    await page.goto(f"{server.url}/dashboard/providers")
+    await page.click("text=+ Add Provider: Twilio")
+    await page.fill("#f-name", "twilio-main")
+    await page.fill("#f-account_sid", simulator.account_sid)
+    await page.fill("#f-auth_token", "not-the-token")
+    await page.fill("#f-base_url", simulator.url)
+    await page.fill("#f-sender_name", "us-number")
+    await page.select_option("#f-sender_type", "long_code")
+    await page.fill("#f-sender_id", "+15005550006")
+    await page.click("text=Save provider")
+    # Verified on save: the simulator refuses the token, nothing is stored.
+    await expect(page.locator("#f-auth_token-error")).to_contain_text("refused")
+    await expect(page.locator("#f-name")).to_have_value("twilio-main")
+    await page.fill("#f-auth_token", simulator.auth_token)
+    await page.click("text=Save provider")
+    await expect(page.get_by_role("status")).to_contain_text("Provider added")
+
+
+async def test_add_a_twilio_provider_and_manage_its_senders(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    page = await sign_in(browser, server, "admin")
+    await add_twilio_provider(page, server, simulator)
+    await expect(page.locator("#inbound-url")).to_contain_text("/webhooks/twilio/")
+    await expect(page.locator("[data-secret]")).to_contain_text("••••")
+    await screenshot(page, "provider-desktop")
+
+    await page.click("text=Check balance")
+    await expect(page.locator("[data-balance]")).to_contain_text("USD")
+
+    # Re-authenticate: a wrong token is refused by the provider, the right one saved.
+    await page.fill("#reauth-token", "still-not-the-token")
+    await page.click("text=Verify and save")
+    await expect(page.locator("#reauth-token-error")).to_contain_text("refused")
+    await page.fill("#reauth-token", simulator.auth_token)
+    await page.click("text=Verify and save")
+    await expect(page.locator("text=New credentials verified and saved")).to_be_visible()
+
+    # A sender's status-callback URL: custom, then Restore.
+    await page.click("text=us-number")
+    default_url = await page.locator("#status-callback-url").inner_text()
+    await page.check("#cb-custom")
+    await page.fill("#f-custom_callback_url", "https://relay.example.com/twilio")
+    await page.click("text=Save sender")
+    await expect(page.locator("#status-callback-url")).to_have_text(
+        "https://relay.example.com/twilio"
+    )
+    await page.click("button:has-text('Restore')")
+    await expect(page.locator("#status-callback-url")).to_have_text(default_url)
+
+    # A second sender, made the default.
+    await page.click("text=← twilio-main")
+    await page.click("text=+ Add sender")
+    await page.fill("#f-sender_name", "brand")
+    await page.select_option("#f-sender_type", "alphanumeric")
+    await page.fill("#f-sender_id", "this is far too long")
+    await page.get_by_role("button", name="Add sender").click()
+    await expect(page.locator("#f-sender_id-error")).to_contain_text("alphanumeric")
+    await page.fill("#f-sender_id", "Textcast")
+    await page.get_by_role("button", name="Add sender").click()
+    await expect(page.get_by_role("status")).to_contain_text("Sender added")
+    await page.click("text=Mark as default")
+    row = page.locator("tr", has_text="brand")
+    await expect(row).to_contain_text("default")
+
+    await page.click("text=Delete provider")
+    await expect(page).to_have_url(f"{server.url}/dashboard/providers")
+    await expect(page.locator("main")).not_to_contain_text("twilio-main")
+
+
+async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_masked(
+    server: RunningServer, browser: Browser
+) -> None:
+    page = await sign_in(browser, server, "admin")
+    await page.goto(f"{server.url}/dashboard/providers/new/generic")
+    await expect(page.get_by_text("$$Body", exact=True)).to_be_visible()
+    await page.select_option("#preset-pick", "plivo")  # submits itself
+    await expect(page.locator("#f-cred_auth_id")).to_be_visible()
+
+    await page.fill("#f-cred_auth_id", "MA1234")
+    await page.fill("#f-cred_auth_token", "very-secret-token")
+    await page.fill("#f-base_url_override", "http://127.0.0.1:9")
+    await page.click("text=Fill the form")
+    await expect(page.locator("#f-url")).to_have_value(
+        "http://127.0.0.1:9/v1/Account/MA1234/Message/"
+    )
+    await expect(page.locator("#f-basic_username")).to_have_value("MA1234")
+    await expect(page.locator("input[name=param_name]").first).to_have_value("src")
+
+    await page.fill("#f-sender_name", "plivo-number")
+    await page.fill("#f-sender_id", "+14155550123")
+    await page.click("text=Show the request")
+    preview = page.locator("[data-preview]")
+    await expect(preview).to_contain_text("POST http://127.0.0.1:9/v1/Account/MA1234/Message/")
+    await expect(preview).to_contain_text('"dst": "14155552671"')
+    await expect(preview).to_contain_text("Basic ••••••••")
+    assert "very-secret-token" not in await preview.inner_text()
+
+    await page.click("text=Save provider")
+    await expect(page.get_by_role("status")).to_contain_text("Provider added")
+    await expect(page.locator("#receipt-url")).to_contain_text("/webhooks/generic/")
+    await expect(page.locator("tr", has_text="plivo-number")).to_contain_text("default")

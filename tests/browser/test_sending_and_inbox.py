@@ -1,0 +1,164 @@
+"""Sending and conversations in the browser: Send Test SMS with its live
+segment counter, a failure with its error description, Messages and
+Analytics > Events with filters and the chart, the inbox (a reply through the
+real send path, refused after STOP with the reason), keyword rules, contacts
+and suppressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from playwright.async_api import Browser, expect
+
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import RunningServer, Simulator, twilio_provider_payload
+from tests.integration.helpers import api
+
+SUBSCRIBER = "+14155552671"
+
+
+async def add_provider(server: RunningServer, simulator: Simulator) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/providers",
+            server.headers,
+            twilio_provider_payload(simulator),
+        )
+    assert status == 201, body
+    return dict(body)
+
+
+async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> None:
+    """The subscriber texts the sender (through the simulator, signed like Twilio)."""
+    result = await simulator.control(
+        "POST",
+        "inbound",
+        {
+            "url": sender["inbound_url"],
+            "account_sid": simulator.account_sid,
+            "from": SUBSCRIBER,
+            "to": sender["sender_id"],
+            "body": body,
+        },
+    )
+    assert result.get("status") == 200, result
+
+
+async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_description(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    await add_provider(server, simulator)
+    page = await sign_in(browser, server, "editor")
+    await page.click("nav >> text=Send Test SMS")
+    counter = page.locator("#segments")
+    await expect(counter).to_have_attribute("data-encoding", "GSM-7")
+    await page.fill("#f-body", "Olá 👋 " * 12)
+    await expect(counter).to_have_attribute("data-encoding", "UCS-2")
+    await expect(counter).to_have_attribute("data-segments", "2")
+
+    await page.select_option("#f-country", "US")
+    await page.fill("#f-number", "5005550001")  # the simulator refuses it: 21211
+    await page.fill("#f-body", "Hello")
+    await page.click("main button[type=submit]")
+    await expect(page.locator("[data-status]")).to_have_text("failed", timeout=15_000)
+    await expect(page.locator("[data-error]")).to_contain_text("21211")
+    await expect(page.locator("[data-error]")).to_contain_text("not a valid phone number")
+
+    await page.goto(f"{server.url}/dashboard/send-test")
+    await page.fill("#f-number", "4155552671")
+    await page.click("main button[type=submit]")
+    await expect(page.locator("[data-status]")).to_have_text("delivered", timeout=15_000)
+    await expect(page.locator("#callback-url")).to_have_count(0)  # editors see no tokens
+
+    # Messages, filtered; Analytics > Events with its chart.
+    await page.goto(f"{server.url}/dashboard/messages?status=failed")
+    rows = page.locator("main tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+15005550001")
+    await page.select_option("#f-status", "delivered")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(SUBSCRIBER)
+    await page.click("nav >> text=Analytics")
+    await expect(page.locator(".uplot")).to_be_visible()
+    await expect(page.locator("[data-totals]")).to_contain_text("message.delivered: 1")
+    await page.select_option("#f-type", "message.failed")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
+    await expect(page.locator("[data-totals]")).not_to_contain_text("delivered")
+    await screenshot(page, "events-desktop")
+
+
+async def test_reply_from_the_inbox_until_the_contact_opts_out(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    provider = await add_provider(server, simulator)
+    sender = provider["senders"][0]
+    await write_in(simulator, sender, "Is my order on its way?")
+    page = await sign_in(browser, server, "editor")
+    await page.click("nav >> text=Inbox")
+    await expect(page.locator("main tbody")).to_contain_text("Is my order on its way?")
+    await page.click(f"text={SUBSCRIBER}")
+    await page.fill("#reply-body", "Yes, it ships today.")
+    await page.get_by_role("button", name="Send reply", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("Reply queued")
+    thread = page.locator(".thread")
+    await expect(thread.locator(".inbound")).to_contain_text("Is my order on its way?")
+    await expect(thread.locator(".outbound")).to_contain_text("Yes, it ships today.")
+    await page.click("text=Reply queued >> a")
+    await expect(page.locator("[data-status]")).to_have_text("delivered", timeout=15_000)
+    await page.go_back()
+    await screenshot(page, "inbox-desktop")
+
+    await write_in(simulator, sender, "STOP")
+    await page.reload()
+    await page.fill("#reply-body", "Are you sure?")
+    await page.get_by_role("button", name="Send reply", exact=True).click()
+    await expect(page.locator("[data-refused]")).to_contain_text("opted out")
+    await expect(page.locator("[data-refused]")).to_contain_text("replied STOP")
+
+    # The suppression list shows the reason; lifting it lets replies through again.
+    await page.goto(f"{server.url}/dashboard/suppressions")
+    row = page.locator("tr", has_text=SUBSCRIBER)
+    await expect(row.locator("[data-reason]")).to_have_text("replied STOP")
+    await row.locator("text=Remove").click()
+    await expect(page.locator("main tbody")).to_contain_text("Nobody is suppressed")
+    await page.fill("#f-phone", "+14155550199")
+    await page.fill("#f-reason", "asked by phone")
+    await page.get_by_role("button", name="Suppress", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("+14155550199 suppressed")
+
+    # The contact: opt-out state, tags, the timeline.
+    await page.goto(f"{server.url}/dashboard/contacts?q={SUBSCRIBER}")
+    await page.click(f"main >> text={SUBSCRIBER}")
+    await expect(page.locator("[data-opted-out]")).to_have_text("subscribed")
+    await page.fill("#f-add", "vip, order-123")
+    await page.get_by_role("button", name="Add tags", exact=True).click()
+    await expect(page.locator("main")).to_contain_text("order-123")
+    await expect(page.locator(".thread")).to_contain_text("STOP")
+
+
+async def test_keyword_rules_are_added_and_removed(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    await add_provider(server, simulator)
+    page = await sign_in(browser, server, "editor")
+    await page.goto(f"{server.url}/dashboard/keywords")
+    await page.fill("#f-keyword", "STOP")
+    await page.select_option("#f-action", "reply")
+    await page.fill("#f-reply", "You are unsubscribed.")
+    await page.get_by_role("button", name="Add rule", exact=True).click()
+    await page.fill("#f-keyword", "hours")
+    await page.fill("#f-reply", "")
+    await page.get_by_role("button", name="Add rule", exact=True).click()
+    await expect(page.locator("#f-reply-error")).to_contain_text("reply text")
+    await page.fill("#f-reply", "Open 9 to 5, Monday to Friday.")
+    await page.get_by_role("button", name="Add rule", exact=True).click()
+    table = page.locator("main tbody")
+    await expect(table).to_contain_text("HOURS")
+    await expect(table).to_contain_text("Open 9 to 5")
+    await page.locator("tr", has_text="HOURS").locator("text=Delete").click()
+    await expect(table).not_to_contain_text("HOURS")
