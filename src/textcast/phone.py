@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType, geocoder
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
 from phonenumbers.phonenumberutil import _number_type_helper
 
 from textcast.errors import ValidationFailed
@@ -233,6 +233,11 @@ def with_country_code(country_code: str, number: str) -> str:
 def calling_codes() -> tuple[tuple[str, int, str], ...]:
     """(region, country calling code, English name) for every region
     libphonenumber knows, sorted by name: the country code picker."""
+    # Imported here: the geocoder loads all of libphonenumber's place names,
+    # about 100 MB, which only this picker needs (a contact import's whole
+    # process is 170 MB without them).
+    from phonenumbers import geocoder
+
     found = []
     for region in phonenumbers.SUPPORTED_REGIONS:
         example = phonenumbers.example_number(region)
