@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
-from textcast.content import previews, templates
+from textcast.content import templates
 from textcast.content.preview import worst_case
+from textcast.services import template_previews as previews
 from textcast.views.content import preview_view, template_view
 from textcast.web.deps import CtxDep, CursorQuery, SessionDep
 

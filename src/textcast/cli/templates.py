@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from textcast.cli.common import JsonOption, emit, fail, make_table, parse_pairs, run
-from textcast.content import previews, templates
+from textcast.content import templates
 from textcast.content.preview import worst_case
 from textcast.context import Context
+from textcast.services import template_previews as previews
 from textcast.views.content import preview_view, template_view
 
 templates_app = typer.Typer(

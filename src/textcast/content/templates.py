@@ -24,14 +24,13 @@ from sqlalchemy.orm import selectinload
 
 from textcast.content.render import compile_template
 from textcast.db.models import MessageTemplate, Sender, TemplateVersion, utcnow
-from textcast.db.refs import live
+from textcast.db.refs import RefName, live
 from textcast.errors import Conflict, NotFound, ValidationFailed
 
 Category = Literal["promotional", "transactional"]
 TWILIO_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 PROVIDER_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-NAME_PATTERN = r"^[\w .@+-]+$"
 
 
 class TemplateFields(BaseModel):
@@ -74,13 +73,8 @@ class TemplateFields(BaseModel):
 
 
 class TemplateIn(TemplateFields):
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: RefName
     description: str | None = Field(None, max_length=500)
-
-    @field_validator("name")
-    @classmethod
-    def _not_an_id(cls, value: str) -> str:
-        return _not_only_digits(value)
 
 
 class TemplateChange(BaseModel):
@@ -88,7 +82,7 @@ class TemplateChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: RefName | None = None
     description: str | None = Field(None, max_length=500)
     body: str | None = Field(None, min_length=1, max_length=5000)
     template_id: str | None = None
@@ -98,17 +92,6 @@ class TemplateChange(BaseModel):
     append_unsubscribe: bool | None = None
     click_tracking: bool | None = None
     utm: dict[str, str] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _not_an_id(cls, value: str | None) -> str | None:
-        return None if value is None else _not_only_digits(value)
-
-
-def _not_only_digits(name: str) -> str:
-    if name.strip().isdigit():
-        raise ValueError("must not be only digits (those refer to ids)")
-    return name
 
 
 async def create(session: AsyncSession, data: TemplateIn) -> MessageTemplate:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 from sqlalchemy import ColumnElement, and_, false
 
 from textcast.db.models import MAX_ID, MessageTemplate, Provider, Sender
 
 Named = type[Provider] | type[Sender] | type[MessageTemplate]
+
+
+def _not_an_id(name: str) -> str:
+    if name.strip().isdigit():
+        raise ValueError("must not be only digits (those refer to ids)")
+    return name
+
+
+# A name things are referred to by beside their ID: never all digits, since a
+# reference of digits is read as an ID.
+RefName = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=r"^[\w .@+-]+$"),
+    AfterValidator(_not_an_id),
+]
 
 
 def by_ref(model: Named, ref: str | int) -> ColumnElement[bool]:

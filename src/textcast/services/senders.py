@@ -13,14 +13,14 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
 from textcast.db.models import Message, Sender, utcnow
 from textcast.db.models import Provider as ProviderRow
-from textcast.db.refs import live
+from textcast.db.refs import RefName, live
 from textcast.errors import Conflict, NotFound, ValidationFailed
 
 SenderType = Literal["long_code", "toll_free", "short_code", "messaging_service", "alphanumeric"]
@@ -57,7 +57,7 @@ class SenderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .@+-]+$")
+    name: RefName
     type: SenderType
     sender_id: str = Field(min_length=1, max_length=64)
     mms_capable: bool = False
@@ -70,16 +70,11 @@ class SenderIn(BaseModel):
         None, description="US long codes: the A2P 10DLC campaign it is registered under"
     )
 
-    @field_validator("name")
-    @classmethod
-    def _not_an_id(cls, value: str) -> str:
-        return _not_only_digits(value)
-
 
 class SenderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[\w .@+-]+$")
+    name: RefName | None = None
     mms_capable: bool | None = None
     template_id_required: bool | None = None
     custom_callback_url: HttpUrl | None = None
@@ -89,17 +84,6 @@ class SenderUpdate(BaseModel):
     a2p_10dlc_campaign_id: str | None = Field(
         None, description="register a US long code for A2P 10DLC; null unregisters it"
     )
-
-    @field_validator("name")
-    @classmethod
-    def _not_an_id(cls, value: str | None) -> str | None:
-        return None if value is None else _not_only_digits(value)
-
-
-def _not_only_digits(name: str) -> str:
-    if name.strip().isdigit():
-        raise ValueError("must not be only digits (those refer to ids)")
-    return name
 
 
 def normalize_sender_id(sender_type: str, raw: str, provider_type: str) -> str:
