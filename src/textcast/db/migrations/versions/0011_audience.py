@@ -1,7 +1,7 @@
 """audience: contact attributes, external IDs, time zones, countries and number
 types; saved segments; contact import jobs; the indexes segment conditions use
 
-Revision ID: 0008
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0008"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
