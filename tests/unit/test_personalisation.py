@@ -72,6 +72,13 @@ def test_dates_are_shown_in_the_contacts_zone() -> None:
     assert compiled.render(ANA, {}, ZoneInfo("Asia/Kolkata")) == "01 Jan 05:00"
 
 
+def test_a_missing_date_is_named_like_any_missing_variable() -> None:
+    with pytest.raises(RenderError) as raised:
+        render('{{ contact.expiry | date("%d %b") }}')
+    assert raised.value.variable == "contact.expiry"
+    assert render('{{ contact.expiry | default("2027-01-02") | date("%d %b") }}') == "02 Jan"
+
+
 @pytest.mark.parametrize(
     ("source", "refused"),
     [

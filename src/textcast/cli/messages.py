@@ -19,6 +19,7 @@ from textcast.cli.common import (
     fail,
     id_option,
     make_table,
+    parse_pairs,
     run,
 )
 from textcast.cli.common import errors as stderr
@@ -113,6 +114,15 @@ def send(
     campaign: str | None = typer.Option(None, help="Campaign label for events and stats."),
     automation: str | None = typer.Option(None, help="Automation label for events and stats."),
     append_unsubscribe_text: bool = typer.Option(False, help="Add the sender's unsubscribe text."),
+    template: str | None = typer.Option(
+        None, help="A saved template (name or id) instead of --body, rendered for the recipient."
+    ),
+    data: list[str] = typer.Option(
+        [], "--data", help="key=value the template reads as {{ data.key }}; repeat for several."
+    ),
+    click_tracking: bool = typer.Option(
+        False, "--click-tracking", help="Replace each link with a tracked short link."
+    ),
     wait: float = typer.Option(0, help="Seconds to wait for a final status."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -126,6 +136,9 @@ def send(
         campaign=campaign,
         automation=automation,
         append_unsubscribe_text=append_unsubscribe_text,
+        template=template,
+        data=parse_pairs(data, "--data"),
+        click_tracking=click_tracking,
     )
     emit(send_and_wait(request, wait, is_test=False), as_json, table=_message_table)
 

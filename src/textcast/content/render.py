@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
@@ -155,6 +155,8 @@ ZONE = "__zone__"  # where render() leaves the contact's zone for the date filte
 @pass_context
 def _date(context: Context, value: Any, fmt: str = "%Y-%m-%d") -> str:
     zone = context.get(ZONE)
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # names what is missing, like any other use
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)

@@ -215,6 +215,11 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     media_urls: Mapped[list[Any]] = mapped_column(default=list)
     template_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The saved template's version the text was rendered from (None: no template).
+    template_version_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    # Twilio Content variables as sent (ContentVariables, a JSON object as text),
+    # rendered for this recipient; only with an HX… template_id.
+    content_variables: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     segments: Mapped[int] = mapped_column(Integer)
     encoding: Mapped[str] = mapped_column(String(8))

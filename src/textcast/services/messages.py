@@ -9,7 +9,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sqlalchemy import Table, select
@@ -24,6 +24,8 @@ from textcast.db.models import Message, MessageEvent, Sender, event_type, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
 from textcast.services import senders as sender_service
+from textcast.services.message_content import Content, compose
+from textcast.tracking import link_store
 
 TWILIO_BODY_LIMIT = 1600  # characters, per Twilio's API definition
 MAX_MEDIA = 10
@@ -45,6 +47,18 @@ class SendRequest(BaseModel):
     )
     automation: str | None = Field(
         None, max_length=100, description="automation label, carried into events and callbacks"
+    )
+    template: str | int | None = Field(
+        None,
+        description="a saved template (name or id) instead of body: its current version, "
+        "rendered for the recipient's contact, with its template ID, sender, category "
+        "and unsubscribe flag",
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="values the template reads as {{ data.… }}"
+    )
+    click_tracking: bool = Field(
+        False, description="replace each http(s) URL with a tracked short link"
     )
 
 
@@ -69,7 +83,13 @@ async def resolve_sender(session: AsyncSession, name: str | None) -> Sender:
 
 
 def request_hash(request: SendRequest) -> str:
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    fields = request.model_dump(mode="json")
+    # Fields added later count only when set, so a request made before they
+    # existed hashes as it did then (its Idempotency-Key still replays).
+    for name in SINGLE_ONLY_KEYS:
+        if not fields[name]:
+            del fields[name]
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -93,13 +113,14 @@ async def submit(
         earlier = await _by_idempotency_key(session, idempotency_key)
         if earlier is not None:
             return _replay(earlier, fingerprint)
-    sender = await resolve_sender(session, request.sender)
     to = phone.normalize(request.to, settings.default_region, field="to")
+    content = await compose(settings, session, request, to)
+    sender = await _sender_for(session, content)
     media = [str(url) for url in request.media_urls]
     provider = await session.get(ProviderRow, sender.provider_id)
     provider_type = provider.type if provider is not None else ""
-    body = final_body(request, sender)
-    info = validate_content(settings, sender, provider_type, body, media, request.template_id)
+    body = final_body(content.body, content.append_unsubscribe, sender)
+    info = validate_content(settings, sender, provider_type, body, media, content.template_id)
     message = await _insert_unless_key_taken(
         session,
         provider_id=sender.provider_id,
@@ -107,7 +128,8 @@ async def submit(
         to=to,
         body=body,
         media_urls=media,
-        template_id=request.template_id,
+        template_id=content.template_id,
+        template_version_id=content.version.id if content.version is not None else None,
         status=status.QUEUED,
         segments=info.segments,
         encoding=info.encoding,
@@ -124,17 +146,35 @@ async def submit(
         if winner is None:  # it was deleted in the meantime
             raise Conflict("this Idempotency-Key is being used by another request; retry")
         return _replay(winner, fingerprint)
-    # No contact ids wanted: one statement less while the write lock is held.
-    await contacts.ensure_many(session, [to], ids=False)
+    # No contact ids wanted without links: one statement less while the write lock is held.
+    contact_ids = await contacts.ensure_many(session, [to], ids=bool(content.links))
+    if content.links:
+        batch = [
+            link_store.MessageLinks(
+                message.id, contact_ids.get(to), message.campaign, content.links
+            )
+        ]
+        await link_store.save(await session.connection(), batch)
     session.add(
         MessageEvent(
             message_id=message.id,
             status=status.QUEUED,
             source="api",
+            data=content.event_data(),
             created_at=message.created_at,
         )
     )
     return Submitted(message)
+
+
+async def _sender_for(session: AsyncSession, content: Content) -> Sender:
+    """The request's sender by name, else the template's, else the default."""
+    if isinstance(content.sender, int):
+        found = await sender_service.find_sender(session, content.sender, missing_ok=True)
+        if found is None:
+            raise ValidationFailed("sender", "the template's sender no longer exists; name one")
+        return found
+    return await resolve_sender(session, content.sender)
 
 
 async def _by_idempotency_key(session: AsyncSession, key: str) -> Message | None:
@@ -164,20 +204,16 @@ async def _insert_unless_key_taken(session: AsyncSession, **values: object) -> M
     return (await session.scalars(query)).one_or_none()
 
 
-def final_body(request: SendRequest, sender: Sender) -> str:
+def final_body(body: str, append_unsubscribe: bool, sender: Sender) -> str:
     """The text as it will be sent: with the sender's unsubscribe text when asked
     for, so segments and encoding are counted on what the handset receives."""
-    if request.append_unsubscribe_text:
+    if append_unsubscribe:
         if not sender.unsubscribe_text:
             raise ValidationFailed(
                 "append_unsubscribe_text", f"sender {sender.name!r} has no unsubscribe text set"
             )
-        return (
-            f"{request.body}\n{sender.unsubscribe_text}"
-            if request.body
-            else sender.unsubscribe_text
-        )
-    return request.body
+        return f"{body}\n{sender.unsubscribe_text}" if body else sender.unsubscribe_text
+    return body
 
 
 def validate_content(
@@ -308,6 +344,10 @@ _QUEUED_EVENT_COLUMNS = ("message_id", "type", "status", "source", "created_at")
 
 
 SIMPLE_ROW_KEYS = frozenset({"to", "body", "sender", "campaign", "automation"})
+# What a single message may do and a batch row may not: rendering a template
+# reads the recipient's contact and minting links writes rows of their own,
+# per message. Campaigns do both for a whole audience.
+SINGLE_ONLY_KEYS = ("template", "data", "click_tracking")
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
 
@@ -340,6 +380,9 @@ def _fast_request(raw: object) -> SendRequest | None:
         append_unsubscribe_text=False,
         campaign=campaign,
         automation=automation,
+        template=None,
+        data={},
+        click_tracking=False,
     )
 
 
@@ -355,6 +398,14 @@ async def _batch_row(
     raw: object,
     senders: dict[str | None, tuple[Sender, str]],
 ) -> dict[str, object]:
+    if isinstance(raw, dict):
+        for key in SINGLE_ONLY_KEYS:
+            if raw.get(key) not in (None, False, {}):
+                raise ValidationFailed(
+                    key,
+                    "batch rows take a body, not templates or click tracking: "
+                    "send this one with POST /api/v1/messages, or through a campaign",
+                )
     try:
         request = _fast_request(raw) or SendRequest.model_validate(raw)
     except ValidationError as exc:
@@ -368,7 +419,7 @@ async def _batch_row(
         senders[request.sender] = (sender, provider.type if provider is not None else "")
     sender, provider_type = senders[request.sender]
     media = [str(url) for url in request.media_urls]
-    body = final_body(request, sender)
+    body = final_body(request.body, request.append_unsubscribe_text, sender)
     info = validate_content(settings, sender, provider_type, body, media, request.template_id)
     now = utcnow()
     return {

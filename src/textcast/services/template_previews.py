@@ -17,6 +17,7 @@ from textcast.content.render import Record, compile_template, contact_scope
 from textcast.db.models import Contact, Sender
 from textcast.errors import ValidationFailed
 from textcast.services import senders as sender_service
+from textcast.tracking import links
 
 
 class SampleContact(BaseModel):
@@ -49,7 +50,12 @@ async def run(session: AsyncSession, settings: Settings, request: PreviewRequest
     compiled = compile_template(fields.body)
     unsubscribe = await _unsubscribe_text(session, fields)
     scope, zone = await _recipient(session, settings, request)
-    return [preview(compiled, scope, request.data, zone, unsubscribe_text=unsubscribe)]
+    # Tracked links count at the length they will have, not the original's.
+    base = links.link_base(settings)
+    shorten = (lambda text: links.measure_shortened(text, base)) if fields.click_tracking else None
+    return [
+        preview(compiled, scope, request.data, zone, unsubscribe_text=unsubscribe, shorten=shorten)
+    ]
 
 
 async def _fields(session: AsyncSession, request: PreviewRequest) -> templates.TemplateFields:

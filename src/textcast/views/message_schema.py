@@ -26,6 +26,9 @@ class MessageOut(BaseModel):
         description="the template ID given with the message (required by senders "
         "marked template_id_required)"
     )
+    template_version_id: int | None = Field(
+        description="the saved template version its text was rendered from, if any"
+    )
     sender_id: int
     provider_id: int
     provider_message_id: str | None = Field(description="e.g. Twilio's SM… SID")

@@ -29,6 +29,7 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "body": message.body,
         "media_urls": message.media_urls,
         "template_id": message.template_id,
+        "template_version_id": message.template_version_id,
         "sender_id": message.sender_id,
         "provider_id": message.provider_id,
         "provider_message_id": message.provider_message_id,
