@@ -196,6 +196,55 @@ async def test_each_preset_sends_its_documented_request(
     assert result.raw["body"] == case.answer[1]
 
 
+# Where each preset puts a message's own template ID, per its provider's
+# documented field (None: the API has no such field, so it is not sent).
+TEMPLATE_ID_FIELDS = {
+    "msg91": ("template_id", lambda fields: fields["template_id"]),
+    "plivo": ("dlt_template_id", lambda fields: fields["dlt_template_id"]),
+    "exotel": ("DltTemplateId", lambda fields: fields["DltTemplateId"][0]),
+    "textlocal": None,
+    "bulksms": None,
+}
+
+
+@pytest.mark.parametrize("case", PRESET_CASES, ids=lambda case: case.name)
+async def test_each_preset_sends_the_messages_template_id_in_its_documented_field(
+    fake_api: FakeApi, session: aiohttp.ClientSession, case: PresetCase
+) -> None:
+    assert set(TEMPLATE_ID_FIELDS) == set(PRESETS)
+    fake_api.answer = (*case.answer, {})
+    provider = make(
+        {"preset": case.name, "credentials": case.credentials, "base_url_override": fake_api.url}
+    )
+    message = outbound()
+    message.template_id = "1107161234567890123"
+    await provider.send(HttpClient(session), message)
+    request = fake_api.last
+    where = TEMPLATE_ID_FIELDS[case.name]
+    if where is None:
+        assert b"1107161234567890123" not in request["body"]
+        assert decoded(request) == case.fields
+    else:
+        assert where[1](decoded(request)) == "1107161234567890123", where[0]
+
+
+async def test_without_a_template_id_the_field_is_left_out_or_the_configured_one_sent(
+    fake_api: FakeApi, session: aiohttp.ClientSession
+) -> None:
+    fake_api.answer = (202, {"message_uuid": ["u1"]}, {})
+    credentials = {"auth_id": "MA1", "auth_token": "t", "dlt_entity_id": "1101"}
+    plivo = make({"preset": "plivo", "credentials": credentials, "base_url": fake_api.url})
+    await plivo.send(HttpClient(session), outbound())
+    fields = decoded(fake_api.last)
+    assert "dlt_template_id" not in fields and fields["dlt_entity_id"] == "1101"
+    fake_api.answer = (200, {"type": "success", "message": "m1"}, {})
+    msg91 = make({"preset": "msg91", "credentials": {"authkey": "k"}, "base_url": fake_api.url})
+    with pytest.raises(ProviderError) as refused:  # the flow needs a template: a clear refusal
+        await msg91.send(HttpClient(session), outbound())
+    assert (refused.value.code, refused.value.permanent) == ("template", True)
+    assert "$$TemplateId" in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("name", "credentials", "answer", "expected"),
     [
@@ -489,6 +538,42 @@ async def test_generic_provider_end_to_end_through_the_api(
     message = await eventually(accepted)
     assert message["provider_message_id"] == "uuid-1"
     assert json.loads(fake_api.last["body"])["text"] == BODY
+
+
+async def test_a_dlt_sender_refuses_messages_without_a_template_id_and_sends_it_with_one(
+    server: RunningServer, fake_api: FakeApi, http: aiohttp.ClientSession
+) -> None:
+    fake_api.answer = (200, {"SMSMessage": {"Sid": "sid-1"}}, {})
+    sender = {"name": "dlt", "type": "alphanumeric", "sender_id": "TXTCST"}
+    status, provider = await api(
+        http,
+        "POST",
+        f"{server.url}/api/v1/providers",
+        server.headers,
+        {
+            "name": "exotel-test",
+            "type": "generic",
+            "preset": "exotel",
+            "base_url_override": fake_api.url,
+            "credentials": {"account_sid": "a1", "api_key": "k1", "api_token": "t1"},
+            "senders": [{**sender, "template_id_required": True}],
+        },
+    )
+    assert status == 201, provider
+    messages = f"{server.url}/api/v1/messages"
+    status, refused = await api(http, "POST", messages, server.headers, {"to": TO, "body": "hi"})
+    assert (status, refused["field"]) == (422, "template_id")
+    payload = {"to": TO, "body": "hi", "template_id": "1107161234567890123"}
+    status, queued = await api(http, "POST", messages, server.headers, payload)
+    assert (status, queued["template_id"]) == (202, "1107161234567890123")
+
+    async def accepted() -> dict[str, Any] | None:
+        _, body = await api(http, "GET", f"{messages}/{queued['id']}", server.headers)
+        return body if body["status"] == "accepted" else None
+
+    message = await eventually(accepted)
+    assert message["template_id"] == "1107161234567890123"
+    assert decoded(fake_api.last)["DltTemplateId"] == ["1107161234567890123"]
 
 
 async def test_private_endpoint_is_refused_when_not_allowed(

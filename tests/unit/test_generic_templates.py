@@ -113,6 +113,28 @@ def test_secrets_and_the_sender_are_substituted_but_secrets_stay_out_of_the_conf
     assert "s3cr3t" not in stored and "pw" not in stored
 
 
+def test_the_template_id_is_encoded_for_where_it_lands() -> None:
+    tricky_id = "DLT 1107/16&x=1"
+    templated = message("x")
+    templated.template_id = tricky_id
+    in_url = provider(method="GET", url="https://sms.example.com/s?tid=$$TemplateId")
+    url, _, _ = in_url.build_request(templated)
+    assert parse_qs(urlsplit(url).query) == {"tid": [tricky_id]}
+    in_form = provider(params={"to": "$$To", "tid": "$$TemplateId"})
+    assert form_fields(in_form.build_request(templated)[2])["tid"] == [tricky_id]
+    in_json = provider(body_format="json", body='{"t": "$$TemplateId", "b": "$$Body"}')
+    assert json.loads(in_json.build_request(templated)[2] or b"")["t"] == tricky_id
+    in_header = provider(headers={"X-Template": "$$TemplateId"})
+    assert in_header.build_request(templated)[1]["X-Template"] == tricky_id
+
+
+def test_a_template_id_parameter_is_left_out_or_defaulted_when_the_message_has_none() -> None:
+    bare = provider(params={"to": "$$To", "tid": "$$TemplateId"})
+    assert "tid" not in form_fields(bare.build_request(message("x"))[2])
+    defaulted = provider(params={"tid": "$$TemplateId"}, default_template_id="1107")
+    assert form_fields(defaulted.build_request(message("x"))[2]) == {"tid": ["1107"]}
+
+
 def test_placeholders_are_case_sensitive_and_replaced_once() -> None:
     assert render("$$to $$BODY $$To", {"To": "+1"}) == "$$to $$BODY +1"
     assert render("$$Body", {"Body": "$$To", "To": "+1"}) == "$$To"

@@ -45,6 +45,9 @@ class Claimed:
     # Attribution carried in the callback's meta.
     campaign: str | None = None
     automation: str | None = None
+    # The provider's template ID, and a Twilio Content template's variables.
+    template_id: str | None = None
+    content_variables: str | None = None
     contact_id: int | None = None
     # What recovery needs, read only when it takes a message over (take_expired):
     # when the message was created and its current attempt became due, and the
@@ -121,11 +124,12 @@ async def _take(
 def _claimed(row: Sequence[Any], contact_id: int | None) -> Claimed:
     """A row of :data:`_SEND_COLUMNS` (then maybe :data:`_RECOVERY_COLUMNS`)."""
     claimed = Claimed(
-        row[0], row[1], row[2], row[3], row[4], _media(row[5]), row[6], row[7], row[8], row[9]
-    )
+        row[0], row[1], row[2], row[3], row[4], _media(row[5]),
+        row[6], row[7], row[8], row[9], row[10], row[11],
+    )  # fmt: skip
     claimed.contact_id = contact_id
-    if len(row) > len(_SEND_COLUMNS):
-        claimed.created_at, claimed.due_at, claimed.error_code, claimed.error_message = row[10:]
+    if len(row) > _SENT:
+        claimed.created_at, claimed.due_at, claimed.error_code, claimed.error_message = row[_SENT:]
     return claimed
 
 
@@ -157,7 +161,10 @@ _SEND_COLUMNS = (
     MESSAGES.c.attempts,
     MESSAGES.c.campaign,
     MESSAGES.c.automation,
+    MESSAGES.c.template_id,
+    MESSAGES.c.content_variables,
 )
+_SENT = len(_SEND_COLUMNS)
 # What recovery needs besides (see Claimed).
 _RECOVERY_COLUMNS = (
     MESSAGES.c.created_at,

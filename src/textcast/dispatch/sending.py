@@ -143,4 +143,6 @@ def outbound_message(
         sender_id=sender.sender_id,
         media_urls=message.media_urls,
         status_callback=callback,
+        template_id=message.template_id,
+        content_variables=message.content_variables,
     )

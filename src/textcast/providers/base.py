@@ -35,6 +35,10 @@ class OutboundMessage:
     sender_id: str
     media_urls: tuple[str, ...] = ()
     status_callback: str | None = None
+    # The provider's template ID (India DLT, or a Twilio Content SID HX…) and,
+    # for a Content SID, its variables as the JSON object text Twilio takes.
+    template_id: str | None = None
+    content_variables: str | None = None
 
 
 @dataclass(slots=True)

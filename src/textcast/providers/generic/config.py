@@ -43,6 +43,11 @@ class GenericConfig(BaseModel):
     receipt: ReceiptMapping | None = Field(
         None, description="how to read this provider's delivery receipts"
     )
+    default_template_id: str | None = Field(
+        None,
+        max_length=100,
+        description="$$TemplateId for messages that carry no template ID of their own",
+    )
 
     @field_validator("url")
     @classmethod

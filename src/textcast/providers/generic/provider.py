@@ -1,6 +1,6 @@
 """Any HTTP SMS API: method, endpoint, optional Basic auth, headers, and
 parameters as a query string, a form, JSON or a raw body, with ``$$To``,
-``$$Body``, ``$$From`` and ``$$Secret.<name>`` placeholders.
+``$$Body``, ``$$From``, ``$$TemplateId`` and ``$$Secret.<name>`` placeholders.
 
 Success is any 2xx unless a rule on the answer says otherwise; the provider's
 message ID is extracted the same way. Presets (``presets``) fill all of
@@ -41,7 +41,10 @@ RAW_LIMIT = 2000  # characters of the answer kept on the attempt record
 ANSWER_LIMIT = 64 * 1024  # bytes of the answer read at most
 CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
 PEER = "the provider"  # how transport errors name the other side
-RECEIPT_URL = "$$ReceiptURL"
+# Parameters that are left out, rather than sent empty, when the message has
+# no value for them: no receipt URL (test sends, direct provider use), no
+# template ID (a message outside India's DLT rules).
+OPTIONAL_PARAMS = frozenset({"$$ReceiptURL", "$$TemplateId"})
 
 
 class GenericHttpProvider(Provider):
@@ -67,6 +70,9 @@ class GenericHttpProvider(Provider):
         values = {"To": to, "Body": message.body, "From": message.sender_id}
         if message.status_callback:
             values["ReceiptURL"] = message.status_callback
+        template_id = message.template_id or self.config.default_template_id
+        if template_id:
+            values["TemplateId"] = template_id
         for name, secret in self.secrets.credentials.items():
             values[f"Secret.{name}"] = secret.get_secret_value()
         return values
@@ -85,9 +91,7 @@ class GenericHttpProvider(Provider):
         params = {
             k: tpl.render(v, values)
             for k, v in cfg.params.items()
-            # A callback parameter is left out rather than sent empty when
-            # there is no receipt URL (test sends, direct provider use).
-            if v != RECEIPT_URL or RECEIPT_URL[2:] in values
+            if v not in OPTIONAL_PARAMS or v[2:] in values
         }
         if cfg.method == "GET":
             if params:

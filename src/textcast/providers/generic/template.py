@@ -1,7 +1,8 @@
 """The request templates of generic HTTP providers.
 
 ``$$To``, ``$$Body``, ``$$From``, ``$$ReceiptURL`` (this message's delivery
-receipt URL) and ``$$Secret.<name>`` (case-sensitive) are
+receipt URL), ``$$TemplateId`` (the message's template ID, such as an India
+DLT content template ID) and ``$$Secret.<name>`` (case-sensitive) are
 replaced in one pass, so a message body that itself contains ``$$To`` stays
 as written. Each value is encoded for where it lands: percent-encoding in
 URLs, form encoding in form bodies, JSON escaping inside JSON, verbatim in
@@ -17,7 +18,7 @@ from urllib.parse import quote, quote_plus
 
 from textcast.errors import TextcastError
 
-PLACEHOLDER = re.compile(r"\$\$(To|Body|From|ReceiptURL|Secret\.[A-Za-z0-9_]+)")
+PLACEHOLDER = re.compile(r"\$\$(To|Body|From|ReceiptURL|TemplateId|Secret\.[A-Za-z0-9_]+)")
 
 
 class TemplateError(TextcastError):

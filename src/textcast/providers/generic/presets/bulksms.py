@@ -1,5 +1,9 @@
 """BulkSMS's JSON REST API and its delivery receipts (sent to the one URL set
-in its dashboard, so matched by the message ID)."""
+in its dashboard, so matched by the message ID).
+
+No template ID is sent: the message fields of BulkSMS's JSON API
+(https://www.bulksms.com/developer/json/v1/) have none.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """Exotel's SMS API and its delivery receipts (told the per-message receipt
-URL in each send, as ``StatusCallback``)."""
+URL in each send, as ``StatusCallback``).
+
+India's DLT content template ID goes in ``DltTemplateId``, beside the entity
+ID in ``DltEntityId`` (Exotel's send-SMS reference,
+https://developer.exotel.com/docs/sms-api/api-reference/send-sms): each
+message's own template ID (``$$TemplateId``), else the one configured here.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +38,7 @@ def build(v: Mapping[str, str], base: str) -> dict[str, Any]:
     params = {"From": "$$From", "To": "$$To", "Body": "$$Body", "StatusCallback": "$$ReceiptURL"}
     if v.get("dlt_entity_id"):
         params["DltEntityId"] = v["dlt_entity_id"]
-    if v.get("dlt_template_id"):
-        params["DltTemplateId"] = v["dlt_template_id"]
+    params["DltTemplateId"] = "$$TemplateId"  # left out for a message without one
     if v.get("encoding_type"):
         params["EncodingType"] = v["encoding_type"]
     return {
@@ -47,6 +52,7 @@ def build(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "error_code": {"json_path": "RestException.Code"},
         "error_message": {"json_path": "RestException.Message"},
         "receipt": RECEIPT,
+        "default_template_id": v.get("dlt_template_id"),
     }
 
 
@@ -64,7 +70,12 @@ PRESET = Preset(
         PresetField("api_key", "API key"),
         PresetField("api_token", "API token", secret=True),
         PresetField("dlt_entity_id", "DLT entity ID (India)", required=False),
-        PresetField("dlt_template_id", "DLT template ID (India)", required=False),
+        PresetField(
+            "dlt_template_id",
+            "DLT template ID (India)",
+            required=False,
+            help="for messages without a template ID of their own",
+        ),
         PresetField(
             "encoding_type",
             "Encoding type",

@@ -1,5 +1,13 @@
 """MSG91, through its Flow API v5 (a DLT-registered template with the text as
-a template variable), and its panel webhook's delivery receipts."""
+a template variable), and its panel webhook's delivery receipts.
+
+The Flow API names the template in ``template_id`` (MSG91's send-SMS
+reference, https://docs.msg91.com/sms/send-sms): the message's own template
+ID (``$$TemplateId``), else the one configured here. MSG91 maps each of its
+templates to the DLT content template ID registered with it; its older
+``/api/v2/sendsms`` took the DLT ID itself as ``DLT_TE_ID``, which the Flow
+API has no field for.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ RECEIPT: dict[str, Any] = {
 def build(v: Mapping[str, str], base: str) -> dict[str, Any]:
     # Flow API v5: DLT-registered template ("flow") with the text as a template variable.
     recipient = {"mobiles": "$$To", v.get("body_variable") or "VAR1": "$$Body"}
-    body = {"template_id": v["template_id"], "sender": "$$From", "short_url": "0"}
+    body = {"template_id": "$$TemplateId", "sender": "$$From", "short_url": "0"}
     return {
         "method": "POST",
         "url": f"{base}/api/v5/flow/",
@@ -46,6 +54,7 @@ def build(v: Mapping[str, str], base: str) -> dict[str, Any]:
         "message_id": {"json_path": "message"},
         "error_message": {"json_path": "message"},
         "receipt": RECEIPT,
+        "default_template_id": v.get("template_id"),
     }
 
 
@@ -59,7 +68,8 @@ PRESET = Preset(
         PresetField(
             "template_id",
             "Flow / template ID",
-            help="DLT-approved flow the text is sent through",
+            required=False,
+            help="the DLT-approved flow for messages without a template ID of their own",
         ),
         PresetField(
             "body_variable",

@@ -1,5 +1,11 @@
 """Textlocal's send API and its delivery receipts (told the per-message
-receipt URL in each send)."""
+receipt URL in each send).
+
+No template ID is sent: Textlocal's send command
+(https://api.textlocal.in/docs/sendsms) has no parameter for one; it matches
+the text and the DLT-approved sender against the templates registered with
+the account, so the text must be the registered one with its slots filled.
+"""
 
 from __future__ import annotations
 
