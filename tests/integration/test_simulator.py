@@ -31,6 +31,7 @@ SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "twilio_api_v2010
 SPEC = json.loads(SPEC_PATH.read_text())
 TO, FROM = "+14155552671", "+15005550006"
 SERVICE = "MG" + "a" * 32
+CONTENT = "HX" + "b" * 32
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -164,6 +165,18 @@ async def test_service_and_media_messages(simulator: Simulator) -> None:
         (message(("StatusCallback", "ftp://x.example/cb")), 21609),
         (message(("StatusCallback", "https://x.example/a b")), 21609),
         (message(("MediaUrl", "not a url")), 21620),
+        ([("To", TO), ("From", FROM), ("ContentSid", "HX123")], 21655),
+        ([("To", TO), ("From", FROM), ("Body", "x"), ("ContentVariables", '{"1": "a"}')], 21654),
+        ([("To", TO), ("From", FROM), ("ContentSid", CONTENT), ("ContentVariables", "{1")], 21656),
+        (
+            [
+                ("To", TO),
+                ("From", FROM),
+                ("ContentSid", CONTENT),
+                ("ContentVariables", '{"1": ""}'),
+            ],
+            21656,
+        ),
     ],
 )
 async def test_refusals_use_twilios_codes_and_error_shape(
@@ -173,6 +186,18 @@ async def test_refusals_use_twilios_codes_and_error_shape(
     assert (status, body["code"], body["status"]) == (400, code, 400)
     assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}" and body["message"]
     assert simulator.state.messages == {}
+
+
+async def test_a_content_template_needs_no_body(simulator: Simulator) -> None:
+    form = [
+        ("To", TO),
+        ("From", FROM),
+        ("ContentSid", CONTENT),
+        ("ContentVariables", '{"1": "Ana"}'),
+    ]
+    status, body, _ = await post(simulator, form)
+    assert status == 201, body
+    assert simulator.state.messages[body["sid"]].params == form
 
 
 async def test_wrong_credentials_get_401_with_20003(simulator: Simulator) -> None:

@@ -3,14 +3,15 @@ over the API and the CLI, on both databases."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 from sqlalchemy import select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api, cli
-from textcast.db.models import MessageEvent, ShortLink
+from tests.integration.helpers import api, cli, eventually
+from textcast.db.models import Contact, MessageEvent, ShortLink
 
 TO = "+14155552671"
 RENEWAL = {
@@ -212,3 +213,71 @@ async def test_a_preview_counts_tracked_links_at_their_short_length(
     [shown] = answer["previews"]
     base = server.ctx.settings.effective_public_url
     assert (shown["text"], shown["segments"]) == (f"See {base}/s/xxxxxxx", 1)
+
+
+CONTENT_SID = "HX" + "0123456789abcdef" * 2
+
+
+async def _sent_to_simulator(sim: Simulator) -> dict[str, str]:
+    async def sent() -> dict[str, str] | None:
+        messages = (await sim.control("GET", "messages"))["messages"]
+        return dict(messages[-1]["params"]) if messages else None
+
+    found: dict[str, str] = await eventually(sent)
+    return found
+
+
+async def test_a_twilio_content_template_goes_as_content_sid_with_its_variables(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await _setup(server, simulator, http)
+    template = {
+        "name": "shipped",
+        "body": "Hi {{ contact.first_name }}, order {{ data.order }} has shipped",
+        "template_id": CONTENT_SID,
+        "content_variables": {"1": "{{ contact.first_name }}", "2": "{{ data.order }}"},
+        "category": "transactional",
+    }
+    status, answer = await api(
+        http, "POST", f"{server.url}/api/v1/templates", server.headers, template
+    )
+    assert status == 201, answer
+    contact = {"phone": TO, "attributes": {"first_name": "Zoë"}}
+    await api(http, "POST", f"{server.url}/api/v1/contacts", server.headers, contact)
+    status, sent = await _send(server, http, to=TO, template="shipped", data={"order": "A-17"})
+    assert status == 202, sent
+    assert sent["template_id"] == CONTENT_SID
+    assert sent["content_variables"] == {"1": "Zoë", "2": "A-17"}
+    assert sent["body"] == "Hi Zoë, order A-17 has shipped"  # what Textcast shows
+    params = await _sent_to_simulator(simulator)
+    assert params["ContentSid"] == CONTENT_SID and "Body" not in params
+    assert json.loads(params["ContentVariables"]) == {"1": "Zoë", "2": "A-17"}
+
+
+async def test_a_message_naming_a_content_sid_sends_its_data_as_the_variables(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await _setup(server, simulator, http)
+    status, sent = await _send(
+        server, http, to=TO, template_id=CONTENT_SID, data={"1": "Ana", "2": 3}
+    )
+    assert status == 202, sent
+    assert sent["content_variables"] == {"1": "Ana", "2": "3"}
+    params = await _sent_to_simulator(simulator)
+    assert (params["ContentSid"], json.loads(params["ContentVariables"])) == (
+        CONTENT_SID,
+        {"1": "Ana", "2": "3"},
+    )
+    status, answer = await _send(server, http, to=TO, template_id=CONTENT_SID, data={"1": {}})
+    assert (status, answer["field"]) == (422, "data.1")
+    # Erasure takes the variables too: they were rendered from the contact.
+    async with server.ctx.sessions() as session:
+        contact_id = await session.scalar(select(Contact.id).where(Contact.phone == TO))
+    status, _ = await api(
+        http, "DELETE", f"{server.url}/api/v1/contacts/{contact_id}", server.headers
+    )
+    assert status in (200, 204)
+    status, erased = await api(
+        http, "GET", f"{server.url}/api/v1/messages/{sent['id']}", server.headers
+    )
+    assert (erased["body"], erased["content_variables"]) == ("[erased]", None)

@@ -147,6 +147,53 @@ async def test_send_request_validates_against_twilio_api_definition(
             assert parts.scheme in ("http", "https") and parts.netloc
 
 
+CONTENT_SID = "HX" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize(
+    "variables", [json.dumps({"1": "Ana", "2": "A-17 ünï 😀"}, ensure_ascii=False), None]
+)
+async def test_a_content_template_send_validates_against_twilio_api_definition(
+    twilio_api: OpenAPI,
+    form_schema: dict[str, Any],
+    capture: tuple[Capture, str],
+    variables: str | None,
+) -> None:
+    cap, base_url = capture
+    provider = TwilioProvider(
+        TwilioConfig(account_sid=SID, base_url=base_url), TwilioSecrets(auth_token=TOKEN)
+    )
+    message = OutboundMessage(
+        message_id=1,
+        to="+14155552671",
+        body="Hi Ana, your order A-17 has shipped",  # what Textcast shows; Twilio renders its own
+        sender_type="long_code",
+        sender_id="+15005550006",
+        status_callback="https://textcast.example.com/webhooks/twilio/1/status?meta=1.1.abcdef0123456789",
+        template_id=CONTENT_SID,
+        content_variables=variables,
+    )
+    async with aiohttp.ClientSession() as session:
+        await provider.send(HttpClient(session), message)
+    sent = cap.requests[-1]
+    environ = EnvironBuilder(
+        method="POST",
+        base_url="https://api.twilio.com",
+        path=sent["path"],
+        data=sent["body"],
+        content_type=sent["headers"]["Content-Type"],
+        headers={"Authorization": sent["headers"]["Authorization"]},
+    ).get_environ()
+    twilio_api.validate_request(WerkzeugOpenAPIRequest(Request(environ)))
+    fields = dict(parse_qsl(sent["body"].decode("utf-8"), strict_parsing=True))
+    assert set(fields) <= set(form_schema["properties"])
+    assert fields["ContentSid"] == CONTENT_SID
+    assert "Body" not in fields  # the template's text is Twilio's, not ours
+    assert fields.get("ContentVariables") == variables
+    if variables is not None:
+        assert json.loads(fields["ContentVariables"]) == json.loads(variables)
+
+
 async def test_balance_and_fetch_use_the_documented_paths(capture: tuple[Capture, str]) -> None:
     cap, base_url = capture
     provider = TwilioProvider(

@@ -113,6 +113,7 @@ async def erase(session: AsyncSession, contact: Contact, box: SecretBox) -> Eras
             to=token,
             body=ERASED,
             media_urls=[],
+            content_variables=None,  # rendered from the contact: personal too
             request_hash=None,
             error_message=func.replace(MESSAGES.c.error_message, phone, token),
             updated_at=now,

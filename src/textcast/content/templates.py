@@ -26,9 +26,9 @@ from textcast.content.render import compile_template
 from textcast.db.models import MessageTemplate, Sender, TemplateVersion, utcnow
 from textcast.db.refs import RefName, live
 from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.providers.twilio.form import CONTENT_SID as TWILIO_CONTENT_SID
 
 Category = Literal["promotional", "transactional"]
-TWILIO_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 PROVIDER_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 

@@ -11,10 +11,15 @@ no default refuses the message, naming the variable.
 The template brings its provider template ID, its unsubscribe flag, its
 sender (unless the request names one), its click tracking and UTM parameters,
 and its category (recorded on the message's ``queued`` event).
+
+A Twilio Content SID (``HX`` + 32 hex) as the template ID is sent instead of
+the text, with ``ContentVariables``: the template's own variables rendered for
+the recipient, or, for a message naming the SID itself, its ``data``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +33,7 @@ from textcast.content import templates
 from textcast.content.render import Record, RenderError, compile_template, contact_scope
 from textcast.db.models import Contact, MessageTemplate, TemplateVersion
 from textcast.errors import NotFound, ValidationFailed
+from textcast.providers.twilio.form import CONTENT_SID
 from textcast.services.template_previews import scope_of
 from textcast.tracking import links
 
@@ -63,6 +69,7 @@ class Content:
     template: MessageTemplate | None = None
     version: TemplateVersion | None = None
     links: list[tuple[str, str]] = field(default_factory=list)  # (code, destination)
+    content_variables: str | None = None  # ContentVariables JSON, with a Content SID
 
     def event_data(self) -> dict[str, Any] | None:
         """What the ``queued`` event records about the template, if any."""
@@ -86,6 +93,7 @@ async def compose(
         content = Content(
             request.body, request.template_id, request.append_unsubscribe_text, request.sender
         )
+        content.content_variables = _as_variables(request.data)
         utm: dict[str, Any] = {}
         tracking = request.click_tracking
     else:
@@ -100,6 +108,10 @@ async def compose(
             template,
             version,
         )
+        if is_content_sid(version.provider_template_id) and version.content_variables:
+            slots = version.content_variables.items()
+            rendered = {slot: render(source, scope, request.data, zone) for slot, source in slots}
+            content.content_variables = json.dumps(rendered, ensure_ascii=False)
         utm = dict(version.utm)
         tracking = request.click_tracking or version.click_tracking
     if tracking:
@@ -108,10 +120,17 @@ async def compose(
     return content
 
 
+def is_content_sid(template_id: str | None) -> bool:
+    """Whether ``template_id`` is a Twilio Content SID (sent instead of a body)."""
+    return template_id is not None and CONTENT_SID.match(template_id) is not None
+
+
 def _check(request: SendRequest) -> None:
     if request.template is None:
-        if request.data:
-            raise ValidationFailed("data", "data is only read by a template; give template too")
+        if request.data and not is_content_sid(request.template_id):
+            raise ValidationFailed(
+                "data", "data is read by a template, or sent as a Twilio Content SID's variables"
+            )
         return
     if request.body:
         raise ValidationFailed("body", "give body or template, not both")
@@ -119,6 +138,18 @@ def _check(request: SendRequest) -> None:
         raise ValidationFailed(
             "template_id", "the template brings its own template ID; leave template_id out"
         )
+
+
+def _as_variables(data: dict[str, Any]) -> str | None:
+    """A Content SID's variables from a message's ``data``: text for each slot."""
+    if not data:
+        return None
+    values: dict[str, str] = {}
+    for slot, value in data.items():
+        if isinstance(value, dict | list) or value is None:
+            raise ValidationFailed(f"data.{slot}", "a Content variable is text or a number")
+        values[str(slot)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return json.dumps(values, ensure_ascii=False)
 
 
 async def _template(session: AsyncSession, ref: str | int) -> MessageTemplate:

@@ -24,7 +24,7 @@ from textcast.db.models import Message, MessageEvent, Sender, event_type, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
 from textcast.services import senders as sender_service
-from textcast.services.message_content import Content, compose
+from textcast.services.message_content import Content, compose, is_content_sid
 from textcast.tracking import link_store
 
 TWILIO_BODY_LIMIT = 1600  # characters, per Twilio's API definition
@@ -130,6 +130,7 @@ async def submit(
         media_urls=media,
         template_id=content.template_id,
         template_version_id=content.version.id if content.version is not None else None,
+        content_variables=content.content_variables,
         status=status.QUEUED,
         segments=info.segments,
         encoding=info.encoding,
@@ -225,7 +226,8 @@ def validate_content(
     template_id: str | None,
 ) -> sms_segments.SegmentInfo:
     """Refuse content the sender or provider cannot take; the segment count on success."""
-    if not body.strip() and not media:
+    # A Twilio Content template carries its own text: the body is only what Textcast shows.
+    if not body.strip() and not media and not is_content_sid(template_id):
         raise ValidationFailed("body", "must not be empty (or send media_urls from an MMS sender)")
     if media and not sender.mms_capable:
         raise ValidationFailed("media_urls", f"sender {sender.name!r} is not MMS capable")

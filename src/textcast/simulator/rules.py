@@ -3,6 +3,7 @@ and which final status a delivery error code ends in."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from textcast.simulator.state import Account
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# ContentSid's pattern in Twilio's API definition.
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 # Twilio wants callback URLs already percent-encoded: printable ASCII, no spaces.
 ENCODED_URL = re.compile(r"^[\x21-\x7e]+$")
 BODY_LIMIT = 1600
@@ -76,7 +79,10 @@ def check_send(form: Mapping[str, list[str]], account: Account) -> Refusal | Non
         return Refusal(21603, "A 'From' phone number is required.")
     if service and not MESSAGING_SERVICE_SID.match(service):
         return Refusal(21701, f"The Messaging Service Sid {service} is invalid.")
-    if not body and not media:
+    content = _check_content(form)
+    if isinstance(content, Refusal):
+        return content
+    if not body and not media and not content:
         return Refusal(21602, "Message body is required.")
     if len(body) > BODY_LIMIT:
         return Refusal(21617, "The concatenated message body exceeds the 1600 character limit.")
@@ -88,6 +94,28 @@ def check_send(form: Mapping[str, list[str]], account: Account) -> Refusal | Non
     if callback is not None and not _absolute_http_url(callback):
         return Refusal(21609, f"The StatusCallback URL {callback[:200]} is not a valid URL.")
     return _check_numbers(to, from_, account)
+
+
+def _check_content(form: Mapping[str, list[str]]) -> Refusal | bool:
+    """A Content Template send (``ContentSid``, its ``ContentVariables`` a JSON
+    object of non-empty text): True when well formed, False when there is none."""
+    sid, variables = _one(form, "ContentSid"), _one(form, "ContentVariables")
+    if sid is None:
+        if variables is not None:
+            return Refusal(21654, "ContentSid Required")
+        return False
+    if not CONTENT_SID.match(sid):
+        return Refusal(21655, "The ContentSid is Invalid")
+    if variables is not None:
+        try:
+            parsed = json.loads(variables)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, str) and v and "\n" not in v and "\t" not in v for v in parsed.values()
+        ):
+            return Refusal(21656, "The ContentVariables Parameter is invalid")
+    return True
 
 
 def _check_numbers(to: str, from_: str | None, account: Account) -> Refusal | None:

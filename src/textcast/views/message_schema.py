@@ -26,6 +26,9 @@ class MessageOut(BaseModel):
         description="the template ID given with the message (required by senders "
         "marked template_id_required)"
     )
+    content_variables: dict[str, str] | None = Field(
+        description="the variables sent with a Twilio Content template (template_id HX…)"
+    )
     template_version_id: int | None = Field(
         description="the saved template version its text was rendered from, if any"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,9 @@ def message_view(message: Message, events: list[MessageEvent] | None = None) -> 
         "media_urls": message.media_urls,
         "template_id": message.template_id,
         "template_version_id": message.template_version_id,
+        "content_variables": (
+            json.loads(message.content_variables) if message.content_variables else None
+        ),
         "sender_id": message.sender_id,
         "provider_id": message.provider_id,
         "provider_message_id": message.provider_message_id,

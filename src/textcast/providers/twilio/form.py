@@ -11,15 +11,26 @@ from urllib.parse import quote_plus, unquote_plus
 from textcast.callback_meta import QUERY_MARKER
 from textcast.providers.base import OutboundMessage
 
+# A Content Template's SID, as Twilio's API definition gives ContentSid's pattern.
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
 
 def send_form(message: OutboundMessage) -> list[tuple[str, str]]:
-    """The ``Messages.json`` form, as Twilio's API definition names its fields."""
+    """The ``Messages.json`` form, as Twilio's API definition names its fields.
+
+    A message whose template ID is a Content SID is sent as that template
+    (``ContentSid``, with its ``ContentVariables`` JSON) instead of a ``Body``:
+    Twilio renders the approved text itself."""
     form = [("To", message.to)]
     if message.sender_type == "messaging_service":
         form.append(("MessagingServiceSid", message.sender_id))
     else:
         form.append(("From", message.sender_id))
-    if message.body:
+    if message.template_id and CONTENT_SID.match(message.template_id):
+        form.append(("ContentSid", message.template_id))
+        if message.content_variables:
+            form.append(("ContentVariables", message.content_variables))
+    elif message.body:
         form.append(("Body", message.body))
     form.extend(("MediaUrl", url) for url in message.media_urls)
     if message.status_callback:
