@@ -11,7 +11,14 @@ Prints, for each database and size:
   - the count of a three-condition segment (country, an attribute in a set,
     a number range) with its per-country breakdown and sample: the first run
     and the median of the 5 after it, in ms, after the import (which ends
-    with ANALYZE when it wrote 10,000 rows or more).
+    with ANALYZE when it wrote 10,000 rows or more);
+  - template rendering for the first 100,000 contacts: a personalised text
+    (attribute, filter, a date in the contact's zone, caller data) per
+    contact, read from the database in pages as a campaign would, with its
+    segment count; and the rendering alone;
+  - short-link redirects per second on one `textcast serve` (dispatcher off),
+    each click recorded before its 302, against the same server's `GET
+    /livez`: the issue's target is a ratio of at least 0.5.
 
     .venv/bin/python benchmarks/audience.py [--sizes 100000 1000000]
         [--pg-dsn postgresql://postgres@127.0.0.1/test] [--skip-pg] [--skip-sqlite]
@@ -35,18 +42,27 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import loadgen
 from cryptography.fernet import Fernet
 from harness import drop_pg_database, fresh_pg_database, process_cpu
-from sqlalchemy import text
+from sqlalchemy import func, insert, select, text
+from webhooks import Textcast, fire
 
-from textcast import runtime
+from textcast import runtime, sms_segments
 from textcast.audience import imports, rules, segments
 from textcast.config import Settings
+from textcast.content.render import compile_template
 from textcast.context import Context
 from textcast.db import migrate
+from textcast.db.models import Contact, LinkClick, Message, utcnow
+from textcast.services.providers import create_provider
+from textcast.services.template_previews import scope_of
+from textcast.tracking import link_store, links
 
 SECRET_KEY = Fernet.generate_key().decode()
 US_AREAS = [201, 202, 206, 212, 213, 305, 312, 404, 415, 503, 512, 602, 617, 646, 702, 713]
@@ -194,9 +210,144 @@ async def segment_count(run: Run) -> Figures:
     }
 
 
+RENDERED = 100_000  # contacts a template is rendered for, whatever the size
+PAGE = 5_000
+TEMPLATE = (
+    'Hi {{ contact.first_name | default("there") }}, your {{ contact.plan | upper }} plan '
+    'renews on {{ contact.renewal_date | date("%d %b") }}. {{ data.offer }}'
+)
+
+
+async def template_rendering(run: Run) -> Figures:
+    """The template for each of the first :data:`RENDERED` contacts, read in
+    pages by ID; rendering (and counting segments) timed on its own as well."""
+    compiled = compile_template(TEMPLATE)
+    data = {"offer": "Renew today: 20% off with code SPRING"}
+    zones: dict[str, ZoneInfo] = {}
+    ctx = run.context()
+    wanted, done, last_id, rendering = min(run.size, RENDERED), 0, 0, 0.0
+    try:
+        started = time.perf_counter()
+        while done < wanted:
+            async with ctx.sessions() as session:
+                query = select(Contact).where(Contact.id > last_id).order_by(Contact.id)
+                page = list(await session.scalars(query.limit(min(PAGE, wanted - done))))
+            if not page:
+                break
+            began = time.perf_counter()
+            for contact in page:
+                name = contact.time_zone or "UTC"
+                zone = zones.get(name) or zones.setdefault(name, ZoneInfo(name))
+                sms_segments.analyze(compiled.render(scope_of(contact, name), data, zone))
+            rendering += time.perf_counter() - began
+            done += len(page)
+            last_id = page[-1].id
+        total = time.perf_counter() - started
+    finally:
+        await ctx.close()
+    return {
+        f"template rendering, {done:,} contacts": (done / total, "/s"),
+        "  rendering and segments alone": (done / rendering, "/s"),
+    }
+
+
+REDIRECTS = 20_000
+CONCURRENCY = 50
+PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148"
+
+
+async def short_links(run: Run, count: int) -> list[str]:
+    """``count`` delivered messages with one tracked link each; their codes."""
+    ctx = run.context()
+    try:
+        async with ctx.session() as session:
+            provider = await create_provider(
+                ctx,
+                session,
+                {
+                    "name": "bench-links",
+                    "type": "twilio",
+                    "account_sid": "AC" + "0" * 32,
+                    "auth_token": "bench-token",
+                    "base_url": "https://api.twilio.com",
+                    "senders": [
+                        {"name": "links", "type": "long_code", "sender_id": "+15005550006"}
+                    ],
+                },
+            )
+            provider_id, sender_id = provider.id, provider.senders[0].id
+        # Delivered ten minutes ago: no click falls in the preview-bot window.
+        sent = utcnow() - timedelta(minutes=10)
+        rows = [
+            {
+                "provider_id": provider_id, "sender_id": sender_id,
+                "to": f"+1415{3_000_000 + i:07d}", "body": "Renew: https://shop.example.com/r",
+                "media_urls": [], "status": "delivered", "segments": 1, "encoding": "GSM-7",
+                "next_attempt_at": sent, "created_at": sent, "updated_at": sent, "sent_at": sent,
+                "campaign": "bench",
+            }
+            for i in range(count)
+        ]  # fmt: skip
+        codes = [links.new_code() for _ in range(count)]
+        async with ctx.session() as session:
+            for start in range(0, count, PAGE):
+                await session.execute(insert(Message), rows[start : start + PAGE])
+            ids = list(await session.scalars(select(Message.id).order_by(Message.id)))
+            batch = [
+                link_store.MessageLinks(mid, None, "bench", [(code, "https://shop.example.com/r")])
+                for mid, code in zip(ids, codes, strict=True)
+            ]
+            await link_store.save(await session.connection(), batch)
+        if ctx.engine.dialect.name == "postgresql":
+            async with ctx.engine.connect() as connection:
+                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.exec_driver_sql("ANALYZE messages")
+                await autocommit.exec_driver_sql("ANALYZE short_links")
+    finally:
+        await ctx.close()
+    return codes
+
+
+async def redirects(run: Run) -> Figures:
+    """Redirects per second against ``GET /livez`` of the same server."""
+    codes = await short_links(run, REDIRECTS)
+    server = Textcast(run.url, run.data_dir)
+    server.env["TEXTCAST_SECRET_KEY"] = SECRET_KEY
+    await server.start()
+    try:
+        assert server.process is not None
+        pid, host = server.process.pid, server.url.removeprefix("http://")
+        probes = [loadgen.get(f"{server.url}/livez")] * REDIRECTS
+        livez, _ = await fire(server.url, probes, CONCURRENCY, pid)
+        clicks = [
+            f"GET /s/{code} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {PHONE_UA}\r\n\r\n".encode()
+            for code in codes
+        ]
+        answered, cpu = await fire(server.url, clicks, CONCURRENCY, pid)
+    finally:
+        server.stop()
+    redirected = sum(1 for status in answered.answered.values() if status == 302)
+    ctx = run.context()
+    try:
+        async with ctx.sessions() as session:
+            stored = await session.scalar(select(func.count()).select_from(LinkClick))
+    finally:
+        await ctx.close()
+    livez_rate = REDIRECTS / livez.seconds
+    rate = REDIRECTS / answered.seconds
+    return {
+        "GET /livez, same server": (livez_rate, "/s"),
+        "redirects (click stored, then 302)": (rate, "/s"),
+        "  ratio to /livez (target ≥ 0.5)": (rate / livez_rate, ""),
+        "  p50 latency": (statistics.median(answered.latencies) * 1000, "ms"),
+        "  server CPU per redirect": (cpu, "µs"),
+        "  302s / clicks stored": (redirected, f"/ {stored}"),
+    }
+
+
 Measure = Callable[[Run], Awaitable[Figures]]
 # Figures taken with the contacts in place; later measures go here.
-MEASURES: list[Measure] = [segment_count]
+MEASURES: list[Measure] = [segment_count, template_rendering, redirects]
 
 
 async def measure(run: Run, csv_path: Path) -> Figures:
@@ -266,7 +417,10 @@ def report(results: dict[tuple[str, int], Figures]) -> None:
                 cells.append("-")
                 continue
             value, unit = results[key][label]
-            shown = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+            if abs(value) >= 100 or value == int(value):
+                shown = f"{value:,.0f}"
+            else:  # ratios and small figures: two decimals, so 0.49 does not read 0.5
+                shown = f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
             cells.append(f"{shown} {unit}".strip())
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
