@@ -77,6 +77,8 @@ def test_a_missing_date_is_named_like_any_missing_variable() -> None:
         render('{{ contact.expiry | date("%d %b") }}')
     assert raised.value.variable == "contact.expiry"
     assert render('{{ contact.expiry | default("2027-01-02") | date("%d %b") }}') == "02 Jan"
+    source = '{{ contact.expiry | date("%d %b") }} {{ data.code }}'
+    assert missing_variables(compile_template(source), ANA, {}) == ["contact.expiry", "data.code"]
 
 
 @pytest.mark.parametrize(

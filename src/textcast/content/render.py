@@ -157,6 +157,8 @@ def _date(context: Context, value: Any, fmt: str = "%Y-%m-%d") -> str:
     zone = context.get(ZONE)
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()  # names what is missing, like any other use
+    if isinstance(value, Record) and not len(value):
+        return ""  # a missing value a preview filled in (see _fill): look past it
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
