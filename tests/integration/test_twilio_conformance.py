@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -72,6 +73,19 @@ async def capture() -> AsyncIterator[tuple[Capture, str]]:
     await runner.cleanup()
 
 
+def validate_as_twilio(twilio_api: OpenAPI, sent: dict[str, Any]) -> None:
+    """Validate the very same request as if it had gone to api.twilio.com."""
+    environ = EnvironBuilder(
+        method="POST",
+        base_url="https://api.twilio.com",
+        path=sent["path"],
+        data=sent["body"],
+        content_type=sent["headers"]["Content-Type"],
+        headers={"Authorization": sent["headers"]["Authorization"]},
+    ).get_environ()
+    twilio_api.validate_request(WerkzeugOpenAPIRequest(Request(environ)))
+
+
 SENDS = [
     ("long_code", "+15005550006", "Hello from a long code", ()),
     ("toll_free", "+18005550100", "Toll-free hello", ()),
@@ -123,16 +137,7 @@ async def test_send_request_validates_against_twilio_api_definition(
     assert scheme == "Basic"
     assert base64.b64decode(credentials).decode() == f"{SID}:{TOKEN}"
 
-    # Validate the very same request as if it had gone to api.twilio.com.
-    environ = EnvironBuilder(
-        method="POST",
-        base_url="https://api.twilio.com",
-        path=sent["path"],
-        data=sent["body"],
-        content_type=sent["headers"]["Content-Type"],
-        headers={"Authorization": sent["headers"]["Authorization"]},
-    ).get_environ()
-    twilio_api.validate_request(WerkzeugOpenAPIRequest(Request(environ)))
+    validate_as_twilio(twilio_api, sent)
 
     fields = parse_qsl(sent["body"].decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     names = {name for name, _ in fields}
@@ -176,15 +181,7 @@ async def test_a_content_template_send_validates_against_twilio_api_definition(
     async with aiohttp.ClientSession() as session:
         await provider.send(HttpClient(session), message)
     sent = cap.requests[-1]
-    environ = EnvironBuilder(
-        method="POST",
-        base_url="https://api.twilio.com",
-        path=sent["path"],
-        data=sent["body"],
-        content_type=sent["headers"]["Content-Type"],
-        headers={"Authorization": sent["headers"]["Authorization"]},
-    ).get_environ()
-    twilio_api.validate_request(WerkzeugOpenAPIRequest(Request(environ)))
+    validate_as_twilio(twilio_api, sent)
     fields = dict(parse_qsl(sent["body"].decode("utf-8"), strict_parsing=True))
     assert set(fields) <= set(form_schema["properties"])
     assert fields["ContentSid"] == CONTENT_SID
@@ -206,3 +203,20 @@ async def test_balance_and_fetch_use_the_documented_paths(capture: tuple[Capture
         assert cap.requests[-1]["method"] == "GET"
         await provider.balance(http)
         assert cap.requests[-1]["path"] == f"/2010-04-01/Accounts/{SID}/Balance.json"
+
+
+async def test_a_content_template_send_is_not_looked_for_by_its_body(
+    capture: tuple[Capture, str],
+) -> None:
+    """Twilio writes a Content send's body from the template: a look-up by
+    body could only say it never arrived, so it answers "cannot tell"."""
+    cap, base_url = capture
+    provider = TwilioProvider(
+        TwilioConfig(account_sid=SID, base_url=base_url), TwilioSecrets(auth_token=TOKEN)
+    )
+    message = OutboundMessage(
+        1, "+14155552671", "Hi Ana", "long_code", "+15005550006", template_id=CONTENT_SID
+    )
+    async with aiohttp.ClientSession() as session:
+        found = await provider.find_sent(HttpClient(session), message, datetime.now(UTC))
+    assert found is None and cap.requests == []

@@ -33,7 +33,7 @@ from textcast.providers.twilio.answers import (
     str_or_none,
 )
 from textcast.providers.twilio.config import API_VERSION, TwilioConfig, TwilioSecrets
-from textcast.providers.twilio.form import encode_form, send_form
+from textcast.providers.twilio.form import CONTENT_SID, encode_form, send_form
 from textcast.providers.twilio.statuses import STATUS_MAP
 
 # Clock skew allowed between Textcast and Twilio when matching a message's creation time.
@@ -104,8 +104,12 @@ class TwilioProvider(Provider):
 
         The message resource does not carry the StatusCallback URL, so the
         ``meta`` naming the Textcast message cannot be matched on. None when
-        :data:`LOOKUP_PAGES` pages did not reach back to ``since``.
+        :data:`LOOKUP_PAGES` pages did not reach back to ``since``, and for a
+        Content template send, whose body Twilio writes from the template
+        (it cannot be compared with ours).
         """
+        if message.template_id and CONTENT_SID.match(message.template_id):
+            return None
         query = {"To": message.to, "PageSize": "50"}
         if message.sender_type != "messaging_service":
             query["From"] = message.sender_id
