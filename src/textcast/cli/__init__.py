@@ -7,6 +7,7 @@ import logging
 import typer
 
 from textcast import runtime
+from textcast.cli.campaigns import campaigns_app
 from textcast.cli.common import fail, load_settings
 from textcast.cli.contacts import contacts_app
 from textcast.cli.engagement import (
@@ -36,6 +37,7 @@ app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(keywords_app, name="keywords")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(templates_app, name="templates")
+app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(users_app, name="users")
 app.command("send")(send)
 app.command("send-test")(send_test)
