@@ -206,6 +206,8 @@ class Message(Base):
         Index("ix_messages_created_at", "created_at"),
         # A contact's messages: conversations, erasure, segment behaviour conditions.
         Index("ix_messages_to", "to", "created_at"),
+        # A campaign's messages by status: stats, completion, the failure-rate pause.
+        Index("ix_messages_campaign_id_status", "campaign_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -232,6 +234,12 @@ class Message(Base):
     campaign: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     automation: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The campaign that made the message (``campaign`` above is its name), the
+    # A/B variant it carries, and promotional/transactional (frequency caps
+    # count promotional messages per contact through ix_messages_to).
+    campaign_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    variant: Mapped[str | None] = mapped_column(String(32), default=None)
+    category: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -606,3 +614,86 @@ class LinkClick(Base):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     bot_reason: Mapped[str | None] = mapped_column(String(40), default=None)
     first: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Campaign(Base):
+    """An audience × a template (or A/B variants) × a schedule.
+
+    ``status``: draft → scheduled → sending → completed, plus paused,
+    cancelled and failed (see :mod:`textcast.campaigns.lifecycle`). The
+    counters are kept by the fan-out as it goes, so a campaign's progress is
+    read without counting its recipients.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_status", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # None: the installation's default sender at launch.
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"), default=None)
+    category: Mapped[str] = mapped_column(String(16), default="promotional")
+    # A saved template pinned to one version, or an inline body.
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id"), default=None)
+    template_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    # [{name, template_id, template_version, body, percent}]; empty: no A/B test.
+    variants: Mapped[list[Any]] = mapped_column(default=list)
+    control_percent: Mapped[int] = mapped_column(Integer, default=0)
+    # {"segment": id} | {"rules": {...}} | {"contacts": [ids]} | {"phones": [...]}
+    # | {"import": id}
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    send_at: Mapped[datetime | None] = mapped_column(default=None)
+    # "10:00": send at that hour in each recipient's own zone; recipients
+    # whose hour has passed go at the next one ("next") or are skipped.
+    local_time: Mapped[str | None] = mapped_column(String(5), default=None)
+    missed_local_time: Mapped[str] = mapped_column(String(8), default="next")
+    throttle_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    max_failure_rate: Mapped[float | None] = mapped_column(Float, default=None)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    frequency_caps: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    targeted: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0)
+    queued: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The fan-out job's bookkeeping: when recipients were materialised (None:
+    # not yet, or cut short and to be redone), who holds the job, and when a
+    # throttled campaign may make its next batch.
+    materialised_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_batch_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CampaignRecipient(Base):
+    """One targeted contact of a campaign: ``pending`` until its message is
+    made, then ``queued`` (with ``message_id``), or ``skipped`` with a reason,
+    or ``control`` (held out). One row per campaign and contact: a resumed
+    fan-out can neither lose nor repeat anyone."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_recipients_contact"),
+        Index("ix_campaign_recipients_due", "campaign_id", "status", "due_at"),
+        Index("ix_campaign_recipients_reason", "campaign_id", "reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # No foreign key: erasing a contact must not rewrite campaign history.
+    contact_id: Mapped[int] = mapped_column(BigId)
+    phone: Mapped[str] = mapped_column(String(32))
+    variant: Mapped[str | None] = mapped_column(String(32), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    message_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
