@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from textcast import __version__
 from textcast.api import (
     routes_audience,
+    routes_campaigns,
     routes_contacts,
     routes_events,
     routes_messages,
@@ -26,6 +27,7 @@ from textcast.callbacks import generic_routes
 from textcast.callbacks import routes as webhook_routes
 from textcast.callbacks.intake import OPENAPI_PATH, StatusCallbackIntake
 from textcast.callbacks.routes import WebhookState
+from textcast.campaigns.runner import CampaignRunner
 from textcast.context import Context
 from textcast.dashboard.site import install as install_dashboard
 from textcast.dispatch.dispatcher import Dispatcher
@@ -81,6 +83,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         stop = asyncio.Event()
         # Imports uploaded to this process are run by it (their file is here).
         tasks = [asyncio.create_task(app.state.import_runner.run(stop))]
+        # Campaigns fan out wherever messages are made (a worker runs one too).
+        tasks.append(asyncio.create_task(app.state.campaign_runner.run(stop)))
         if with_dispatcher:
             app.state.dispatcher = Dispatcher(ctx)
             app.state.notifier = EventNotifier(ctx)
@@ -99,6 +103,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
     )
     app.state.ctx = ctx
     app.state.import_runner = ImportRunner(ctx)
+    app.state.campaign_runner = CampaignRunner(ctx)
     app.state.webhooks = webhooks = WebhookState.create(ctx)
     app.status_intake = StatusCallbackIntake(webhooks.auth, webhooks.status)
     app.redirects = redirects = LinkRedirects(ctx)
@@ -112,6 +117,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         (routes_segments.router, roles.AUDIENCE_WRITE),
         (routes_audience.router, roles.AUDIENCE_WRITE),
         (routes_templates.router, roles.CONTENT_WRITE),
+        (routes_campaigns.router, roles.SEND),  # a launch sends messages
     ):
         app.include_router(router, dependencies=[Depends(api_access(write))])
     app.add_middleware(ApiAuditLog, ctx=ctx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,19 @@ class Settings(BaseSettings):
         "UTC",
         description="IANA zone of contacts whose number says nothing better "
         "(time_zone_source install_default).",
+    )
+    quiet_hours: str = Field(
+        "21:00-08:00",
+        description="Campaigns' default quiet hours in each recipient's local time "
+        "(FROM-UNTIL, 24 h clock; empty for none). Country law applies on top.",
+    )
+    quiet_hours_inside: Literal["defer", "skip"] = Field(
+        "defer", description="A campaign message due inside quiet hours: defer or skip it."
+    )
+    frequency_caps: str = Field(
+        "",
+        description="Installation frequency caps for promotional campaign messages, comma "
+        "separated: LIMIT/SPAN with SPAN 24h, 7d, day, week or month (e.g. '2/24h,5/week').",
     )
     max_segments: int = Field(
         10, ge=1, le=100, description="Longest message accepted, in segments."

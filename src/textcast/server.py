@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from textcast import dispatch_lock, metrics
+from textcast.campaigns.runner import CampaignRunner
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
@@ -233,7 +234,11 @@ async def _dispatch_until(ctx: Context, stop: asyncio.Event) -> None:
                 settings.worker_metrics_port,
             )
         log.info("worker started")
-        await asyncio.gather(Dispatcher(ctx).run(stop), EventNotifier(ctx).run(stop))
+        await asyncio.gather(
+            Dispatcher(ctx).run(stop),
+            EventNotifier(ctx).run(stop),
+            CampaignRunner(ctx).run(stop),
+        )
     finally:
         if metrics_runner is not None:
             await metrics_runner.cleanup()

@@ -1,0 +1,129 @@
+"""A campaign's quiet hours and frequency caps, from the installation's
+settings and the campaign's own override (stored as JSON on the campaign).
+
+Caps: ``[{"limit": 2, "hours": 24}, {"limit": 5, "per": "week"}]``; a
+campaign's caps are added to the installation's and may only be stricter
+(:func:`textcast.policy.frequency.stricter_only`), unless the campaign is
+transactional, whose messages bypass caps anyway.
+
+Quiet hours: ``{"from": "21:00", "until": "08:00", "inside": "defer"|"skip",
+"follow_law": true}``, or ``{"off": true}`` for none of the operator's own
+(country law still applies to promotional messages).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Any, cast, get_args
+
+from textcast.config import Settings
+from textcast.errors import ValidationFailed
+from textcast.policy.frequency import Calendar, FrequencyCap, stricter_only
+from textcast.policy.quiet_hours import QuietHours, SendingWindow
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_SETTING_CAP = re.compile(r"^(\d+)/(?:(\d+)(h|d)|(day|week|month))$")
+# A window that is always open: quiet hours switched off for a campaign.
+ALWAYS_OPEN = SendingWindow(time(0), time(0))
+
+
+def clock(value: object, field: str) -> time:
+    if not isinstance(value, str) or not (found := _CLOCK.match(value)):
+        raise ValidationFailed(field, "must be a time of day as HH:MM (24 h clock)")
+    return time(int(found.group(1)), int(found.group(2)))
+
+
+def cap_of(raw: object, field: str) -> FrequencyCap:
+    if not isinstance(raw, dict) or not raw.keys() <= {"limit", "hours", "per"}:
+        raise ValidationFailed(field, 'give {"limit": N, "hours": H} or {"limit": N, "per": P}')
+    limit = raw.get("limit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
+        raise ValidationFailed(f"{field}.limit", "must be a whole number from 0 to 1000")
+    hours, per = raw.get("hours"), raw.get("per")
+    if (hours is None) == (per is None):
+        raise ValidationFailed(field, "give either hours (rolling) or per (day, week, month)")
+    if hours is not None:
+        if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 24 * 90:
+            raise ValidationFailed(f"{field}.hours", "must be a whole number of hours, 1 to 2160")
+        return FrequencyCap(limit, rolling=timedelta(hours=hours))
+    if per not in get_args(Calendar):
+        raise ValidationFailed(f"{field}.per", "must be day, week or month")
+    return FrequencyCap(limit, calendar=cast(Calendar, per))
+
+
+def caps_json(raw: object, field: str = "frequency_caps") -> list[dict[str, Any]]:
+    """Checked caps as stored (each one parsed, so a bad one is refused when saved)."""
+    if not isinstance(raw, list) or len(raw) > 10:
+        raise ValidationFailed(field, "must be a list of at most 10 caps")
+    for index, item in enumerate(raw):
+        cap_of(item, f"{field}[{index}]")
+    return [dict(item) for item in raw]
+
+
+def installation_caps(settings: Settings) -> list[FrequencyCap]:
+    caps = []
+    for part in filter(None, (p.strip() for p in settings.frequency_caps.split(","))):
+        found = _SETTING_CAP.match(part)
+        if found is None:
+            raise ValidationFailed("TEXTCAST_FREQUENCY_CAPS", f"cannot read {part!r} (e.g. 2/24h)")
+        limit = int(found.group(1))
+        if found.group(4):
+            caps.append(FrequencyCap(limit, calendar=cast(Calendar, found.group(4))))
+        else:
+            hours = int(found.group(2)) * (24 if found.group(3) == "d" else 1)
+            caps.append(FrequencyCap(limit, rolling=timedelta(hours=hours)))
+    return caps
+
+
+def campaign_caps(settings: Settings, own: list[Any] | None, category: str) -> list[FrequencyCap]:
+    """Every cap binding the campaign's messages: the installation's, then its own."""
+    base = installation_caps(settings)
+    mine = [cap_of(item, f"frequency_caps[{i}]") for i, item in enumerate(own or [])]
+    if category != "transactional":
+        stricter_only(base, mine)
+    return base + mine
+
+
+def quiet_hours_json(raw: object, field: str = "quiet_hours") -> dict[str, Any]:
+    if not isinstance(raw, dict) or not raw.keys() <= {
+        "from",
+        "until",
+        "inside",
+        "follow_law",
+        "off",
+    }:
+        raise ValidationFailed(field, "keys: from, until, inside, follow_law, off")
+    if not raw.get("off"):
+        clock(raw.get("from"), f"{field}.from")
+        clock(raw.get("until"), f"{field}.until")
+    if raw.get("inside", "defer") not in ("defer", "skip"):
+        raise ValidationFailed(f"{field}.inside", "must be defer or skip")
+    if not isinstance(raw.get("follow_law", True), bool):
+        raise ValidationFailed(f"{field}.follow_law", "must be true or false")
+    return dict(raw)
+
+
+def quiet_hours(settings: Settings, own: dict[str, Any] | None) -> QuietHours:
+    """The campaign's quiet hours: its own override, else the installation's."""
+    if own is not None:
+        window = (
+            ALWAYS_OPEN
+            if own.get("off")
+            else SendingWindow.outside_quiet(
+                clock(own["from"], "quiet_hours.from"), clock(own["until"], "quiet_hours.until")
+            )
+        )
+        return QuietHours(
+            window=window,
+            inside=own.get("inside", "defer"),
+            follow_law=bool(own.get("follow_law", True)),
+        )
+    setting = settings.quiet_hours.strip()
+    if not setting:
+        return QuietHours(window=ALWAYS_OPEN, inside=settings.quiet_hours_inside)
+    start, _, end = setting.partition("-")
+    window = SendingWindow.outside_quiet(
+        clock(start.strip(), "TEXTCAST_QUIET_HOURS"), clock(end.strip(), "TEXTCAST_QUIET_HOURS")
+    )
+    return QuietHours(window=window, inside=settings.quiet_hours_inside)

@@ -1,0 +1,266 @@
+"""The campaign runner: takes campaigns that are due (scheduled and at their
+time, or sending) under a lease, chooses their recipients once, then makes
+their messages batch by batch, and finishes them.
+
+Every process that serves or dispatches runs one; the lease (renewed with
+each batch, in the batch's own transaction) keeps one process per campaign,
+and a campaign left by a process that died is taken over when its lease
+expires. ``next_batch_at`` is the campaign's next look: a throttle's pace,
+the next local-time recipient, or a short wait for the outbox to drain.
+
+A campaign is **completed** when no recipient is pending and none of its
+messages is still waiting in the outbox (``queued`` or ``dispatching``):
+everything it meant to send was handed to the provider (receipts may still
+come; they are the stats' business).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast.campaigns import fanout, lifecycle
+from textcast.campaigns.materialise import materialise
+from textcast.context import Context
+from textcast.db.models import Campaign, Sender, utcnow
+from textcast.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+LOOK_AGAIN = timedelta(seconds=2)  # a campaign waiting for its outbox to drain
+IDLE_LOOK = timedelta(seconds=30)  # at most this long between looks at a sending campaign
+FAILURE_CHECK = timedelta(seconds=5)
+
+
+class LeaseLost(Exception):
+    """Another process holds the campaign now, or it stopped sending."""
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        ctx: Context,
+        poll_interval: float = 1.0,
+        queue_ahead: int | None = fanout.QUEUE_AHEAD,
+    ) -> None:
+        self._ctx = ctx
+        self._poll_interval = poll_interval
+        self._queue_ahead = queue_ahead
+        self._wake = asyncio.Event()
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+    def wake(self) -> None:
+        """A campaign was launched or resumed: look now."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                campaign_id = await claim(self._ctx, self.owner)
+                if campaign_id is not None:
+                    await drive(self._ctx, campaign_id, self.owner, self._queue_ahead, stop)
+                    continue
+            except Exception:  # one bad campaign or a database blip must not stop the runner
+                log.exception("campaign runner")
+            await _first_of(stop, self._wake, self._poll_interval)
+
+
+def _due(now: datetime) -> object:
+    return (
+        or_(
+            Campaign.status == lifecycle.SENDING,
+            (Campaign.status == lifecycle.SCHEDULED) & (Campaign.send_at <= now),
+        )
+        & or_(Campaign.lease_owner.is_(None), Campaign.lease_expires_at < now)
+        & or_(Campaign.next_batch_at.is_(None), Campaign.next_batch_at <= now)
+    )
+
+
+async def claim(ctx: Context, owner: str) -> int | None:
+    """Take a campaign with work due; its ID, or None."""
+    now = utcnow()
+    async with ctx.session() as session:
+        candidates = list(
+            await session.scalars(
+                select(Campaign.id).where(_due(now)).order_by(Campaign.id).limit(20)  # type: ignore[arg-type]
+            )
+        )
+    for campaign_id in candidates:
+        async with ctx.write_session() as session:
+            taken = await session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, _due(now))  # type: ignore[arg-type]
+                .values(lease_owner=owner, lease_expires_at=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(taken, "rowcount", 0) == 1:
+                return campaign_id
+    return None
+
+
+async def _hold(session: AsyncSession, campaign_id: int, owner: str, now: datetime) -> Campaign:
+    """Renew the lease as the transaction's first write (it takes SQLite's
+    write lock and PostgreSQL's row lock: a pause or cancel waits for the
+    batch, or the batch sees it); the campaign, or :class:`LeaseLost`."""
+    renewed = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.lease_owner == owner,
+            Campaign.status.in_((lifecycle.SENDING, lifecycle.SCHEDULED)),
+        )
+        .values(lease_expires_at=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(renewed, "rowcount", 0) != 1:
+        raise LeaseLost(f"campaign {campaign_id}")
+    campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+    assert campaign is not None
+    return campaign
+
+
+async def drive(
+    ctx: Context,
+    campaign_id: int,
+    owner: str,
+    queue_ahead: int | None = fanout.QUEUE_AHEAD,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Work on the campaign while it has something due, then let it go."""
+    try:
+        await _start(ctx, campaign_id, owner)
+        async with ctx.session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            assert campaign is not None
+            plan = await fanout.plan(ctx.settings, session, campaign)
+            max_failure = campaign.max_failure_rate
+        checked = utcnow()
+        while stop is None or not stop.is_set():
+            now = utcnow()
+            async with ctx.write_session() as session:
+                campaign = await _hold(session, campaign_id, owner, now)
+                done = await _step(session, campaign, plan, now, queue_ahead)
+            if max_failure is not None and (done or now - checked >= FAILURE_CHECK):
+                checked = now
+                if await _failure_pause(ctx, campaign_id, max_failure):
+                    return
+            if done:
+                return
+    except LeaseLost:
+        return
+    except ValidationFailed as exc:
+        await _fail(ctx, campaign_id, owner, f"{exc.field}: {exc.message}")
+    finally:
+        await _release(ctx, campaign_id, owner)
+
+
+async def _start(ctx: Context, campaign_id: int, owner: str) -> None:
+    """Scheduled → sending, and the recipients chosen if they are not yet."""
+    now = utcnow()
+    async with ctx.write_session() as session:
+        campaign = await _hold(session, campaign_id, owner, now)
+        if campaign.status == lifecycle.SCHEDULED:
+            campaign.status = lifecycle.SENDING
+        if campaign.materialised_at is None:
+            if campaign.sender_id is None:
+                raise ValidationFailed("sender", "the campaign has no sender")
+            sender = await session.get(Sender, campaign.sender_id)
+            if sender is None:
+                raise ValidationFailed("sender", "the campaign's sender is gone")
+            await materialise(session, campaign, sender, ctx.settings.default_time_zone, now)
+
+
+async def _step(
+    session: AsyncSession,
+    campaign: Campaign,
+    plan: fanout.Plan,
+    now: datetime,
+    queue_ahead: int | None,
+) -> bool:
+    """One batch, or the decision that there is nothing to do for now; True
+    when the runner should let the campaign go."""
+    if campaign.expires_at is not None and campaign.expires_at <= now:
+        await fanout.expire(session, campaign.id)
+        return await _finish_or_wait(session, campaign, now)
+    if queue_ahead is not None:
+        waiting = await fanout.waiting_messages(session, campaign.id, queue_ahead)
+        if waiting >= queue_ahead:
+            campaign.next_batch_at = now + LOOK_AGAIN
+            return True
+    outcome = await fanout.run_batch(session, plan, now)
+    if outcome.touched == 0:
+        return await _finish_or_wait(session, campaign, now)
+    # Throttled: run_batch set next_batch_at, the throttle's pace.
+    return campaign.throttle_per_minute is not None
+
+
+async def _finish_or_wait(session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
+    if await fanout.has_pending(session, campaign.id):
+        due = await fanout.next_due(session, campaign.id)
+        campaign.next_batch_at = min(due, now + IDLE_LOOK) if due is not None else now + IDLE_LOOK
+        return True
+    if await fanout.waiting_messages(session, campaign.id, 1):
+        campaign.next_batch_at = now + LOOK_AGAIN
+        return True
+    campaign.status = lifecycle.COMPLETED
+    campaign.completed_at = now
+    campaign.status_reason = None
+    return True
+
+
+async def _failure_pause(ctx: Context, campaign_id: int, limit: float) -> bool:
+    async with ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+        if campaign is None or campaign.status != lifecycle.SENDING:
+            return True
+        rate = await fanout.failure_rate(session, campaign_id, campaign.queued)
+        if rate is None or rate <= limit:
+            return False
+        campaign.status = lifecycle.PAUSED
+        campaign.status_reason = (
+            f"paused: {rate:.1f}% of the last {fanout.FAILURE_WINDOW} sends failed "
+            f"(more than the campaign's {limit:g}%)"
+        )
+        campaign.updated_at = utcnow()
+        log.warning("campaign %s %s", campaign.name, campaign.status_reason)
+        return True
+
+
+async def _fail(ctx: Context, campaign_id: int, owner: str, reason: str) -> None:
+    async with ctx.write_session() as session:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.lease_owner == owner)
+            .values(status=lifecycle.FAILED, status_reason=reason, completed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _release(ctx: Context, campaign_id: int, owner: str) -> None:
+    async with ctx.write_session() as session:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter

@@ -1,0 +1,295 @@
+"""The fan-out on both databases, at chosen moments: local-time scheduling
+across zones and a DST change, quiet hours (defer, skip, expiry), expiry,
+frequency caps (two campaigns racing for the same contacts), the control
+group, A/B variants, and what each message carries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from textcast.audience import contacts, suppressions
+from textcast.campaigns import fanout, runner, service
+from textcast.campaigns.materialise import bucket_of, materialise
+from textcast.campaigns.spec import CampaignIn
+from textcast.context import Context
+from textcast.db.models import (
+    Campaign,
+    CampaignRecipient,
+    Contact,
+    Message,
+    MessageEvent,
+    Sender,
+    ShortLink,
+)
+from textcast.services.providers import create_provider
+
+OPEN_ALL_DAY = {"off": True, "follow_law": False}
+NEW_YORK, LONDON, TOKYO = "+12125550101", "+442079460101", "+81312345678"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+async def add_provider(ctx: Context) -> None:
+    payload = {
+        "name": "twilio",
+        "type": "twilio",
+        "account_sid": "AC" + "0" * 32,
+        "auth_token": "t" * 32,
+        "base_url": "https://api.twilio.com",
+        "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
+    }
+    async with ctx.session() as session:
+        await create_provider(ctx, session, payload)
+
+
+async def add_contacts(ctx: Context, people: list[tuple[str, dict[str, Any], str | None]]) -> None:
+    async with ctx.session() as session:
+        for phone, values, zone in people:
+            data = contacts.ContactIn(phone=phone, attributes=values, time_zone=zone)
+            await contacts.upsert(session, data, "US")
+
+
+async def launch(ctx: Context, **fields: Any) -> int:
+    fields.setdefault("name", "c")
+    fields.setdefault("body", "Hi {{ contact.first_name | default('there') }}")
+    fields.setdefault("audience", {"rules": {"all": []}})
+    fields.setdefault("quiet_hours", OPEN_ALL_DAY)
+    async with ctx.session() as session:
+        campaign = await service.create(ctx.settings, session, CampaignIn.model_validate(fields))
+        await service.launch(ctx.settings, session, campaign)
+        return campaign.id
+
+
+async def choose(ctx: Context, campaign_id: int, now: datetime) -> None:
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.sender_id is not None
+        sender = await session.get(Sender, campaign.sender_id)
+        assert sender is not None
+        await materialise(session, campaign, sender, ctx.settings.default_time_zone, now)
+
+
+async def fan_out(ctx: Context, campaign_id: int, now: datetime) -> None:
+    """Every batch due at ``now``, as the runner makes them."""
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        plan = await fanout.plan(ctx.settings, session, campaign)
+    while True:
+        async with ctx.write_session() as session:
+            if (await fanout.run_batch(session, plan, now)).touched == 0:
+                return
+
+
+async def recipients(ctx: Context, campaign_id: int) -> dict[str, CampaignRecipient]:
+    async with ctx.session() as session:
+        rows = await session.scalars(
+            select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign_id)
+        )
+        return {r.phone: r for r in rows}
+
+
+async def test_local_time_in_each_zone_with_a_dst_change(ctx: Context) -> None:
+    await add_provider(ctx)
+    people = [
+        (NEW_YORK, {}, "America/New_York"),
+        (LONDON, {}, "Europe/London"),
+        (TOKYO, {}, "Asia/Tokyo"),
+    ]
+    await add_contacts(ctx, people)
+    # 7 March 2026, 12:00 UTC: 07:00 in New York (EST), 12:00 in London, 21:00 in Tokyo.
+    before = await launch(ctx, name="before", local_time="10:00", send_at="2026-03-07T12:00:00Z")
+    await choose(ctx, before, at("2026-03-07T12:00:00"))
+    due = {phone: r.due_at for phone, r in (await recipients(ctx, before)).items()}
+    assert due == {
+        NEW_YORK: at("2026-03-07T15:00:00"),  # 10:00 EST, still ahead today
+        LONDON: at("2026-03-08T10:00:00"),  # passed: tomorrow's 10:00
+        TOKYO: at("2026-03-08T01:00:00"),
+    }
+    # New York moves to EDT on 8 March at 02:00: the next 10:00 is 14:00 UTC.
+    across = await launch(ctx, name="across", local_time="10:00", send_at="2026-03-08T04:00:00Z")
+    await choose(ctx, across, at("2026-03-08T04:00:00"))
+    assert (await recipients(ctx, across))[NEW_YORK].due_at == at("2026-03-08T14:00:00")
+    skip = await launch(
+        ctx,
+        name="skip",
+        local_time="10:00",
+        missed_local_time="skip",
+        send_at="2026-03-07T12:00:00Z",
+    )
+    await choose(ctx, skip, at("2026-03-07T12:00:00"))
+    found = await recipients(ctx, skip)
+    assert {p: (r.status, r.reason) for p, r in found.items()} == {
+        NEW_YORK: ("pending", None),
+        LONDON: ("skipped", "local_time_passed"),
+        TOKYO: ("skipped", "local_time_passed"),
+    }
+    # Nothing goes before its hour; each goes at it.
+    await fan_out(ctx, before, at("2026-03-07T14:59:00"))
+    assert all(r.status == "pending" for r in (await recipients(ctx, before)).values())
+    await fan_out(ctx, before, at("2026-03-07T15:00:00"))
+    states = {p: r.status for p, r in (await recipients(ctx, before)).items()}
+    assert states == {NEW_YORK: "queued", LONDON: "pending", TOKYO: "pending"}
+
+
+async def test_quiet_hours_defer_skip_and_expire(ctx: Context) -> None:
+    await add_provider(ctx)
+    await add_contacts(ctx, [(NEW_YORK, {}, "America/New_York")])
+    night = at("2026-06-01T03:00:00")  # 23:00 in New York (EDT)
+    quiet = {"from": "21:00", "until": "08:00", "follow_law": True}
+    deferred = await launch(ctx, name="defer", quiet_hours=quiet)
+    skipped = await launch(ctx, name="skip", quiet_hours={**quiet, "inside": "skip"})
+    expiring = await launch(
+        ctx, name="expire", quiet_hours=quiet, expires_at="2099-01-01T00:00:00Z"
+    )
+    transactional = await launch(ctx, name="tx", quiet_hours=quiet, category="transactional")
+    for campaign_id in (deferred, skipped, expiring, transactional):
+        await choose(ctx, campaign_id, night)
+    async with ctx.session() as session:  # expires before the window opens again
+        (await session.get(Campaign, expiring)).expires_at = at("2026-06-01T10:00:00")  # type: ignore[union-attr]
+    for campaign_id in (deferred, skipped, expiring, transactional):
+        await fan_out(ctx, campaign_id, night)
+    got = {
+        cid: ((r := (await recipients(ctx, cid))[NEW_YORK]).status, r.reason, r.due_at)
+        for cid in (deferred, skipped, expiring, transactional)
+    }
+    assert got[deferred] == ("pending", None, at("2026-06-01T12:00:00"))  # 08:00 EDT
+    assert got[skipped][:2] == ("skipped", "quiet_hours")
+    assert got[expiring][:2] == ("skipped", "quiet_hours_expired")
+    assert got[transactional][0] == "queued"  # transactional bypasses quiet hours
+    await fan_out(ctx, deferred, at("2026-06-01T12:00:00"))
+    assert (await recipients(ctx, deferred))[NEW_YORK].status == "queued"
+
+
+async def test_expiry_skips_the_rest_and_cancels_waiting_messages(ctx: Context) -> None:
+    await add_provider(ctx)
+    await add_contacts(ctx, [(f"+1415555{i:04d}", {}, None) for i in range(30)])
+    campaign_id = await launch(ctx, expires_at="2099-01-01T00:00:00Z", throttle_per_minute=10)
+    now = at("2026-06-01T15:00:00")
+    await choose(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        plan = await fanout.plan(ctx.settings, session, campaign)
+    async with ctx.write_session() as session:
+        assert (await fanout.run_batch(session, plan, now)).queued == 10  # the throttle's batch
+    async with ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert campaign.next_batch_at == now + timedelta(minutes=1)
+        campaign.expires_at = now
+        assert await runner._step(session, campaign, plan, now, None)
+    states = [r.reason or r.status for r in (await recipients(ctx, campaign_id)).values()]
+    assert sorted(set(states)) == ["campaign_expired", "queued"]
+    assert states.count("campaign_expired") == 20
+    async with ctx.session() as session:
+        statuses = list(
+            await session.scalars(select(Message.status).where(Message.campaign_id == campaign_id))
+        )
+        canceled = await session.scalar(
+            select(func.count()).where(MessageEvent.type == "message.canceled")
+        )
+        campaign = await session.get(Campaign, campaign_id)
+    assert statuses == ["canceled"] * 10 and canceled == 10
+    assert campaign is not None and (campaign.status, campaign.skipped) == ("completed", 20)
+
+
+async def test_frequency_caps_hold_for_racing_campaigns(ctx: Context) -> None:
+    await add_provider(ctx)
+    people = [(f"+1415555{i:04d}", {}, None) for i in range(300)]
+    await add_contacts(ctx, people)
+    caps = [{"limit": 1, "hours": 24}]
+    first = await launch(ctx, name="first", frequency_caps=caps)
+    second = await launch(ctx, name="second", frequency_caps=caps)
+    tx = await launch(ctx, name="receipts", frequency_caps=caps, category="transactional")
+    now = at("2026-06-01T15:00:00")
+    for campaign_id in (first, second, tx):
+        await choose(ctx, campaign_id, now)
+    # Two fan-outs at once, each in its own transactions (two connections on PostgreSQL).
+    await asyncio.gather(fan_out(ctx, first, now), fan_out(ctx, second, now))
+    await fan_out(ctx, tx, now)
+    async with ctx.session() as session:
+        per_contact = (
+            await session.execute(
+                select(Message.to, func.count())
+                .where(Message.category == "promotional")
+                .group_by(Message.to)
+            )
+        ).all()
+        capped = await session.scalar(
+            select(func.count()).where(CampaignRecipient.reason == "frequency_cap")
+        )
+        tx_sent = await session.scalar(select(func.count()).where(Message.campaign_id == tx))
+    assert len(per_contact) == 300 and all(n == 1 for _, n in per_contact)
+    assert capped == 300
+    assert tx_sent == 300  # transactional messages bypass the cap
+
+
+async def test_control_group_and_variants(ctx: Context) -> None:
+    await add_provider(ctx)
+    await add_contacts(
+        ctx, [(f"+1415555{i:04d}", {"first_name": f"P{i}"}, None) for i in range(400)]
+    )
+    variants = [
+        {"name": "a", "body": "A {{ contact.first_name }} https://shop.example/a", "percent": 50},
+        {"name": "b", "body": "B {{ contact.first_name }}", "percent": 50},
+    ]
+    campaign_id = await launch(
+        ctx, body=None, variants=variants, control_percent=20, click_tracking=True
+    )
+    now = at("2026-06-01T15:00:00")
+    await choose(ctx, campaign_id, now)
+    await fan_out(ctx, campaign_id, now)
+    found = list((await recipients(ctx, campaign_id)).values())
+    control = [r for r in found if r.status == "control"]
+    assert 40 <= len(control) <= 120  # about 20 % of 400
+    assert all(r.variant == "control" and r.message_id is None for r in control)
+    assert all(bucket_of(r.contact_id, campaign_id)[0] < 20 for r in control)
+    assert all(
+        bucket_of(r.contact_id, campaign_id)[0] >= 20 for r in found if r.status != "control"
+    )
+    async with ctx.session() as session:
+        messages = list(
+            await session.scalars(select(Message).where(Message.campaign_id == campaign_id))
+        )
+        links = list(await session.scalars(select(ShortLink)))
+    assert len(messages) == 400 - len(control)
+    assert not {m.to for m in messages} & {r.phone for r in control}  # never messaged
+    by_variant = {v: [m for m in messages if m.variant == v] for v in ("a", "b")}
+    assert all(by_variant.values())
+    assert all(m.body.startswith("A ") and "/s/" in m.body for m in by_variant["a"])
+    assert all(m.body.startswith("B ") for m in by_variant["b"])
+    assert all((m.campaign, m.category) == ("c", "promotional") for m in messages)
+    assert len(links) == len(by_variant["a"])
+    assert {link.campaign for link in links} == {"c"}
+    assert {link.message_id for link in links} == {m.id for m in by_variant["a"]}
+
+
+async def test_opted_out_and_invalid_numbers_are_skipped_in_sql(ctx: Context) -> None:
+    await add_provider(ctx)
+    await add_contacts(ctx, [("+14155550001", {}, None), ("+14155550002", {}, None)])
+    async with ctx.session() as session:
+        provider_id = await session.scalar(select(Sender.provider_id))
+        assert provider_id is not None
+        await suppressions.add(
+            session,
+            provider_id,
+            "+14155550002",
+            "asked",
+            source=suppressions.Source.operator("api"),
+        )
+        session.add(Contact(phone="+1999", phone_type="invalid", country="ZZ"))
+    campaign_id = await launch(ctx)
+    await choose(ctx, campaign_id, at("2026-06-01T15:00:00"))
+    got = {p: (r.status, r.reason) for p, r in (await recipients(ctx, campaign_id)).items()}
+    assert got == {
+        "+14155550001": ("pending", None),
+        "+14155550002": ("skipped", "opted_out"),
+        "+1999": ("skipped", "invalid_number"),
+    }
