@@ -684,6 +684,9 @@ class CampaignRecipient(Base):
         UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_recipients_contact"),
         Index("ix_campaign_recipients_due", "campaign_id", "status", "due_at"),
         Index("ix_campaign_recipients_reason", "campaign_id", "reason"),
+        # Stats: skipped, control and pending recipients by variant and reason,
+        # from the index alone (migration 0014).
+        Index("ix_campaign_recipients_stats", "campaign_id", "status", "variant", "reason"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

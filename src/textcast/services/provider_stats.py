@@ -79,12 +79,17 @@ def outcomes(row: Any) -> dict[str, Any]:
     return counts
 
 
-def delivery_seconds(session: AsyncSession, messages: Table = MESSAGES) -> ColumnElement[float]:
-    """Seconds from ``sent_at`` to the delivered time (see the module's docstring)."""
-    dialect = dialect_of(session)
+def delivered_time(session: AsyncSession, messages: Table = MESSAGES) -> ColumnElement[Any]:
+    """When a delivered message arrived (see the module's docstring)."""
     m = messages.c
-    done = dialect.later_of(func.coalesce(m.delivered_at, m.final_at), m.sent_at)
-    return dialect.seconds_between(m.sent_at, done)
+    return dialect_of(session).later_of(func.coalesce(m.delivered_at, m.final_at), m.sent_at)
+
+
+def delivery_seconds(session: AsyncSession, messages: Table = MESSAGES) -> ColumnElement[float]:
+    """Seconds from ``sent_at`` to the delivered time."""
+    return dialect_of(session).seconds_between(
+        messages.c.sent_at, delivered_time(session, messages)
+    )
 
 
 async def delivery_percentiles(

@@ -8,6 +8,7 @@ codes not registered for A2P 10DLC are counted apart (``unregistered_10dlc``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,13 +124,19 @@ async def _unregistered_10dlc(session: AsyncSession, where: list[Any]) -> int:
 async def errors_by_code(session: AsyncSession, where: list[Any]) -> list[dict[str, Any]]:
     """Failures by error code, most frequent first (the Errors tab)."""
     rows = await session.execute(
-        select(Message.error_code, Message.provider_id, ProviderRow.type, func.count())
+        select(Message.error_code, ProviderRow.type, func.count())
         .join(ProviderRow, ProviderRow.id == Message.provider_id)
         .where(*where, Message.status.in_((status.FAILED, status.UNDELIVERED)))
-        .group_by(Message.error_code, Message.provider_id, ProviderRow.type)
+        .group_by(Message.error_code, ProviderRow.type)
     )
+    return error_list((code, provider_type, int(n)) for code, provider_type, n in rows)
+
+
+def error_list(counts: Iterable[tuple[str | None, str, int]]) -> list[dict[str, Any]]:
+    """(error code, provider type, count) merged per code, most frequent
+    first, with the catalogue's description."""
     merged: dict[str | None, dict[str, Any]] = {}
-    for code, _provider_id, provider_type, count in rows.all():
+    for code, provider_type, count in counts:
         entry = merged.setdefault(
             code,
             {
@@ -141,7 +148,7 @@ async def errors_by_code(session: AsyncSession, where: list[Any]) -> list[dict[s
                 "count": 0,
             },
         )
-        entry["count"] += int(count)
+        entry["count"] += count
     return sorted(merged.values(), key=lambda e: (-e["count"], str(e["error_code"])))
 
 
