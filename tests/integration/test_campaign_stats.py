@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api, cli
@@ -21,11 +21,13 @@ from textcast.audience.contacts import ensure_many
 from textcast.db.models import (
     Campaign,
     CampaignRecipient,
+    CampaignStatRollup,
     LinkClick,
     Message,
     MessageEvent,
     Sender,
     ShortLink,
+    utcnow,
 )
 from textcast.services.campaign_stats import campaign_stats, price_of
 
@@ -331,8 +333,7 @@ async def test_estimated_cost_per_segment(
     b: float | None,
 ) -> None:
     campaign_id = await build(server, simulator, http)
-    async with server.ctx.session() as session:
-        numbers = await campaign_stats(session, campaign_id, prices, "EUR")
+    numbers = await campaign_stats(server.ctx, campaign_id, prices, "EUR")
     assert numbers["estimated_cost"] == total and numbers["currency"] == "EUR"
     assert [v["estimated_cost"] for v in numbers["variants"]] == [a, b]
     assert numbers["control_group"]["estimated_cost"] is None
@@ -371,3 +372,45 @@ async def test_campaign_metrics_and_bad_ids(
     assert status == 422, body
     missing = await cli(server.ctx, "campaigns", "stats", str(campaign_id + 100))
     assert missing.exit_code == 1 and "no campaign" in missing.stderr, missing.output
+
+
+async def test_the_roll_up_counts_each_row_once_whenever_it_runs(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """Settled messages and clicks are kept by roll-up steps up to ten minutes
+    before each call; the numbers are the same at every step and as read
+    from the rows alone."""
+    campaign_id = await build(server, simulator, http)
+
+    def without_progress(numbers: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in numbers.items() if k != "rolled_until"}
+
+    expected = without_progress(await campaign_stats(server.ctx, campaign_id, roll_up=False))
+    assert expected["delivered"] == 4 and expected["clicks"] == 3
+    steps = []
+    # 10:12 keeps what settled by 10:02 (10:12:30: not due again), 10:13 by
+    # 10:03, then all by ten minutes ago.
+    for now in (at(12), at(12.5), at(13), None):
+        numbers = await campaign_stats(server.ctx, campaign_id, now=now)
+        steps.append(numbers["rolled_until"])
+        assert without_progress(numbers) == expected, now
+    assert steps[:3] == [at(2).isoformat(), at(2).isoformat(), at(3).isoformat()]
+    async with server.ctx.session() as session:
+        rolled = (
+            await session.execute(
+                select(CampaignStatRollup.kind, func.sum(CampaignStatRollup.count))
+                .where(CampaignStatRollup.campaign_id == campaign_id)
+                .group_by(CampaignStatRollup.kind)
+            )
+        ).all()
+    # Settled: m1-m4, m9-m11, m13 (m5 is queued, m12 still sent); human clicks: 3.
+    assert dict(rolled) == {"messages": 8, "clicks": 3}
+
+    # A message settling now is read from its row until a step keeps it.
+    async with server.ctx.session() as session:
+        sent = await session.scalar(select(Message).where(Message.status == "sent"))
+        assert sent is not None
+        sent.status, sent.final_at = "delivered", utcnow()
+    after = await campaign_stats(server.ctx, campaign_id)
+    assert (after["delivered"], after["variants"][1]["delivered"]) == (5, 3)
+    assert after["rolled_until"] == steps[-1]

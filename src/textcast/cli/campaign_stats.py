@@ -92,13 +92,9 @@ def campaign_stats_command(
     clicks, CTR and cost; per variant and for the control group; over time."""
 
     async def action(ctx: Context) -> dict[str, Any]:
-        async with ctx.session() as session:
-            return await campaign_stats.campaign_stats(
-                session,
-                campaign_id,
-                ctx.settings.segment_prices,
-                ctx.settings.segment_price_currency,
-            )
+        return await campaign_stats.campaign_stats(
+            ctx, campaign_id, ctx.settings.segment_prices, ctx.settings.segment_price_currency
+        )
 
     numbers = run(action)
     if as_json:

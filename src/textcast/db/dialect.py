@@ -17,6 +17,7 @@ bulk INSERT              ``INSERT ... SELECT unnest()``  an executemany of plain
 IDs of a bulk INSERT     ``RETURNING``, in row order     the block ending at ``max(id)``
 a datetime to the driver the aware datetime              naive UTC text
 planner nudges           ``SET LOCAL enable_seqscan``    unary ``+`` hides an index
+joins by key look-ups    ``SET LOCAL enable_hashjoin``   nothing: SQLite only loops
 seconds between times    ``extract(epoch from b - a)``   ``julianday`` difference, to the ms
 rounding down            ``floor(x)``                    ``CAST(x AS INTEGER)`` (x >= 0)
 a time's minute          ``date_trunc('minute', t)``     ``strftime('%Y-%m-%d %H:%M:00', t)``
@@ -161,6 +162,11 @@ class DatabaseDialect(ABC):
         table the statistics still call small."""
 
     @abstractmethod
+    async def prefer_nested_loops(self, connection: AsyncConnection) -> None:
+        """Until commit, join a few rows to a large table by looking each up
+        in its index, rather than hashing the large table's matching rows."""
+
+    @abstractmethod
     def transaction_thread(self, database_url: str) -> SqliteThread | None:
         """A thread that runs a whole transaction in one hop, where the async
         driver makes every statement a hop of its own; None where it does not."""
@@ -293,6 +299,13 @@ class PostgresDialect(DatabaseDialect):
         # prices a sequential scan below the index and rescans the whole table.
         await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
+    async def prefer_nested_loops(self, connection: AsyncConnection) -> None:
+        # A campaign's replies (thousands) joined to its messages (a million):
+        # the planner prices hashing the million below the look-ups, and reads
+        # them all (350 ms against 40 for the look-ups, measured at 1M).
+        await connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        await connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+
     def transaction_thread(self, database_url: str) -> SqliteThread | None:
         return None  # asyncpg runs on the event loop: no thread hop per statement to save
 
@@ -409,6 +422,9 @@ class SqliteDialect(DatabaseDialect):
         # Without statistics (no ANALYZE) SQLite's planner takes every table to be
         # large, so it looks keys up through their index anyway.
         return None
+
+    async def prefer_nested_loops(self, connection: AsyncConnection) -> None:
+        return None  # SQLite joins by nested loops, through the index it finds
 
     def transaction_thread(self, database_url: str) -> SqliteThread | None:
         path = sqlite_path(database_url)

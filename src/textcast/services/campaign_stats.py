@@ -50,10 +50,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, distinct, func, select
+from sqlalchemy import Table, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
+from textcast.context import Context
 from textcast.db.dialect import dialect_of
 from textcast.db.models import (
     Campaign,
@@ -62,10 +63,13 @@ from textcast.db.models import (
     LinkClick,
     Message,
     MessageEvent,
+    utcnow,
 )
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import NotFound
-from textcast.services.provider_stats import DELIVERED, delivered_time
+from textcast.services import campaign_rollups
+from textcast.services.campaign_rollups import click_groups, message_groups
+from textcast.services.provider_stats import DELIVERED
 from textcast.services.stats import error_list
 
 REPLY_WINDOW = timedelta(hours=72)
@@ -79,6 +83,8 @@ RECIPIENTS = cast(Table, CampaignRecipient.__table__)
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
 CLICKS = cast(Table, LinkClick.__table__)
+ROLLUPS = campaign_rollups.ROLLUPS
+NOT_FINAL = tuple(sorted(status.ALL - status.FINAL))
 COUNTS = (
     "targeted",
     "control",
@@ -122,25 +128,45 @@ class Tally:
 
 
 async def campaign_stats(
-    session: AsyncSession,
+    ctx: Context,
     campaign_id: int,
     prices: Mapping[str, float] | None = None,
     currency: str = "USD",
+    *,
+    now: datetime | None = None,
+    roll_up: bool = True,
 ) -> dict[str, Any]:
-    """The campaign's numbers; ``prices`` per segment as :func:`price_of` reads them."""
-    campaign = await session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign {campaign_id}")
+    """The campaign's numbers; ``prices`` per segment as :func:`price_of`
+    reads them. First a roll-up step when one is due (its own short write
+    transaction), then the reads in one transaction."""
+    async with ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign {campaign_id}")
+        if roll_up:
+            await campaign_rollups.roll_up(session, campaign, now or utcnow())
+    async with ctx.session() as session:
+        return await _read(session, campaign, prices or {}, currency)
+
+
+async def _read(
+    session: AsyncSession, campaign: Campaign, prices: Mapping[str, float], currency: str
+) -> dict[str, Any]:
+    campaign_id = campaign.id
+    until = await campaign_rollups.rolled_until(session, campaign_id)
     tally = Tally()
     await _recipients(session, campaign_id, tally)
-    await _messages(session, campaign_id, tally)
-    await _replies(session, campaign_id, tally)
-    await _clicks(session, campaign, tally)
+    await _messages(session, campaign_id, until, tally)
     providers = {
         row.id: (row.name, row.type)
         for row in await session.execute(select(ProviderRow.id, ProviderRow.name, ProviderRow.type))
     }
-    costs = await _costs(session, campaign_id, tally, providers, prices or {})
+    costs = await _costs(session, campaign_id, tally, providers, prices)
+    # Replies and recent clicks are few beside the campaign's messages: each
+    # is joined to its message by ID (the last queries of the transaction).
+    await dialect_of(session).prefer_nested_loops(await session.connection())
+    await _replies(session, campaign_id, tally)
+    await _clicks(session, campaign, until, tally)
     for variant, entry in tally.groups.items():
         _rates(entry)
         entry["estimated_cost"] = costs.get(variant)
@@ -161,6 +187,7 @@ async def campaign_stats(
         },
         **_sum([*variants, control]),
         "currency": currency if prices else None,
+        "rolled_until": until.isoformat() if until else None,
         "errors": _errors(tally, providers),
         "variants": variants,
         "control_group": control,
@@ -212,49 +239,51 @@ async def _recipients(session: AsyncSession, campaign_id: int, tally: Tally) -> 
             entry[state] += count
 
 
-async def _messages(session: AsyncSession, campaign_id: int, tally: Tally) -> None:
-    """The one pass over the campaign's messages."""
-    dialect = dialect_of(session)
+async def _messages(
+    session: AsyncSession, campaign_id: int, until: datetime | None, tally: Tally
+) -> None:
+    """The settled messages' groups kept by the roll-up, and one pass over
+    the rest (those not final by ``until``, through the campaign's final_at
+    and status indexes)."""
     m = MESSAGES.c
-    settled = case(
-        (m.status.in_(DELIVERED), dialect.minute_of(delivered_time(session))),
-        (m.status.in_(FAILED), dialect.minute_of(m.final_at)),
-    )
-    keys = (
-        m.variant,
-        m.status,
-        m.error_code,
-        m.provider_id,
-        dialect.minute_of(m.sent_at).label("sent_minute"),
-        settled.label("settled_minute"),
-    )
-    rows = await session.execute(
-        select(*keys, func.count().label("n"), func.sum(m.segments).label("segments"))
-        .where(m.campaign_id == campaign_id, m.is_test.is_(False))
-        .group_by(*keys)
-    )
-    for row in rows:
-        entry = tally.group(row.variant)
-        n = int(row.n)
-        entry["queued"] += n
-        if row.sent_minute is not None:
-            entry["sent"] += n
-            entry["segments"] += int(row.segments)
-            key = (row.variant, row.provider_id)
-            tally.segments[key] = tally.segments.get(key, 0) + int(row.segments)
-            tally.point(row.sent_minute, "sent", n)
-        elif row.status in (status.QUEUED, status.DISPATCHING):
-            entry["in_flight"] += n
-        if row.status in DELIVERED:
-            entry["delivered"] += n
-            tally.point(row.settled_minute, "delivered", n)
-        elif row.status == status.CANCELED:
-            entry["canceled"] += n
-        elif row.status in FAILED:
-            entry[row.status] += n
-            tally.point(row.settled_minute, "failed", n)
-            code = (row.error_code, row.provider_id)
-            tally.errors[code] = tally.errors.get(code, 0) + n
+    later: list[Any] = []
+    if until is not None:
+        later.append(or_(m.final_at.is_(None), m.final_at > until, m.status.in_(NOT_FINAL)))
+        r = ROLLUPS.c
+        keys = (r.variant, r.status, r.error_code, r.provider_id, r.sent_minute, r.settled_minute)
+        kept = await session.execute(
+            select(*keys, func.sum(r.count).label("n"), func.sum(r.segments).label("segments"))
+            .where(r.campaign_id == campaign_id, r.kind == "messages")
+            .group_by(*keys)
+        )
+        for row in kept:
+            _fold_messages(tally, row)
+    for row in await session.execute(message_groups(session, campaign_id, *later)):
+        _fold_messages(tally, row)
+
+
+def _fold_messages(tally: Tally, row: Any) -> None:
+    entry = tally.group(row.variant)
+    n = int(row.n)
+    entry["queued"] += n
+    if row.sent_minute is not None:
+        entry["sent"] += n
+        entry["segments"] += int(row.segments)
+        key = (row.variant, row.provider_id)
+        tally.segments[key] = tally.segments.get(key, 0) + int(row.segments)
+        tally.point(row.sent_minute, "sent", n)
+    elif row.status in (status.QUEUED, status.DISPATCHING):
+        entry["in_flight"] += n
+    if row.status in DELIVERED:
+        entry["delivered"] += n
+        tally.point(row.settled_minute, "delivered", n)
+    elif row.status == status.CANCELED:
+        entry["canceled"] += n
+    elif row.status in FAILED:
+        entry[row.status] += n
+        tally.point(row.settled_minute, "failed", n)
+        code = (row.error_code, row.provider_id)
+        tally.errors[code] = tally.errors.get(code, 0) + n
 
 
 async def _replies(session: AsyncSession, campaign_id: int, tally: Tally) -> None:
@@ -278,19 +307,24 @@ async def _replies(session: AsyncSession, campaign_id: int, tally: Tally) -> Non
         entry["opted_out"] += int(opted_out)
 
 
-async def _clicks(session: AsyncSession, campaign: Campaign, tally: Tally) -> None:
-    """Clicks by people: found by the campaign's label (indexed with the bot
-    flag), held to the campaign's messages by ``campaign_id``."""
-    dialect = dialect_of(session)
-    m, c = MESSAGES.c, CLICKS.c
-    minute = dialect.minute_of(c.clicked_at).label("minute")
-    rows = await session.execute(
-        select(m.variant, c.first, minute, func.count())
-        .select_from(CLICKS.join(MESSAGES, m.id == c.message_id))
-        .where(c.campaign == campaign.name, c.is_bot.is_(False), m.campaign_id == campaign.id)
-        .group_by(m.variant, c.first, minute)
-    )
-    for variant, first, at, count in rows:
+async def _clicks(
+    session: AsyncSession, campaign: Campaign, until: datetime | None, tally: Tally
+) -> None:
+    """Human clicks: those the roll-up kept, and those since."""
+    found: list[tuple[str | None, bool, datetime, int]] = []
+    later: list[Any] = []
+    if until is not None:
+        later.append(CLICKS.c.clicked_at > until)
+        r = ROLLUPS.c
+        kept = await session.execute(
+            select(r.variant, r.first, r.settled_minute, func.sum(r.count))
+            .where(r.campaign_id == campaign.id, r.kind == "clicks")
+            .group_by(r.variant, r.first, r.settled_minute)
+        )
+        found += [(v, bool(f), at, int(n)) for v, f, at, n in kept]
+    rows = await session.execute(click_groups(session, campaign, *later))
+    found += [(v, bool(f), at, int(n)) for v, f, at, n in rows]
+    for variant, first, at, count in found:
         entry = tally.group(variant)
         entry["clicks"] += count
         if first:
