@@ -190,7 +190,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 event("message.replied", "m10", 80 * 60),  # after the 72-hour window
                 event("message.replied", "elsewhere", 5),
                 event("contact.opted_out", "m3", 1),
-                event("contact.opted_out", "m11", 5 * 24 * 60),  # no window for STOP
+                event("contact.opted_out", "m11", 4 * 24 * 60),  # no window for STOP
                 event("contact.opted_out", "elsewhere", 1),
             ]
         )
@@ -403,8 +403,9 @@ async def test_the_roll_up_counts_each_row_once_whenever_it_runs(
                 .group_by(CampaignStatRollup.kind)
             )
         ).all()
-    # Settled: m1-m4, m9-m11, m13 (m5 is queued, m12 still sent); human clicks: 3.
-    assert dict(rolled) == {"messages": 8, "clicks": 3}
+    # Settled: m1-m4, m9-m11, m13 (m5 is queued, m12 still sent); human
+    # clicks: 3; answers: m1's and m2's first replies, m3's and m11's STOPs.
+    assert dict(rolled) == {"messages": 8, "clicks": 3, "replies": 4}
 
     # A message settling now is read from its row until a step keeps it.
     async with server.ctx.session() as session:

@@ -7,9 +7,10 @@ status, error, provider, the minutes of sending and settling) — a final
 status is never replaced (:mod:`textcast.status`) except ``delivered`` by
 ``read``, both counted as delivered, and a failure worth resending is
 requeued in the same transaction that records it, so it is never seen
-final. A click is never changed once written. So the stats keep those rows'
-counts in ``campaign_stat_rollups``, up to a moment (``rolled_until``), and
-read only what came after it (see :mod:`textcast.services.campaign_stats`).
+final. A click is never changed once written, nor a reply or a STOP. So the
+stats keep those rows' counts in ``campaign_stat_rollups``, up to a moment
+(``rolled_until``), and read only what came after it (see
+:mod:`textcast.services.campaign_stats`).
 
 Exactness rests on one margin: ``final_at`` and ``clicked_at`` are stamped by
 the process before its transaction commits, so a roll-up goes only up to
@@ -27,7 +28,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, case, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -38,14 +52,18 @@ from textcast.db.models import (
     CampaignStatRollup,
     LinkClick,
     Message,
+    MessageEvent,
 )
 from textcast.services.provider_stats import DELIVERED, delivered_time
 
 SETTLE_MARGIN = timedelta(minutes=10)
+REPLY_WINDOW = timedelta(hours=72)
+REPLIED, OPTED_OUT = "message.replied", "contact.opted_out"
 FAILED = (status.FAILED, status.UNDELIVERED)
 FINAL = tuple(sorted(status.FINAL))
 MESSAGES = cast(Table, Message.__table__)
 CLICKS = cast(Table, LinkClick.__table__)
+EVENTS = cast(Table, MessageEvent.__table__)
 ROLLUPS = cast(Table, CampaignStatRollup.__table__)
 
 
@@ -94,6 +112,39 @@ def click_groups(session: AsyncSession, campaign: Campaign, *where: Any) -> Sele
     )
 
 
+def response_groups(session: AsyncSession, campaign_id: int, *where: Any) -> Select[Any]:
+    """Answers to the campaign's messages matching ``where``, by variant and
+    kind: ``replied`` for a message's first reply when it came within
+    REPLY_WINDOW of the sending, ``opted_out`` for its first STOP. One of
+    each per message at most, whenever they are counted."""
+    m, e = MESSAGES.c, EVENTS.c
+    earlier = EVENTS.alias("earlier")
+    since_sent = dialect_of(session).seconds_between(
+        func.coalesce(m.sent_at, m.created_at), e.created_at
+    )
+    kind = case((e.type == REPLIED, literal("replied")), else_=literal("opted_out"))
+    first = ~exists().where(
+        earlier.c.message_id == e.message_id,
+        earlier.c.type == e.type,
+        or_(
+            earlier.c.created_at < e.created_at,
+            and_(earlier.c.created_at == e.created_at, earlier.c.id < e.id),
+        ),
+    )
+    return (
+        select(m.variant, kind.label("kind"), func.count().label("n"))
+        .select_from(EVENTS.join(MESSAGES, m.id == e.message_id))
+        .where(
+            e.type.in_((REPLIED, OPTED_OUT)),
+            m.campaign_id == campaign_id,
+            or_(e.type == OPTED_OUT, since_sent <= REPLY_WINDOW.total_seconds()),
+            first,
+            *where,
+        )
+        .group_by(m.variant, kind)
+    )
+
+
 def rolled(final_at: ColumnElement[Any], state: ColumnElement[Any], until: datetime) -> Any:
     """Whether a message is in a roll-up that went up to ``until``."""
     return final_at.is_not(None) & (final_at <= until) & state.in_(FINAL)
@@ -115,12 +166,14 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
     previous = await rolled_until(session, campaign.id)
     if previous is not None and cutoff <= previous:
         return False
-    m, c = MESSAGES.c, CLICKS.c
+    m, c, e = MESSAGES.c, CLICKS.c, EVENTS.c
     settled_now = [rolled(m.final_at, m.status, cutoff)]
     clicked_now = [c.clicked_at <= cutoff]
+    answered_now = [e.created_at <= cutoff]
     if previous is not None:
         settled_now.append(m.final_at > previous)
         clicked_now.append(c.clicked_at > previous)
+        answered_now.append(e.created_at > previous)
     async with session.begin_nested() as step:
         if not await _advance(session, campaign.id, previous, cutoff):
             await step.rollback()
@@ -156,6 +209,22 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
                 "segments": 0,
             }
             for row in await session.execute(click_groups(session, campaign, *clicked_now))
+        ]
+        rows += [
+            {
+                "campaign_id": campaign.id,
+                "kind": "replies",
+                "variant": row.variant,
+                "status": row.kind,
+                "error_code": None,
+                "provider_id": None,
+                "sent_minute": None,
+                "settled_minute": None,
+                "first": False,
+                "count": int(row.n),
+                "segments": 0,
+            }
+            for row in await session.execute(response_groups(session, campaign.id, *answered_now))
         ]
         if rows:
             await session.execute(insert(ROLLUPS), rows)
