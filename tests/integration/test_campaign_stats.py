@@ -79,7 +79,8 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
         await ensure_many(session, [GB], ids=False)
         spring = Campaign(
             name="spring",
-            status="sending",
+            # Paused: the server's campaign runner leaves it alone.
+            status="paused",
             sender_id=sender.id,
             variants=[{"name": "A", "percent": 50}, {"name": "B", "percent": 50}],
             control_percent=20,

@@ -8,27 +8,16 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from textcast.cli.common import IdArgument, JsonOption, console, make_table, run
+from textcast.cli.common import IdArgument, JsonOption, console, errors_table, make_table, run
 from textcast.context import Context
 from textcast.services import campaign_stats
 
+# The service's counts, with the totals and rates it derives after them.
 ROWS = (
     "targeted",
     "skipped_total",
-    "control",
-    "pending",
-    "queued",
-    "in_flight",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
+    *(key for key in campaign_stats.COUNTS if key != "targeted"),
     "delivery_rate",
-    "segments",
-    "replied",
-    "opted_out",
-    "clicks",
-    "unique_clicks",
     "ctr",
     "estimated_cost",
 )
@@ -65,13 +54,7 @@ def tables(numbers: dict[str, Any]) -> list[Table]:
             make_table("Skipped", ["reason", "recipients"], sorted(numbers["skipped"].items()))
         )
     if numbers["errors"]:
-        shown.append(
-            make_table(
-                "Errors",
-                ["code", "count", "description"],
-                [(e["error_code"], e["count"], e["description"] or "") for e in numbers["errors"]],
-            )
-        )
+        shown.append(errors_table(numbers["errors"]))
     points = numbers["series"]["points"]
     if points:
         shown.append(

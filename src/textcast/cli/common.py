@@ -31,6 +31,20 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 IdArgument = typer.Argument(min=1, max=MAX_ID)
 
 
+# A time window over messages' creation, as `stats` and `providers stats` take it.
+SinceOption = typer.Option(None, help="Messages created from this time (ISO 8601 with a zone).")
+UntilOption = typer.Option(None, help="... and before this time.")
+
+
+def errors_table(errors: list[dict[str, Any]]) -> Table:
+    """Failures by error code with the catalogue's description (the Errors tab)."""
+    return make_table(
+        "Errors",
+        ["code", "count", "description"],
+        [(e["error_code"], e["count"], e["description"] or "") for e in errors],
+    )
+
+
 def id_option(help: str) -> Any:
     """An optional ID option, bounded like :data:`IdArgument`."""
     return typer.Option(None, help=help, min=1, max=MAX_ID)

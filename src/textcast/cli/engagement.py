@@ -13,6 +13,8 @@ from textcast.audience import keywords, suppressions
 from textcast.cli.common import (
     IdArgument,
     JsonOption,
+    SinceOption,
+    UntilOption,
     emit,
     id_option,
     make_table,
@@ -366,10 +368,8 @@ def stats_command(
     automation: str | None = typer.Option(None),
     provider: str | None = typer.Option(None, help="Provider name or ID."),
     sender: str | None = typer.Option(None, help="Sender name or ID."),
-    since: str | None = typer.Option(
-        None, help="Messages created from this time (ISO 8601 with a zone)."
-    ),
-    until: str | None = typer.Option(None, help="... and before this time."),
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Messages by status, delivery rate, errors by code, replies and opt-outs."""

@@ -9,7 +9,16 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
-from textcast.cli.common import JsonOption, console, make_table, run, zoned_time
+from textcast.cli.common import (
+    JsonOption,
+    SinceOption,
+    UntilOption,
+    console,
+    errors_table,
+    make_table,
+    run,
+    zoned_time,
+)
 from textcast.context import Context
 from textcast.services import provider_stats
 
@@ -49,23 +58,15 @@ def tables(numbers: dict[str, Any]) -> list[Table]:
         )
     )
     if numbers["errors"]:
-        shown.append(
-            make_table(
-                "Errors",
-                ["code", "count", "description"],
-                [(e["error_code"], e["count"], e["description"] or "") for e in numbers["errors"]],
-            )
-        )
+        shown.append(errors_table(numbers["errors"]))
     return shown
 
 
 def provider_stats_command(
     ref: str = typer.Argument(..., help="Provider name or ID."),
     sender: str | None = typer.Option(None, help="Only this sender (name or ID)."),
-    since: str | None = typer.Option(
-        None, help="Messages created from this time (ISO 8601 with a zone)."
-    ),
-    until: str | None = typer.Option(None, help="... and before this time."),
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Sent, delivered, failed, delivery rate, time to delivery, errors, countries."""
