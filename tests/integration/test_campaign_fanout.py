@@ -6,6 +6,7 @@ group, A/B variants, and what each message carries."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,9 @@ async def add_provider(ctx: Context) -> None:
         await create_provider(ctx, session, payload)
 
 
-async def add_contacts(ctx: Context, people: list[tuple[str, dict[str, Any], str | None]]) -> None:
+async def add_contacts(
+    ctx: Context, people: Sequence[tuple[str, dict[str, Any], str | None]]
+) -> None:
     async with ctx.session() as session:
         for phone, values, zone in people:
             data = contacts.ContactIn(phone=phone, attributes=values, time_zone=zone)
@@ -97,7 +100,7 @@ async def recipients(ctx: Context, campaign_id: int) -> dict[str, CampaignRecipi
 
 async def test_local_time_in_each_zone_with_a_dst_change(ctx: Context) -> None:
     await add_provider(ctx)
-    people = [
+    people: list[tuple[str, dict[str, Any], str | None]] = [
         (NEW_YORK, {}, "America/New_York"),
         (LONDON, {}, "Europe/London"),
         (TOKYO, {}, "Asia/Tokyo"),
@@ -202,7 +205,9 @@ async def test_expiry_skips_the_rest_and_cancels_waiting_messages(ctx: Context) 
 
 async def test_frequency_caps_hold_for_racing_campaigns(ctx: Context) -> None:
     await add_provider(ctx)
-    people = [(f"+1415555{i:04d}", {}, None) for i in range(300)]
+    people: list[tuple[str, dict[str, Any], str | None]] = [
+        (f"+1415555{i:04d}", {}, None) for i in range(300)
+    ]
     await add_contacts(ctx, people)
     caps = [{"limit": 1, "hours": 24}]
     first = await launch(ctx, name="first", frequency_caps=caps)

@@ -7,7 +7,7 @@ import logging
 import typer
 
 from textcast import runtime
-from textcast.cli.campaign_stats import campaign_stats_command
+from textcast.cli.campaigns import campaigns_app
 from textcast.cli.common import fail, load_settings
 from textcast.cli.contacts import contacts_app
 from textcast.cli.engagement import (
@@ -26,11 +26,6 @@ from textcast.cli.users import users_app
 
 app = typer.Typer(help="Textcast: self-hosted SMS engagement engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-# Until cli/campaigns.py (the campaigns branch) brings its own campaigns_app:
-# then `stats` is registered on that one instead.
-campaigns_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
-campaigns_app.command("stats")(campaign_stats_command)
-app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(db_app, name="db")
 app.add_typer(providers_app, name="providers")
 providers_app.command("stats")(provider_stats_command)
@@ -44,6 +39,7 @@ app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(keywords_app, name="keywords")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(templates_app, name="templates")
+app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(users_app, name="users")
 app.command("send")(send)
 app.command("send-test")(send_test)
