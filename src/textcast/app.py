@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from textcast import __version__
 from textcast.api import (
     routes_audience,
+    routes_campaign_stats,
     routes_campaigns,
     routes_contacts,
     routes_events,
@@ -118,6 +119,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         (routes_audience.router, roles.AUDIENCE_WRITE),
         (routes_templates.router, roles.CONTENT_WRITE),
         (routes_campaigns.router, roles.SEND),  # a launch sends messages
+        (routes_campaign_stats.router, roles.SEND),  # it only reads
     ):
         app.include_router(router, dependencies=[Depends(api_access(write))])
     app.add_middleware(ApiAuditLog, ctx=ctx)

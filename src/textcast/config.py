@@ -115,6 +115,22 @@ class Settings(BaseSettings):
         "Prometheus scrape it.",
     )
 
+    segment_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="Price per SMS segment for campaign cost estimates, as JSON: keys "
+        '"provider-name:CC", "provider-name", "*:CC" or "*" (the most specific applies), '
+        'e.g. {"*": 0.0083, "*:GB": 0.0463}. Unset: no estimate.',
+    )
+    segment_price_currency: str = Field("USD", max_length=3, description="Their currency.")
+
+    @field_validator("segment_prices")
+    @classmethod
+    def _prices_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(key for key, price in value.items() if price < 0)
+        if negative:
+            raise ValueError(f"a price cannot be negative: {', '.join(negative)}")
+        return value
+
     @field_validator("worker_metrics_port", mode="before")
     @classmethod
     def _empty_port_is_off(cls, value: object) -> object:

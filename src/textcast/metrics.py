@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from textcast import status as message_status
-from textcast.db.models import Message
+from textcast.db.models import Campaign, CampaignRecipient, Message
 from textcast.listeners import start_listener
 
 SENDS = Counter(
@@ -71,9 +71,68 @@ async def messages_by_status(sessions: async_sessionmaker[AsyncSession]) -> dict
     return {name: counted.get(name, 0) for name in sorted(message_status.ALL | set(counted))}
 
 
+# Campaigns with series on the page: those under way. A finished campaign's
+# numbers stay in its stats; its series end with it.
+LIVE_CAMPAIGNS = ("scheduled", "sending", "paused")
+
+
+def _label(value: str) -> str:
+    """A label value as the exposition format writes it."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+async def campaign_lines(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    """Each live campaign's messages by status (test sends aside) and its
+    skipped recipients by reason, from the campaign indexes."""
+    async with sessions() as session:
+        live = dict(
+            (
+                await session.execute(
+                    select(Campaign.id, Campaign.name).where(Campaign.status.in_(LIVE_CAMPAIGNS))
+                )
+            ).all()
+        )
+        if not live:
+            return []
+        messages = await session.execute(
+            select(Message.campaign_id, Message.status, func.count())
+            .where(Message.campaign_id.in_(live), Message.is_test.is_(False))
+            .group_by(Message.campaign_id, Message.status)
+        )
+        skipped = await session.execute(
+            select(CampaignRecipient.campaign_id, CampaignRecipient.reason, func.count())
+            .where(CampaignRecipient.campaign_id.in_(live), CampaignRecipient.reason.is_not(None))
+            .group_by(CampaignRecipient.campaign_id, CampaignRecipient.reason)
+        )
+        by_status = {(c, s): int(n) for c, s, n in messages}
+        by_reason = sorted((live[c], str(r), int(n)) for c, r, n in skipped)
+    lines = [
+        "# HELP textcast_campaign_messages A live campaign's messages in each status",
+        "# TYPE textcast_campaign_messages gauge",
+    ]
+    for campaign_id, name in sorted(live.items(), key=lambda item: item[1]):
+        lines.extend(
+            f'textcast_campaign_messages{{campaign="{_label(name)}",status="{state}"}} '
+            f"{by_status.get((campaign_id, state), 0)}"
+            for state in sorted(message_status.ALL)
+        )
+    lines += [
+        "# HELP textcast_campaign_recipients_skipped A live campaign's recipients skipped, "
+        "by reason",
+        "# TYPE textcast_campaign_recipients_skipped gauge",
+        *(
+            f"textcast_campaign_recipients_skipped"
+            f'{{campaign="{_label(name)}",reason="{_label(reason)}"}} {n}'
+            for name, reason, n in by_reason
+        ),
+    ]
+    return lines
+
+
 async def exposition(sessions: async_sessionmaker[AsyncSession]) -> bytes:
     """The Prometheus page: this process's counters, then the messages in each
-    status (the queue depth) as the database has them right now."""
+    status (the queue depth) and the live campaigns' numbers as the database
+    has them right now."""
     lines = [
         "# HELP textcast_messages Messages currently in each status",
         "# TYPE textcast_messages gauge",
@@ -81,6 +140,7 @@ async def exposition(sessions: async_sessionmaker[AsyncSession]) -> bytes:
             f'textcast_messages{{status="{name}"}} {count}'
             for name, count in (await messages_by_status(sessions)).items()
         ),
+        *await campaign_lines(sessions),
     ]
     return generate_latest() + ("\n".join(lines) + "\n").encode()
 

@@ -56,8 +56,8 @@ async def list_events(
         campaign=campaign,
         automation=automation,
         error_code=error_code,
-        since=_aware(since, "since"),
-        until=_aware(until, "until"),
+        since=stats.aware(since, "since"),
+        until=stats.aware(until, "until"),
     )
     found = await events.find(session, where, after_id=after_id, limit=limit)
     return {
@@ -76,12 +76,6 @@ async def _provider_id(session: SessionDep, ref: str) -> int:
     if found is None:
         raise ValidationFailed("provider", f"no provider {ref!r}")
     return int(found)
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationFailed(field, "give a time zone, e.g. 2026-11-24T10:00:00Z")
-    return value
 
 
 @router.get("/webhooks")
@@ -157,8 +151,8 @@ async def statistics(
 ) -> dict[str, Any]:
     """Messages by status, delivery rate, errors by code, replies and opt-outs."""
     scope = stats.Scope(
-        since=_aware(since, "since"),
-        until=_aware(until, "until"),
+        since=stats.aware(since, "since"),
+        until=stats.aware(until, "until"),
         sender_id=(await sender_service.get_sender(session, sender)).id if sender else None,
         provider_id=await _provider_id(session, provider) if provider else None,
         campaign=campaign,

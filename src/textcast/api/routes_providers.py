@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
 
 from textcast.db.models import Sender
 from textcast.providers.generic.presets import list_presets
+from textcast.services import provider_stats
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
@@ -93,6 +95,21 @@ async def delete_provider(ref: str, session: SessionDep) -> dict[str, Any]:
 async def balance(ref: str, ctx: CtxDep, session: SessionDep) -> dict[str, str]:
     result = await provider_service.check_balance(ctx, session, ref)
     return {"balance": result.amount, "currency": result.currency}
+
+
+@router.get("/providers/{ref}/stats")
+async def statistics(
+    ref: str,
+    session: SessionDep,
+    since: Annotated[
+        datetime | None, Query(description="messages created from (ISO 8601, zoned)")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="... and before")] = None,
+    sender: Annotated[str | None, Query(description="one of its senders, name or ID")] = None,
+) -> dict[str, Any]:
+    """Sent, delivered, undelivered, failed, delivery rate, median and p95
+    time to delivery, errors by code; in all, per sender and per country."""
+    return await provider_stats.for_provider(session, ref, since=since, until=until, sender=sender)
 
 
 @router.get("/providers/{ref}/senders")

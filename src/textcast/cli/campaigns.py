@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from textcast.campaigns import lifecycle, service
 from textcast.campaigns.spec import CampaignIn
 from textcast.campaigns.test_send import send_test
+from textcast.cli.campaign_stats import campaign_stats_command
 from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
 from textcast.cli.contacts import _read_json_option
 from textcast.context import Context
@@ -423,3 +424,7 @@ def _watch(ref: str, timeout: float) -> None:
         f"{numbers['delivered']:,} delivered, {numbers['failed']:,} failed",
         highlight=False,
     )
+
+
+# `campaigns stats ID`: the Stats tab, in its own module (cli/campaign_stats.py).
+campaigns_app.command("stats")(campaign_stats_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -28,6 +29,20 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 # An ID argument: a number no row can have is a usage error (exit 2), not a
 # driver error on binding it.
 IdArgument = typer.Argument(min=1, max=MAX_ID)
+
+
+# A time window over messages' creation, as `stats` and `providers stats` take it.
+SinceOption = typer.Option(None, help="Messages created from this time (ISO 8601 with a zone).")
+UntilOption = typer.Option(None, help="... and before this time.")
+
+
+def errors_table(errors: list[dict[str, Any]]) -> Table:
+    """Failures by error code with the catalogue's description (the Errors tab)."""
+    return make_table(
+        "Errors",
+        ["code", "count", "description"],
+        [(e["error_code"], e["count"], e["description"] or "") for e in errors],
+    )
 
 
 def id_option(help: str) -> Any:
@@ -110,6 +125,19 @@ def make_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     for row in cells:
         table.add_row(*row)
     return table
+
+
+def zoned_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time with its zone (2026-12-01T09:00:00Z), as the API takes it."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(option, f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ValidationFailed(option, "give a time zone, e.g. 2026-11-24T10:00:00Z")
+    return parsed
 
 
 def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import typer
@@ -11,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
 from textcast.audience import keywords, suppressions
-from textcast.cli.common import IdArgument, JsonOption, emit, id_option, make_table, run
+from textcast.cli.common import (
+    IdArgument,
+    JsonOption,
+    SinceOption,
+    UntilOption,
+    emit,
+    id_option,
+    make_table,
+    run,
+    zoned_time,
+)
 from textcast.context import Context
 from textcast.db.models import MAX_ID, Provider
 from textcast.errors import NotFound, ValidationFailed
@@ -354,34 +363,19 @@ def delivery(
     emit(run(action), as_json, table=table)
 
 
-def _aware(value: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time with its zone (2026-12-01T09:00:00Z), as the API takes it."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(option, f"{value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise ValidationFailed(option, "give a time zone, e.g. 2026-11-24T10:00:00Z")
-    return parsed
-
-
 def stats_command(
     campaign: str | None = typer.Option(None),
     automation: str | None = typer.Option(None),
     provider: str | None = typer.Option(None, help="Provider name or ID."),
     sender: str | None = typer.Option(None, help="Sender name or ID."),
-    since: str | None = typer.Option(
-        None, help="Messages created from this time (ISO 8601 with a zone)."
-    ),
-    until: str | None = typer.Option(None, help="... and before this time."),
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Messages by status, delivery rate, errors by code, replies and opt-outs."""
 
     async def action(ctx: Context) -> dict[str, Any]:
-        window = (_aware(since, "--since"), _aware(until, "--until"))
+        window = (zoned_time(since, "--since"), zoned_time(until, "--until"))
         async with ctx.session() as session:
             provider_id = (await get_provider(session, provider)).id if provider else None
             scope = stats.Scope(

@@ -208,6 +208,8 @@ class Message(Base):
         Index("ix_messages_to", "to", "created_at"),
         # A campaign's messages by status: stats, completion, the failure-rate pause.
         Index("ix_messages_campaign_id_status", "campaign_id", "status"),
+        # Campaign stats: the messages settled since the last roll-up (migration 0014).
+        Index("ix_messages_campaign_id_final_at", "campaign_id", "final_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -604,7 +606,11 @@ class LinkClick(Base):
     click (unique clicks)."""
 
     __tablename__ = "link_clicks"
-    __table_args__ = (Index("ix_link_clicks_campaign", "campaign", "is_bot"),)
+    __table_args__ = (
+        Index("ix_link_clicks_campaign", "campaign", "is_bot"),
+        # Campaign stats: the clicks since the last roll-up (migration 0014).
+        Index("ix_link_clicks_campaign_clicked_at", "campaign", "clicked_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     link_id: Mapped[int] = mapped_column(
@@ -689,6 +695,9 @@ class CampaignRecipient(Base):
         UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_recipients_contact"),
         Index("ix_campaign_recipients_due", "campaign_id", "status", "due_at"),
         Index("ix_campaign_recipients_reason", "campaign_id", "reason"),
+        # Stats: skipped, control and pending recipients by variant and reason,
+        # from the index alone (migration 0014).
+        Index("ix_campaign_recipients_stats", "campaign_id", "status", "variant", "reason"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -702,3 +711,40 @@ class CampaignRecipient(Base):
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     message_id: Mapped[int | None] = mapped_column(BigId, default=None)
     due_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CampaignStatRollup(Base):
+    """The campaign's settled messages, counted once (see
+    :mod:`textcast.services.campaign_rollups`): messages final by
+    ``campaign_stat_progress.rolled_until``, grouped as the stats read them.
+    Rows are appended per roll-up step and summed when read."""
+
+    __tablename__ = "campaign_stat_rollups"
+    __table_args__ = (Index("ix_campaign_stat_rollups_campaign", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # "messages" (a group of settled messages) or "clicks" (human clicks).
+    kind: Mapped[str] = mapped_column(String(8))
+    variant: Mapped[str | None] = mapped_column(String(32), default=None)
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    provider_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    # Messages: the minutes of sending and of settling; clicks: of the click.
+    sent_minute: Mapped[datetime | None] = mapped_column(default=None)
+    settled_minute: Mapped[datetime | None] = mapped_column(default=None)
+    first: Mapped[bool] = mapped_column(Boolean, default=False)  # clicks: unique ones
+    count: Mapped[int] = mapped_column(BigInteger)
+    segments: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignStatProgress(Base):
+    """How far a campaign's roll-up has got: its settled messages and clicks
+    up to ``rolled_until`` are in ``campaign_stat_rollups``."""
+
+    __tablename__ = "campaign_stat_progress"
+
+    campaign_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    rolled_until: Mapped[datetime]

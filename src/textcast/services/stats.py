@@ -8,6 +8,7 @@ codes not registered for A2P 10DLC are counted apart (``unregistered_10dlc``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from textcast import error_codes, status
 from textcast.db.models import Message, MessageEvent, Sender
 from textcast.db.models import Provider as ProviderRow
+from textcast.errors import ValidationFailed
 from textcast.services.senders import is_us_long_code
 
 PENDING = frozenset(
@@ -32,6 +34,13 @@ PENDING = frozenset(
 )
 # Statuses a message reaches once the provider has it.
 WITH_PROVIDER = frozenset(status.ALL - {status.QUEUED, status.DISPATCHING, status.FAILED})
+
+
+def aware(value: datetime | None, field: str) -> datetime | None:
+    """A window's end as given, refused without a time zone (ambiguous)."""
+    if value is not None and value.tzinfo is None:
+        raise ValidationFailed(field, "give a time zone, e.g. 2026-11-24T10:00:00Z")
+    return value
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ async def summary(session: AsyncSession, scope: Scope) -> dict[str, Any]:
         "pending": sum(n for s, n in by_status.items() if s in PENDING),
         "unknown": by_status.get(status.UNKNOWN, 0),
         "delivery_rate": round(delivered / settled, 4) if settled else None,
-        "errors": await _errors(session, where),
+        "errors": await errors_by_code(session, where),
         "replies": await _count_events(session, scope, "message.replied"),
         "opt_outs": await _count_events(session, scope, "contact.opted_out"),
         "unregistered_10dlc": await _unregistered_10dlc(session, where),
@@ -112,16 +121,22 @@ async def _unregistered_10dlc(session: AsyncSession, where: list[Any]) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def _errors(session: AsyncSession, where: list[Any]) -> list[dict[str, Any]]:
+async def errors_by_code(session: AsyncSession, where: list[Any]) -> list[dict[str, Any]]:
     """Failures by error code, most frequent first (the Errors tab)."""
     rows = await session.execute(
-        select(Message.error_code, Message.provider_id, ProviderRow.type, func.count())
+        select(Message.error_code, ProviderRow.type, func.count())
         .join(ProviderRow, ProviderRow.id == Message.provider_id)
         .where(*where, Message.status.in_((status.FAILED, status.UNDELIVERED)))
-        .group_by(Message.error_code, Message.provider_id, ProviderRow.type)
+        .group_by(Message.error_code, ProviderRow.type)
     )
+    return error_list((code, provider_type, int(n)) for code, provider_type, n in rows)
+
+
+def error_list(counts: Iterable[tuple[str | None, str, int]]) -> list[dict[str, Any]]:
+    """(error code, provider type, count) merged per code, most frequent
+    first, with the catalogue's description."""
     merged: dict[str | None, dict[str, Any]] = {}
-    for code, _provider_id, provider_type, count in rows.all():
+    for code, provider_type, count in counts:
         entry = merged.setdefault(
             code,
             {
@@ -133,7 +148,7 @@ async def _errors(session: AsyncSession, where: list[Any]) -> list[dict[str, Any
                 "count": 0,
             },
         )
-        entry["count"] += int(count)
+        entry["count"] += count
     return sorted(merged.values(), key=lambda e: (-e["count"], str(e["error_code"])))
 
 

@@ -1,0 +1,401 @@
+"""A campaign's numbers (its Stats tab): in all, per variant and for the
+control group, with errors by code and a time series.
+
+Exact at any moment of the send, and cheap at a million recipients: rows
+that can no longer change (settled messages, clicks, replies) are counted
+once by a roll-up (:mod:`textcast.services.campaign_rollups`); a call reads
+the kept groups plus the rows since, each query starting from an index on
+the campaign (migration 0014). Messages are grouped by variant, status,
+error, provider and the minutes of sending and of settling; the counts, the
+errors, the cost and the time series are all folded from those groups.
+
+The words:
+
+- recipients: ``targeted`` (every materialised recipient), ``skipped`` by
+  reason, ``control`` (held out, never messaged), ``pending`` (no message
+  yet), ``queued`` (its message was made: counted as the campaign's messages,
+  test sends excepted, one per queued recipient);
+- messages: ``sent`` (the provider accepted it), ``delivered`` (delivered or
+  read), ``undelivered``, ``failed``, ``in_flight`` (made, not yet with the
+  provider), ``canceled`` (withdrawn before sending: the campaign was
+  cancelled or expired), ``segments`` (of sent messages) and ``delivery_rate`` =
+  delivered ÷ (delivered + undelivered + failed), as the provider stats
+  count them (:mod:`textcast.services.provider_stats`);
+- ``replied``: recipients whose first answer to the campaign's message came
+  within :data:`REPLY_WINDOW` of its sending. A reply is tied to the last message
+  sent to the number (the ``message.replied`` event names it, see
+  :func:`textcast.services.replies.receive_inbound`), so an answer to a later
+  message never counts here, and the window keeps a conversation weeks later
+  from counting as a response;
+- ``opted_out``: recipients who sent STOP to the campaign's message (the
+  ``contact.opted_out`` event names it), with no time limit: no message came
+  after it;
+- ``clicks`` (every human click) and ``unique_clicks`` (recipients who
+  clicked: a message's first human click is flagged ``first``); link-preview
+  bots and scanners are flagged at the redirect and never counted. ``ctr`` =
+  unique clicks ÷ delivered;
+- ``estimated_cost``: segments sent × the per-segment price of
+  ``TEXTCAST_SEGMENT_PRICES`` (see :func:`price_of`), None when no price
+  applies. Twilio's own price is not stored (it comes later, on a look-up),
+  so this is an estimate by design;
+- ``series``: sent, delivered, failed (undelivered included) and clicked per
+  minute for :data:`FINE_SPAN` from the hour of launch, per hour after; a
+  delivery at its delivered time (:func:`~textcast.services.provider_stats.
+  delivered_time`), a failure when Textcast learned of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast import status
+from textcast.context import Context
+from textcast.db.dialect import dialect_of
+from textcast.db.models import (
+    Campaign,
+    CampaignRecipient,
+    Contact,
+    LinkClick,
+    Message,
+    MessageEvent,
+    utcnow,
+)
+from textcast.db.models import Provider as ProviderRow
+from textcast.errors import NotFound
+from textcast.services import campaign_rollups
+from textcast.services.campaign_rollups import click_groups, message_groups, response_groups
+from textcast.services.provider_stats import DELIVERED
+from textcast.services.stats import error_list
+
+REPLY_WINDOW = campaign_rollups.REPLY_WINDOW
+FINE_SPAN = timedelta(hours=6)
+CONTROL = "control"
+NOT_QUEUED = ("pending", "skipped", "control")
+FAILED = (status.FAILED, status.UNDELIVERED)
+SERIES = ("sent", "delivered", "failed", "clicked")
+ANY = "*"
+RECIPIENTS = cast(Table, CampaignRecipient.__table__)
+MESSAGES = cast(Table, Message.__table__)
+EVENTS = cast(Table, MessageEvent.__table__)
+CLICKS = cast(Table, LinkClick.__table__)
+ROLLUPS = campaign_rollups.ROLLUPS
+NOT_FINAL = tuple(sorted(status.ALL - status.FINAL))
+COUNTS = (
+    "targeted",
+    "control",
+    "pending",
+    "queued",
+    "in_flight",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "canceled",
+    "segments",
+    "replied",
+    "opted_out",
+    "clicks",
+    "unique_clicks",
+)
+
+
+@dataclass
+class Tally:
+    """What the queries found, folded as their rows come in."""
+
+    groups: dict[str | None, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[tuple[str | None, int], int] = field(default_factory=dict)
+    # (variant, provider ID) → segments sent
+    segments: dict[tuple[str | None, int], int] = field(default_factory=dict)
+    points: dict[datetime, dict[str, int]] = field(default_factory=dict)
+
+    def group(self, variant: str | None) -> dict[str, Any]:
+        found = self.groups.get(variant)
+        if found is None:
+            found = self.groups[variant] = {"variant": variant, **dict.fromkeys(COUNTS, 0)}
+            found["skipped"] = {}
+        return found
+
+    def point(self, minute: datetime | None, kind: str, count: int) -> None:
+        if minute is not None:
+            counts = self.points.setdefault(minute, dict.fromkeys(SERIES, 0))
+            counts[kind] += count
+
+
+async def campaign_stats(
+    ctx: Context,
+    campaign_id: int,
+    prices: Mapping[str, float] | None = None,
+    currency: str = "USD",
+    *,
+    now: datetime | None = None,
+    roll_up: bool = True,
+) -> dict[str, Any]:
+    """The campaign's numbers; ``prices`` per segment as :func:`price_of`
+    reads them. First a roll-up step when one is due (its own short write
+    transaction), then the reads in one transaction."""
+    async with ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign {campaign_id}")
+        if roll_up:
+            await campaign_rollups.roll_up(session, campaign, now or utcnow())
+    async with ctx.session() as session:
+        return await _read(session, campaign, prices or {}, currency)
+
+
+async def _read(
+    session: AsyncSession, campaign: Campaign, prices: Mapping[str, float], currency: str
+) -> dict[str, Any]:
+    campaign_id = campaign.id
+    until = await campaign_rollups.rolled_until(session, campaign_id)
+    tally = Tally()
+    await _recipients(session, campaign_id, tally)
+    await _messages(session, campaign_id, until, tally)
+    providers = {
+        row.id: (row.name, row.type)
+        for row in await session.execute(select(ProviderRow.id, ProviderRow.name, ProviderRow.type))
+    }
+    costs = await _costs(session, campaign_id, tally, providers, prices)
+    # Replies and recent clicks are few beside the campaign's messages: each
+    # is joined to its message by ID (the last queries of the transaction).
+    await dialect_of(session).prefer_nested_loops(await session.connection())
+    await _replies(session, campaign_id, until, tally)
+    await _clicks(session, campaign, until, tally)
+    for variant, entry in tally.groups.items():
+        _rates(entry)
+        entry["estimated_cost"] = costs.get(variant)
+    control = tally.groups.pop(CONTROL, None)
+    if control is None:
+        control = tally.group(CONTROL)
+        tally.groups.pop(CONTROL)
+        _rates(control)
+        control["estimated_cost"] = None
+    variants = sorted(tally.groups.values(), key=lambda g: str(g["variant"] or ""))
+    start = (campaign.launched_at or campaign.created_at).replace(minute=0, second=0, microsecond=0)
+    return {
+        "campaign": {
+            "id": campaign.id,
+            "name": campaign.name,
+            "status": campaign.status,
+            "launched_at": campaign.launched_at.isoformat() if campaign.launched_at else None,
+        },
+        **_sum([*variants, control]),
+        "currency": currency if prices else None,
+        "rolled_until": until.isoformat() if until else None,
+        "errors": _errors(tally, providers),
+        "variants": variants,
+        "control_group": control,
+        "series": _series(tally, start),
+    }
+
+
+def _rates(entry: dict[str, Any]) -> None:
+    """Delivery rate, CTR and the skipped total of a group whose counts are in."""
+    entry["skipped"] = dict(sorted(entry["skipped"].items()))
+    entry["skipped_total"] = sum(entry["skipped"].values())
+    entry["targeted"] = (
+        entry["skipped_total"] + entry["control"] + entry["pending"] + entry["queued"]
+    )
+    final = entry["delivered"] + entry["undelivered"] + entry["failed"]
+    entry["delivery_rate"] = round(entry["delivered"] / final, 4) if final else None
+    delivered = entry["delivered"]
+    entry["ctr"] = round(entry["unique_clicks"] / delivered, 4) if delivered else None
+
+
+def _sum(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {key: sum(g[key] for g in groups) for key in COUNTS}
+    skipped: dict[str, int] = {}
+    for entry in groups:
+        for reason, n in entry["skipped"].items():
+            skipped[reason] = skipped.get(reason, 0) + n
+    total["skipped"] = skipped
+    _rates(total)
+    costs = [g["estimated_cost"] for g in groups if g["estimated_cost"] is not None]
+    total["estimated_cost"] = round(sum(costs), 4) if costs else None
+    return total
+
+
+async def _recipients(session: AsyncSession, campaign_id: int, tally: Tally) -> None:
+    """Recipients without a message (skipped, control, pending): the queued
+    ones, most of a campaign, are counted by their messages instead."""
+    r = RECIPIENTS.c
+    rows = await session.execute(
+        select(r.variant, r.status, r.reason, func.count())
+        .where(r.campaign_id == campaign_id, r.status.in_(NOT_QUEUED))
+        .group_by(r.variant, r.status, r.reason)
+    )
+    for variant, state, reason, count in rows:
+        entry = tally.group(variant)
+        if state == "skipped":
+            key = reason or "unknown"
+            entry["skipped"][key] = entry["skipped"].get(key, 0) + count
+        else:
+            entry[state] += count
+
+
+async def _messages(
+    session: AsyncSession, campaign_id: int, until: datetime | None, tally: Tally
+) -> None:
+    """The settled messages' groups kept by the roll-up, and one pass over
+    the rest (those not final by ``until``, through the campaign's final_at
+    and status indexes)."""
+    m = MESSAGES.c
+    later: list[Any] = []
+    if until is not None:
+        later.append(or_(m.final_at.is_(None), m.final_at > until, m.status.in_(NOT_FINAL)))
+        r = ROLLUPS.c
+        keys = (r.variant, r.status, r.error_code, r.provider_id, r.sent_minute, r.settled_minute)
+        kept = await session.execute(
+            select(*keys, func.sum(r.count).label("n"), func.sum(r.segments).label("segments"))
+            .where(r.campaign_id == campaign_id, r.kind == "messages")
+            .group_by(*keys)
+        )
+        for row in kept:
+            _fold_messages(tally, row)
+    for row in await session.execute(message_groups(session, campaign_id, *later)):
+        _fold_messages(tally, row)
+
+
+def _fold_messages(tally: Tally, row: Any) -> None:
+    entry = tally.group(row.variant)
+    n = int(row.n)
+    entry["queued"] += n
+    if row.sent_minute is not None:
+        entry["sent"] += n
+        entry["segments"] += int(row.segments)
+        key = (row.variant, row.provider_id)
+        tally.segments[key] = tally.segments.get(key, 0) + int(row.segments)
+        tally.point(row.sent_minute, "sent", n)
+    elif row.status in (status.QUEUED, status.DISPATCHING):
+        entry["in_flight"] += n
+    if row.status in DELIVERED:
+        entry["delivered"] += n
+        tally.point(row.settled_minute, "delivered", n)
+    elif row.status == status.CANCELED:
+        entry["canceled"] += n
+    elif row.status in FAILED:
+        entry[row.status] += n
+        tally.point(row.settled_minute, "failed", n)
+        code = (row.error_code, row.provider_id)
+        tally.errors[code] = tally.errors.get(code, 0) + n
+
+
+async def _replies(
+    session: AsyncSession, campaign_id: int, until: datetime | None, tally: Tally
+) -> None:
+    """Recipients who replied and who opted out: those the roll-up kept, and
+    those since (each message's first reply or STOP, see ``response_groups``)."""
+    found: list[tuple[str | None, str, int]] = []
+    later: list[Any] = []
+    if until is not None:
+        later.append(EVENTS.c.created_at > until)
+        r = ROLLUPS.c
+        kept = await session.execute(
+            select(r.variant, r.status, func.sum(r.count))
+            .where(r.campaign_id == campaign_id, r.kind == "replies")
+            .group_by(r.variant, r.status)
+        )
+        found += [(v, str(kind), int(n)) for v, kind, n in kept]
+    rows = await session.execute(response_groups(session, campaign_id, *later))
+    found += [(v, str(kind), int(n)) for v, kind, n in rows]
+    for variant, kind, count in found:
+        tally.group(variant)[kind] += count
+
+
+async def _clicks(
+    session: AsyncSession, campaign: Campaign, until: datetime | None, tally: Tally
+) -> None:
+    """Human clicks: those the roll-up kept, and those since."""
+    found: list[tuple[str | None, bool, datetime, int]] = []
+    later: list[Any] = []
+    if until is not None:
+        later.append(CLICKS.c.clicked_at > until)
+        r = ROLLUPS.c
+        kept = await session.execute(
+            select(r.variant, r.first, r.settled_minute, func.sum(r.count))
+            .where(r.campaign_id == campaign.id, r.kind == "clicks")
+            .group_by(r.variant, r.first, r.settled_minute)
+        )
+        found += [(v, bool(f), at, int(n)) for v, f, at, n in kept]
+    rows = await session.execute(click_groups(session, campaign, *later))
+    found += [(v, bool(f), at, int(n)) for v, f, at, n in rows]
+    for variant, first, at, count in found:
+        entry = tally.group(variant)
+        entry["clicks"] += count
+        if first:
+            entry["unique_clicks"] += count
+        tally.point(at, "clicked", count)
+
+
+def price_of(prices: Mapping[str, float], provider: str, country: str) -> float | None:
+    """The per-segment price for a provider (by name) and destination
+    country: the most specific of ``"name:CC"``, ``"name"``, ``"*:CC"``, ``"*"``."""
+    for key in (f"{provider}:{country}", provider, f"{ANY}:{country}", ANY):
+        if key in prices:
+            return float(prices[key])
+    return None
+
+
+async def _costs(
+    session: AsyncSession,
+    campaign_id: int,
+    tally: Tally,
+    providers: Mapping[int, tuple[str, str]],
+    prices: Mapping[str, float],
+) -> dict[str | None, float]:
+    """Estimated cost per variant. Segments are split by destination country
+    (the recipient's contact) only when a price names a country: that join
+    is the one costly read, made only then."""
+    if not prices:
+        return {}
+    found: list[tuple[str | None, int, str, int]]
+    if any(":" in key for key in prices):
+        m = MESSAGES.c
+        country = func.coalesce(Contact.country, "ZZ")
+        rows = await session.execute(
+            select(m.variant, m.provider_id, country, func.sum(m.segments))
+            .select_from(MESSAGES.outerjoin(Contact, Contact.phone == m.to))
+            .where(m.campaign_id == campaign_id, m.is_test.is_(False), m.sent_at.is_not(None))
+            .group_by(m.variant, m.provider_id, country)
+        )
+        found = [(v, p, c, int(n)) for v, p, c, n in rows]
+    else:
+        found = [(v, p, "ZZ", n) for (v, p), n in tally.segments.items()]
+    costs: dict[str | None, float] = {}
+    for variant, provider_id, destination, segments in found:
+        price = price_of(prices, providers[provider_id][0], destination)
+        if price is not None:
+            costs[variant] = round(costs.get(variant, 0.0) + price * segments, 4)
+    return costs
+
+
+def _errors(tally: Tally, providers: Mapping[int, tuple[str, str]]) -> list[dict[str, Any]]:
+    return error_list(
+        (code, providers[provider_id][1], count)
+        for (code, provider_id), count in tally.errors.items()
+    )
+
+
+def _series(tally: Tally, start: datetime) -> dict[str, Any]:
+    """Minutes folded into points: a minute each for FINE_SPAN, then hours."""
+    fine_until = start + FINE_SPAN
+    points: dict[datetime, dict[str, int]] = {}
+    for minute, counts in tally.points.items():
+        at = minute
+        if minute >= fine_until:
+            at = start + timedelta(hours=(minute - start) // timedelta(hours=1))
+        point = points.setdefault(at, dict.fromkeys(SERIES, 0))
+        for kind in SERIES:
+            point[kind] += counts[kind]
+    return {
+        "start": start.isoformat(),
+        "per_minute_until": fine_until.isoformat(),
+        "points": [{"at": at.isoformat(), **points[at]} for at in sorted(points)],
+    }
