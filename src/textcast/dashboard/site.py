@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textcast.dashboard import auth, errors
 from textcast.dashboard.pages import (
+    contact_edit,
+    contact_files,
     contacts,
     events,
     inbox,
@@ -29,6 +31,8 @@ AREAS = (
     messages,
     send_test,
     inbox,
+    contact_edit,  # before contacts: /contacts/new, /contacts/import … are no contact IDs
+    contact_files,
     contacts,
     events,
     providers,
