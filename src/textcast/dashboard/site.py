@@ -20,6 +20,7 @@ from textcast.dashboard.pages import (
     messages,
     overview,
     providers,
+    segments,
     send_test,
     senders,
     settings,
@@ -34,6 +35,7 @@ AREAS = (
     contact_edit,  # before contacts: /contacts/new, /contacts/import … are no contact IDs
     contact_files,
     contacts,
+    segments,
     events,
     providers,
     senders,
