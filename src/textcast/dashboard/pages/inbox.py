@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from textcast.audience import contacts, inbox, keywords, suppressions
 from textcast.dashboard.auth import CanEditAudience, CanRead, CanSend, Visitor
+from textcast.dashboard.pages.provider_forms import text
 from textcast.dashboard.render import field_errors, page
 from textcast.db.models import KeywordRule, Sender, Suppression
 from textcast.errors import Conflict, NotFound, ValidationFailed
@@ -162,28 +163,16 @@ def _rule_in(values: dict[str, str]) -> keywords.KeywordRuleIn:
         raise validation_failed(exc) from None
 
 
-KeywordForm = Annotated[str, Form(max_length=60)]
-ScopeForm = Annotated[str, Form(max_length=30)]
-ReplyForm = Annotated[str, Form(alias="reply", max_length=1600)]
+def _posted(form: Any) -> dict[str, str]:
+    """The keyword form's fields (to fill it again on a refusal)."""
+    names = ("keyword", "provider", "sender", "action", "reply")
+    return {n: text(form, n) if n != "reply" else str(form.get(n, "")) for n in names}
 
 
 @router.post("/keywords")
-async def add_keyword(
-    request: Request,
-    me: CanEditAudience,
-    keyword: KeywordForm = "",
-    provider: ScopeForm = "",
-    sender: ScopeForm = "",
-    action: Annotated[str, Form(max_length=20)] = "reply",
-    reply_text: ReplyForm = "",
-) -> Response:
-    values = {
-        "keyword": keyword,
-        "provider": provider,
-        "sender": sender,
-        "action": action,
-        "reply": reply_text,
-    }
+async def add_keyword(request: Request, me: CanEditAudience) -> Response:
+    values = _posted(await request.form())
+    action = values["action"]
     try:
         async with me.ctx.session() as session:
             rule = await keywords.create(session, _rule_in(values))
@@ -234,23 +223,9 @@ async def keyword_rule(request: Request, rule_id: IdPath, me: CanEditAudience) -
 
 
 @router.post("/keywords/{rule_id}")
-async def change_keyword(
-    request: Request,
-    rule_id: IdPath,
-    me: CanEditAudience,
-    keyword: KeywordForm = "",
-    provider: ScopeForm = "",
-    sender: ScopeForm = "",
-    action: Annotated[str, Form(max_length=20)] = "reply",
-    reply_text: ReplyForm = "",
-) -> Response:
-    values = {
-        "keyword": keyword,
-        "provider": provider,
-        "sender": sender,
-        "action": action,
-        "reply": reply_text,
-    }
+async def change_keyword(request: Request, rule_id: IdPath, me: CanEditAudience) -> Response:
+    values = _posted(await request.form())
+    action = values["action"]
     try:
         async with me.ctx.session() as session:
             rule = await keywords.update(session, rule_id, _rule_in(values))

@@ -204,30 +204,50 @@ def _errors(exc: ValidationFailed) -> dict[str, str]:
     return {k.split(".", 1)[0]: m for k, m in errors.items()}
 
 
-@router.post("/templates/new")
-async def create(request: Request, me: CanEditContent) -> Response:
-    form = await request.form()
+async def _save(
+    request: Request,
+    me: Visitor,
+    view: dict[str, Any] | None,
+    form: Any,
+    changes: dict[str, Any],
+) -> Response:
+    """Create the template (``view`` None) or change it by ``changes``; the
+    editor again with the refusal next to its field, or a redirect to it."""
     values, (contact, sample) = _values(form), _sample(form)
-    if form.get("edit") == "preview":
-        return await _editor(request, me, None, values, contact=contact, sample=sample)
     try:
         try:
-            data = templates.TemplateIn.model_validate(values)
+            data: templates.TemplateIn | templates.TemplateChange = (
+                templates.TemplateIn.model_validate(changes)
+                if view is None
+                else templates.TemplateChange.model_validate(changes)
+            )
         except ValidationError as exc:
             raise validation_failed(exc) from None
         async with me.ctx.session() as session:
-            saved = await templates.create(session, data)
-            audit.record(session, me.actor, "template.created", saved.name)
+            if isinstance(data, templates.TemplateIn):
+                saved = await templates.create(session, data)
+            else:
+                assert view is not None
+                saved = await templates.change(session, view["id"], data)
+            action = "template.created" if view is None else "template.changed"
+            audit.record(session, me.actor, action, saved.name, {"version": saved.version})
             template_id = saved.id
     except ValidationFailed as exc:
-        return await _editor(
-            request, me, None, values, contact=contact, sample=sample, errors=_errors(exc)
-        )
+        errors = _errors(exc)
     except Conflict as exc:
-        return await _editor(
-            request, me, None, values, contact=contact, sample=sample, errors={"name": str(exc)}
-        )
-    return RedirectResponse(f"/dashboard/templates/{template_id}?saved=1", status_code=303)
+        errors = {"name": str(exc)}
+    else:
+        return RedirectResponse(f"/dashboard/templates/{template_id}?saved=1", status_code=303)
+    return await _editor(request, me, view, values, contact=contact, sample=sample, errors=errors)
+
+
+@router.post("/templates/new")
+async def create(request: Request, me: CanEditContent) -> Response:
+    form = await request.form()
+    if form.get("edit") == "preview":
+        contact, sample = _sample(form)
+        return await _editor(request, me, None, _values(form), contact=contact, sample=sample)
+    return await _save(request, me, None, form, _values(form))
 
 
 @router.post("/templates/{template_id}")
@@ -237,33 +257,15 @@ async def change(request: Request, template_id: IdPath, me: CanEditContent) -> R
     view = await _template(me, template_id)
     form = await request.form()
     values, (contact, sample) = _values(form), _sample(form)
-    if form.get("edit") == "preview":
-        return await _editor(request, me, view, values, contact=contact, sample=sample)
     current = _current(view)
     changed = {k: v for k, v in values.items() if v != current.get(k)}
-    if not changed:
+    previewing = form.get("edit") == "preview"
+    if previewing or not changed:
+        notice = None if previewing else "Nothing changed."
         return await _editor(
-            request, me, view, values, contact=contact, sample=sample, notice="Nothing changed."
+            request, me, view, values, contact=contact, sample=sample, notice=notice
         )
-    try:
-        try:
-            data = templates.TemplateChange.model_validate(changed)
-        except ValidationError as exc:
-            raise validation_failed(exc) from None
-        async with me.ctx.session() as session:
-            saved = await templates.change(session, template_id, data)
-            audit.record(
-                session, me.actor, "template.changed", saved.name, {"version": saved.version}
-            )
-    except ValidationFailed as exc:
-        return await _editor(
-            request, me, view, values, contact=contact, sample=sample, errors=_errors(exc)
-        )
-    except Conflict as exc:
-        return await _editor(
-            request, me, view, values, contact=contact, sample=sample, errors={"name": str(exc)}
-        )
-    return RedirectResponse(f"/dashboard/templates/{template_id}?saved=1", status_code=303)
+    return await _save(request, me, view, form, changed)
 
 
 @router.post("/templates/{template_id}/delete")
