@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import anyio
+import pytest
 from playwright.async_api import Browser, Download, Page, expect
 
 from tests.browser.conftest import (
@@ -24,6 +25,7 @@ from tests.browser.conftest import (
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider, write_in
 from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import api
+from textcast.dashboard.pages import contacts as contacts_page
 
 
 async def fits_and_passes(page: Page, name: str) -> None:
@@ -157,7 +159,7 @@ CSV_FILE = """Mobile,Name,Age,Group,Notes
 
 
 async def test_a_csv_is_imported_with_mapped_columns_and_exported(
-    server: RunningServer, browser: Browser, tmp_path: Path
+    server: RunningServer, browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     upload = tmp_path / "fair.csv"
     await anyio.Path(upload).write_text(CSV_FILE)
@@ -206,6 +208,16 @@ async def test_a_csv_is_imported_with_mapped_columns_and_exported(
     await expect(page.locator("[data-attribute=age]")).to_have_text("36")
     await expect(page.locator("main")).to_contain_text("imported")
 
+    # Keyset paging keeps the filters (one contact a page here).
+    monkeypatch.setattr(contacts_page, "PAGE_SIZE", 1)
+    await page.goto(f"{server.url}/dashboard/contacts?tag=imported")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550101")
+    await page.click("text=More contacts")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550104")
+    await page.click("text=More contacts")
+    await expect(rows.first).to_contain_text("No contacts match")
     await page.goto(f"{server.url}/dashboard/contacts?tag=imported")
     async with page.expect_download() as export_download:
         await page.click("text=Export CSV")
