@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -24,8 +25,10 @@ from tests.browser.conftest import (
 )
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider, write_in
 from tests.conftest import RunningServer, Simulator
-from tests.integration.helpers import api
+from tests.integration.helpers import api, eventually
 from textcast.dashboard.pages import contacts as contacts_page
+from textcast.db.models import Message, ShortLink
+from textcast.tracking.links import new_code
 
 
 async def fits_and_passes(page: Page, name: str) -> None:
@@ -41,6 +44,35 @@ async def fits_and_passes(page: Page, name: str) -> None:
     await page.set_viewport_size(DESKTOP)
 
 
+async def click_a_link_in(
+    server: RunningServer, http: aiohttp.ClientSession, *, message_id: int, url: str
+) -> None:
+    """The recipient opens a tracked link of the delivered message through the
+    front door. (Links are minted by sends with click tracking; here the link
+    row is written directly, and the delivery moved an hour back so the click
+    is no link preview's.)"""
+
+    async def delivered() -> bool:
+        _, body = await api(
+            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
+        )
+        return bool(body["status"] == "delivered")
+
+    await eventually(delivered)
+    async with server.ctx.session() as session:
+        message = await session.get(Message, message_id)
+        assert message is not None and message.final_at is not None
+        message.final_at -= timedelta(hours=1)
+        code = new_code()
+        session.add(ShortLink(code=code, url=url, message_id=message_id))
+    browser_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    async with http.get(
+        f"{server.url}/s/{code}", headers={"User-Agent": browser_agent}, allow_redirects=False
+    ) as answer:
+        assert answer.status == 302
+        assert answer.headers["Location"] == url
+
+
 async def test_a_contact_is_created_edited_found_and_erased(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
@@ -54,6 +86,7 @@ async def test_a_contact_is_created_edited_found_and_erased(
             {"to": SUBSCRIBER, "body": "Your table is booked for Friday."},
         )
         assert status == 202
+        await click_a_link_in(server, http, message_id=1, url="https://example.com/menu")
     await write_in(simulator, provider["senders"][0], "Can we make it Saturday?")
 
     page = await sign_in(browser, server, "editor")
@@ -123,6 +156,7 @@ async def test_a_contact_is_created_edited_found_and_erased(
     timeline = page.locator(".thread")
     await expect(timeline.locator(".outbound")).to_contain_text("booked for Friday")
     await expect(timeline.locator(".inbound")).to_contain_text("Saturday?")
+    await expect(timeline.locator("[data-click]")).to_contain_text("https://example.com/menu")
 
     # Erasure: a confirm step that explains, then the real thing.
     await page.click("text=Erase this contact…")
