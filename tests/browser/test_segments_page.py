@@ -126,7 +126,17 @@ async def test_a_segment_is_built_counted_saved_edited_without_js_and_deleted(
     await page.get_by_role("button", name="Delete segment").click()
     await expect(page.locator("main tbody")).to_contain_text("No segments yet")
 
+    # Without the form's CSRF token nothing is saved, even by an editor.
+    forged = await page.request.post(
+        f"{server.url}/dashboard/segments/new",
+        form={"name": "forged", "edit": "save", "node": "n", "type-n": "group"},
+    )
+    assert forged.status == 403
+    assert "security token" in await forged.text()
+
     viewer = await sign_in(browser, server, "viewer")
     answer = await viewer.goto(f"{server.url}/dashboard/segments/new")
     assert answer is not None and answer.status == 403
     await expect(viewer.locator("h1")).to_have_text("Not allowed")
+    await page.goto(f"{server.url}/dashboard/segments")
+    await expect(page.locator("main tbody")).not_to_contain_text("forged")
