@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -197,6 +199,14 @@ async def test_a_csv_is_imported_with_mapped_columns_and_exported(
 ) -> None:
     upload = tmp_path / "fair.csv"
     await anyio.Path(upload).write_text(CSV_FILE)
+    # An upload left unmapped a day ago is swept away by the next upload.
+    spool = anyio.Path(server.ctx.settings.data_dir / "imports")
+    await spool.mkdir(parents=True, exist_ok=True)
+    abandoned = spool / "0123456789abcdef.pending"
+    await abandoned.write_text(CSV_FILE)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(abandoned, (two_days_ago, two_days_ago))
+
     page = await sign_in(browser, server, "editor")
     await page.goto(f"{server.url}/dashboard/contacts")
     await page.click("text=Import CSV")
@@ -222,6 +232,11 @@ async def test_a_csv_is_imported_with_mapped_columns_and_exported(
         "data-import-status", "done", timeout=15_000
     )
     await expect(page.locator("[data-count=created]")).to_have_text("2")
+
+    async def spool_empty() -> bool:  # swept, and the job's file deleted once it is done
+        return [p async for p in spool.iterdir()] == []
+
+    await eventually(spool_empty)
     await expect(page.locator("[data-count=rejected]")).to_have_text("2")
     await expect(page.locator("[data-rejected-line='3']")).to_contain_text("not a number")
     await expect(page.locator("[data-rejected-line='4']")).to_contain_text("phone")

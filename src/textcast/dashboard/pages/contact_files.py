@@ -14,6 +14,8 @@ import csv
 import io
 import re
 import secrets
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,8 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 MAX_UPLOAD_BYTES = 200 << 20  # through a browser form; larger files: the API or the CLI
 CHUNK = 1 << 20
 UPLOAD_NAME = re.compile(r"[0-9a-f]{16}")
+PENDING = ".pending"
+PENDING_SECONDS = 24 * 3600
 # What a column can be read as: the contact fields, an attribute, or skipped.
 TARGETS = (
     ("", "automatic (by its name)"),
@@ -51,6 +55,16 @@ FINISHED = (imports.DONE, imports.FAILED)
 
 def _spool(me: Visitor) -> Path:
     return me.ctx.settings.data_dir / "imports"
+
+
+def _sweep(spool: Path) -> None:
+    """Uploads never mapped (the page left at step 2) go after a day. They wait
+    as ``.pending``; a queued job's file is ``.upload`` and is the runner's."""
+    cutoff = time.time() - PENDING_SECONDS
+    for leftover in spool.glob(f"*{PENDING}"):
+        with suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 async def _imports_page(request: Request, me: Visitor, **values: Any) -> HTMLResponse:
@@ -97,7 +111,8 @@ async def upload(request: Request, me: CanEditAudience) -> Response:
     spool = _spool(me)
     await anyio.Path(spool).mkdir(parents=True, exist_ok=True)
     name = secrets.token_hex(8)
-    path = spool / f"{name}.upload"
+    await anyio.to_thread.run_sync(_sweep, spool)
+    path = spool / f"{name}{PENDING}"
     try:
         await _store(upload_file, path)
         header = await anyio.to_thread.run_sync(imports.read_header, path)
@@ -171,7 +186,7 @@ async def start(request: Request, me: CanEditAudience) -> Response:
     tags = str(form.get("tags", ""))
     if not UPLOAD_NAME.fullmatch(upload_name):
         return await _imports_page(request, me, errors={"file": "upload the file again"})
-    path = _spool(me) / f"{upload_name}.upload"
+    path = _spool(me) / f"{upload_name}{PENDING}"
     if not await anyio.Path(path).exists():
         return await _imports_page(request, me, errors={"file": "upload the file again"})
     header = await anyio.to_thread.run_sync(imports.read_header, path)
@@ -186,11 +201,21 @@ async def start(request: Request, me: CanEditAudience) -> Response:
             me.ctx.settings.default_region,
         )
         await anyio.to_thread.run_sync(imports.check_file, path, "csv", opts)
-        async with me.ctx.write_session() as session:
-            job = await imports.create(
-                session, path=path, filename=filename, fmt="csv", opts=opts, delete_file=True
-            )
-            job_id = job.id
+        queued = await anyio.Path(path).rename(path.with_suffix(".upload"))
+        try:
+            async with me.ctx.write_session() as session:
+                job = await imports.create(
+                    session,
+                    path=Path(queued),
+                    filename=filename,
+                    fmt="csv",
+                    opts=opts,
+                    delete_file=True,
+                )
+                job_id = job.id
+        except BaseException:
+            await queued.rename(path)  # still the user's to map again
+            raise
     except ValidationFailed as exc:
         errors = _map_errors(exc, header)
         return _mapping_page(
