@@ -20,7 +20,7 @@ from textcast.audience import attributes
 from textcast.content import templates
 from textcast.content.preview import Preview
 from textcast.dashboard.auth import CanEditContent, CanRead, Visitor
-from textcast.dashboard.pages.provider_forms import checked, text
+from textcast.dashboard.pages.provider_forms import checked, rows, text
 from textcast.dashboard.render import field_errors, page
 from textcast.errors import Conflict, NotFound, ValidationFailed
 from textcast.services import audit, roles
@@ -31,8 +31,17 @@ from textcast.views.content import template_view
 from textcast.web.deps import IdPath
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-# What the editor changes of a version (utm and Content variables: through the API).
-EDITED = ("body", "template_id", "sender", "category", "append_unsubscribe", "click_tracking")
+# What the editor changes of a version: every field a version has.
+EDITED = (
+    "body",
+    "template_id",
+    "content_variables",
+    "sender",
+    "category",
+    "append_unsubscribe",
+    "click_tracking",
+    "utm",
+)
 CATEGORIES = (("promotional", "promotional"), ("transactional", "transactional"))
 
 
@@ -51,6 +60,8 @@ def _values(form: Any) -> dict[str, Any]:
         "description": text(form, "description") or None,
         "body": str(form.get("body", "")),
         "template_id": text(form, "template_id") or None,
+        "content_variables": dict(rows(form, "cv")),
+        "utm": {k: text(form, k) for k in templates.UTM_KEYS if text(form, k)},
         "sender": int(sender) if sender.isdigit() else (sender or None),
         "category": text(form, "category") or "promotional",
         "append_unsubscribe": checked(form, "append_unsubscribe"),
@@ -132,6 +143,7 @@ async def _editor(
         senders=senders,
         sender_names={sid: label for sid, label in senders},
         categories=CATEGORIES,
+        utm_keys=templates.UTM_KEYS,
         preview=shown,
         preview_error=preview_error,
         preview_contact=contact,
