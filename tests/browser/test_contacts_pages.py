@@ -283,3 +283,29 @@ async def test_a_csv_is_imported_with_mapped_columns_and_exported(
     )
     assert answer.status == 403
     assert "text/html" in answer.headers["content-type"]
+
+
+async def test_json_lines_are_imported_with_the_tag_option(
+    server: RunningServer, browser: Browser, tmp_path: Path
+) -> None:
+    upload = tmp_path / "people.jsonl"
+    await anyio.Path(upload).write_text(
+        '{"phone": "+14155550111", "attributes": {"first_name": "Edsger", "age": 72}}\n'
+        '{"phone": "+14155550112", "colour": "blue"}\n'
+    )
+    page = await sign_in(browser, server, "editor")
+    await page.goto(f"{server.url}/dashboard/contacts/import")
+    await page.check("#f-format-jsonl")
+    await page.set_input_files("#f-file", str(upload))
+    await page.get_by_role("button", name="Upload and map columns").click()
+    await expect(page.locator("[data-column]")).to_have_count(0)
+    await page.fill("#f-tags", "jsonl")
+    await page.get_by_role("button", name="Start the import").click()
+    await expect(page.locator("[data-import-status]")).to_have_attribute(
+        "data-import-status", "done", timeout=15_000
+    )
+    await expect(page.locator("[data-count=created]")).to_have_text("1")
+    await expect(page.locator("[data-rejected-line='2']")).to_contain_text("unknown key")
+    await page.goto(f"{server.url}/dashboard/contacts?tag=jsonl")
+    await page.locator("main tbody a").first.click()
+    await expect(page.locator("[data-attribute=age]")).to_have_text("72")

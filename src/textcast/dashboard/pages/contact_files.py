@@ -103,11 +103,15 @@ async def _store(upload: UploadFile, path: Path) -> int:
 
 @router.post("/contacts/import")
 async def upload(request: Request, me: CanEditAudience) -> Response:
-    """Step 1: keep the file and show its header to map."""
+    """Step 1: keep the file and show its header to map (JSON lines name their
+    fields: only the tag option is left)."""
     form = await request.form()
     upload_file = form.get("file")
+    fmt = str(form.get("format", "csv"))
+    if fmt not in imports.FORMATS:
+        return await _imports_page(request, me, errors={"format": "CSV or JSON lines"})
     if not isinstance(upload_file, UploadFile) or not upload_file.filename:
-        return await _imports_page(request, me, errors={"file": "choose a CSV file"})
+        return await _imports_page(request, me, errors={"file": "choose a file"})
     spool = _spool(me)
     await anyio.Path(spool).mkdir(parents=True, exist_ok=True)
     name = secrets.token_hex(8)
@@ -115,13 +119,20 @@ async def upload(request: Request, me: CanEditAudience) -> Response:
     path = spool / f"{name}{PENDING}"
     try:
         await _store(upload_file, path)
-        header = await anyio.to_thread.run_sync(imports.read_header, path)
+        header = await _header(path, fmt)
     except ValidationFailed as exc:
         await anyio.Path(path).unlink(missing_ok=True)
         return await _imports_page(request, me, errors={"file": exc.message})
     return _mapping_page(
-        request, upload=name, filename=upload_file.filename, header=header, chosen={}
+        request, upload=name, filename=upload_file.filename, fmt=fmt, header=header, chosen={}
     )
+
+
+async def _header(path: Path, fmt: str) -> list[str]:
+    """A CSV's column names; JSON lines have none to map."""
+    if fmt != "csv":
+        return []
+    return await anyio.to_thread.run_sync(imports.read_header, path)
 
 
 def _mapping_page(
@@ -129,6 +140,7 @@ def _mapping_page(
     *,
     upload: str,
     filename: str,
+    fmt: str,
     header: list[str],
     chosen: dict[str, dict[str, str]],
     tags: str = "",
@@ -140,6 +152,7 @@ def _mapping_page(
         "Map the columns",
         upload=upload,
         filename=filename,
+        fmt=fmt,
         columns=list(enumerate(header)),
         chosen=chosen,
         tags=tags,
@@ -184,12 +197,13 @@ async def start(request: Request, me: CanEditAudience) -> Response:
     upload_name = str(form.get("upload", ""))
     filename = str(form.get("filename", "upload.csv"))[:255]
     tags = str(form.get("tags", ""))
-    if not UPLOAD_NAME.fullmatch(upload_name):
+    fmt = str(form.get("format", "csv"))
+    if not UPLOAD_NAME.fullmatch(upload_name) or fmt not in imports.FORMATS:
         return await _imports_page(request, me, errors={"file": "upload the file again"})
     path = _spool(me) / f"{upload_name}{PENDING}"
     if not await anyio.Path(path).exists():
         return await _imports_page(request, me, errors={"file": "upload the file again"})
-    header = await anyio.to_thread.run_sync(imports.read_header, path)
+    header = await _header(path, fmt)
     chosen = {
         column: {key: str(form.get(f"{key}-{i}", "")) for key in ("target", "name", "type")}
         for i, column in enumerate(header)
@@ -200,7 +214,7 @@ async def start(request: Request, me: CanEditAudience) -> Response:
             [t for t in tags.split(",") if t.strip()],
             me.ctx.settings.default_region,
         )
-        await anyio.to_thread.run_sync(imports.check_file, path, "csv", opts)
+        await anyio.to_thread.run_sync(imports.check_file, path, fmt, opts)
         queued = await anyio.Path(path).rename(path.with_suffix(".upload"))
         try:
             async with me.ctx.write_session() as session:
@@ -208,7 +222,7 @@ async def start(request: Request, me: CanEditAudience) -> Response:
                     session,
                     path=Path(queued),
                     filename=filename,
-                    fmt="csv",
+                    fmt=fmt,
                     opts=opts,
                     delete_file=True,
                 )
@@ -222,6 +236,7 @@ async def start(request: Request, me: CanEditAudience) -> Response:
             request,
             upload=upload_name,
             filename=filename,
+            fmt=fmt,
             header=header,
             chosen=chosen,
             tags=tags,
