@@ -12,12 +12,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textcast.dashboard import auth, errors
 from textcast.dashboard.pages import (
+    contact_edit,
+    contact_files,
     contacts,
     events,
     inbox,
+    message_templates,
     messages,
     overview,
     providers,
+    segments,
     send_test,
     senders,
     settings,
@@ -29,7 +33,11 @@ AREAS = (
     messages,
     send_test,
     inbox,
+    contact_edit,  # before contacts: /contacts/new, /contacts/import … are no contact IDs
+    contact_files,
     contacts,
+    segments,
+    message_templates,
     events,
     providers,
     senders,
