@@ -6,6 +6,7 @@ not count (a test send, another campaign's message and click)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from textcast.db.models import (
     ShortLink,
     utcnow,
 )
+from textcast.services import campaign_rollups
 from textcast.services.campaign_stats import campaign_stats, price_of
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -416,3 +418,33 @@ async def test_the_roll_up_counts_each_row_once_whenever_it_runs(
     after = await campaign_stats(server.ctx, campaign_id)
     assert (after["delivered"], after["variants"][1]["delivered"]) == (5, 3)
     assert after["rolled_until"] == steps[-1]
+
+
+async def test_racing_roll_ups_count_once(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """Two stats calls at once both find a roll-up step due: one makes it,
+    the other finds ``rolled_until`` moved (compare-and-set) and writes nothing."""
+    campaign_id = await build(server, simulator, http)
+    expected = await campaign_stats(server.ctx, campaign_id, roll_up=False)
+    first, second = await asyncio.gather(
+        campaign_stats(server.ctx, campaign_id), campaign_stats(server.ctx, campaign_id)
+    )
+    for numbers in (first, second):
+        assert {k: v for k, v in numbers.items() if k != "rolled_until"} == {
+            k: v for k, v in expected.items() if k != "rolled_until"
+        }
+    async with server.ctx.session() as session:
+        kept = await session.scalar(
+            select(func.sum(CampaignStatRollup.count)).where(
+                CampaignStatRollup.campaign_id == campaign_id,
+                CampaignStatRollup.kind == "messages",
+            )
+        )
+    assert kept == 8
+    # A step that read an older rolled_until writes nothing.
+    async with server.ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert await campaign_rollups.advance(session, campaign_id, None, utcnow()) is False
+        assert await campaign_rollups.advance(session, campaign_id, at(0), utcnow()) is False

@@ -175,7 +175,7 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
         clicked_now.append(c.clicked_at > previous)
         answered_now.append(e.created_at > previous)
     async with session.begin_nested() as step:
-        if not await _advance(session, campaign.id, previous, cutoff):
+        if not await advance(session, campaign.id, previous, cutoff):
             await step.rollback()
             return False
         rows = [
@@ -231,7 +231,7 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
     return True
 
 
-async def _advance(
+async def advance(
     session: AsyncSession, campaign_id: int, previous: datetime | None, cutoff: datetime
 ) -> bool:
     """Move ``rolled_until`` from ``previous`` to ``cutoff`` unless another
