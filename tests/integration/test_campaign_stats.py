@@ -54,14 +54,23 @@ MESSAGES: dict[str, tuple[Any, ...]] = {
     "m12": ("B", "sent", at(50 / 60), None, None, None, 1, None),
     "m13": ("B", "canceled", None, None, at(1), None, 1, None),
 }
+# Every reason the issue names and the fan-out writes.
 SKIPPED = {
-    "A": ["opted_out", "frequency_cap", "duplicate_phone", "geo_not_allowed"],
+    "A": [
+        "opted_out",
+        "frequency_cap",
+        "duplicate_phone",
+        "geo_not_allowed",
+        "quiet_hours",
+        "contact_removed",
+    ],
     "B": [
         "invalid_number",
         "render_error",
         "quiet_hours_expired",
         "campaign_expired",
         "local_time_passed",
+        "cancelled",
     ],
 }
 
@@ -274,13 +283,13 @@ async def test_campaign_stats_are_exact(
     # targeted skipped control pending queued in-flight sent delivered undelivered failed
     # canceled delivery-rate segments replied opted-out clicks unique-clicks ctr
     assert pick(numbers, *KEYS) == row(
-        23, 9, 3, 1, 10, 1, 7, 4, 1, 2, 1, 0.5714, 8, 2, 2, 3, 2, 0.5
+        26, 12, 3, 1, 10, 1, 7, 4, 1, 2, 1, 0.5714, 8, 2, 2, 3, 2, 0.5
     )
     variant_a, variant_b = numbers["variants"]
     assert variant_a["variant"] == "A" and variant_b["variant"] == "B"
-    assert pick(variant_a, *KEYS) == row(10, 4, 0, 1, 5, 1, 3, 2, 1, 1, 0, 0.5, 4, 2, 1, 2, 1, 0.5)
+    assert pick(variant_a, *KEYS) == row(12, 6, 0, 1, 5, 1, 3, 2, 1, 1, 0, 0.5, 4, 2, 1, 2, 1, 0.5)
     assert pick(variant_b, *KEYS) == row(
-        10, 5, 0, 0, 5, 0, 4, 2, 0, 1, 1, 0.6667, 4, 0, 1, 1, 1, 0.5
+        11, 6, 0, 0, 5, 0, 4, 2, 0, 1, 1, 0.6667, 4, 0, 1, 1, 1, 0.5
     )
     control = numbers["control_group"]
     assert pick(control, *KEYS) == row(3, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, None)
@@ -448,3 +457,18 @@ async def test_racing_roll_ups_count_once(
         assert campaign is not None
         assert await campaign_rollups.advance(session, campaign_id, None, utcnow()) is False
         assert await campaign_rollups.advance(session, campaign_id, at(0), utcnow()) is False
+
+
+async def test_a_campaign_not_yet_launched_has_zeros(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    async with server.ctx.session() as session:
+        draft = Campaign(name="draft", status="draft", body="Hi")
+        session.add(draft)
+        await session.flush()
+        draft_id = draft.id
+    numbers = await campaign_stats(server.ctx, draft_id)
+    assert numbers["targeted"] == numbers["sent"] == numbers["clicks"] == 0
+    assert numbers["delivery_rate"] is None and numbers["ctr"] is None
+    assert numbers["variants"] == [] and numbers["errors"] == []
+    assert numbers["series"]["points"] == [] and numbers["control_group"]["targeted"] == 0
