@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api, cli
+from tests.integration.helpers import api, cli, eventually
+from tests.integration.test_campaigns_api import call, campaign_body, setup_audience
+from tests.integration.test_webhooks import add_provider
 from textcast import error_codes
 from textcast.audience.contacts import ensure_many
 from textcast.db.models import (
@@ -320,7 +322,7 @@ async def test_campaign_stats_are_exact(
     shown = await cli(server.ctx, "campaigns", "stats", str(campaign_id), "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout) == numbers
-    table = await cli(server.ctx, "campaigns", "stats", str(campaign_id))
+    table = await cli(server.ctx, "campaigns", "stats", "spring")
     assert table.exit_code == 0, table.output
     for text in ("spring", "57.1%", "local_time_passed", "30007", "control"):
         assert text in table.stdout, text
@@ -380,8 +382,14 @@ async def test_campaign_metrics_and_bad_ids(
         http, "GET", f"{server.url}/api/v1/campaigns/{campaign_id + 100}/stats", server.headers
     )
     assert status == 404, body
-    status, body = await api(http, "GET", f"{server.url}/api/v1/campaigns/0/stats", server.headers)
-    assert status == 422, body
+    status, body = await api(
+        http, "GET", f"{server.url}/api/v1/campaigns/nope/stats", server.headers
+    )
+    assert status == 404, body
+    status, by_name = await api(
+        http, "GET", f"{server.url}/api/v1/campaigns/spring/stats", server.headers
+    )
+    assert status == 200 and by_name["campaign"]["id"] == campaign_id
     missing = await cli(server.ctx, "campaigns", "stats", str(campaign_id + 100))
     assert missing.exit_code == 1 and "no campaign" in missing.stderr, missing.output
 
@@ -472,3 +480,33 @@ async def test_a_campaign_not_yet_launched_has_zeros(
     assert numbers["delivery_rate"] is None and numbers["ctr"] is None
     assert numbers["variants"] == [] and numbers["errors"] == []
     assert numbers["series"]["points"] == [] and numbers["control_group"]["targeted"] == 0
+
+
+async def test_a_launched_campaign_counts_through_the_simulator(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """The real path: fan-out, dispatch to the simulator, its callbacks; the
+    test send stays out of the numbers."""
+    await add_provider(server, simulator, http)
+    await setup_audience(server, http)
+    status, made = await call(server, http, "POST", "campaigns", campaign_body())
+    assert status == 201, made
+    status, tested = await call(
+        server, http, "POST", "campaigns/spring/test", {"phones": ["+14155552671"]}
+    )
+    assert status == 201, tested
+    assert (await call(server, http, "POST", "campaigns/spring/launch"))[0] == 200
+
+    async def settled() -> dict[str, Any] | None:
+        _, numbers = await call(server, http, "GET", "campaigns/spring/stats")
+        return numbers if numbers["delivered"] + numbers["failed"] == 2 else None
+
+    numbers = await eventually(settled, timeout=30)
+    assert (numbers["targeted"], numbers["queued"], numbers["skipped"]) == (
+        3,
+        2,
+        {"render_error": 1},
+    )
+    assert (numbers["sent"], numbers["delivered"], numbers["in_flight"]) == (2, 2, 0)
+    assert numbers["delivery_rate"] == 1.0 and numbers["segments"] == 2
+    assert sum(p["sent"] for p in numbers["series"]["points"]) == 2
