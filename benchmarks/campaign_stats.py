@@ -1,6 +1,6 @@
 """Campaign stats at scale: one campaign of 1,000,000 recipients on
 PostgreSQL, its rows written directly in SQL (no fan-out, no dispatch), then
-the stats call (``GET /api/v1/campaigns/{id}/stats``'s function) timed.
+the stats call (``GET /api/v1/campaigns/{ref}/stats``'s function) timed.
 
 The rows: recipients in two variants (45 % each) and a control group (10 %),
 3 % of them skipped across every reason; a message per queued recipient

@@ -1,4 +1,4 @@
-"""`textcast campaigns stats ID`: a campaign's Stats tab in a terminal."""
+"""`textcast campaigns stats REF`: a campaign's Stats tab in a terminal."""
 
 from __future__ import annotations
 
