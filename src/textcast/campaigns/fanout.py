@@ -163,7 +163,9 @@ async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
                 RECIPIENTS.c.status == "pending",
                 RECIPIENTS.c.due_at <= now,
             )
-            .order_by(RECIPIENTS.c.due_at, RECIPIENTS.c.id)
+            # due_at alone: the index (campaign_id, status, due_at) gives that
+            # order, where a second key would sort every pending row per batch.
+            .order_by(RECIPIENTS.c.due_at)
             .limit(size)
         )
     ).all()

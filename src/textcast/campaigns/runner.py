@@ -143,16 +143,17 @@ async def drive(
             assert campaign is not None
             plan = await fanout.plan(ctx.settings, session, campaign)
             max_failure = campaign.max_failure_rate
-        checked = utcnow()
+        checked: datetime | None = None
         while stop is None or not stop.is_set():
             now = utcnow()
-            async with ctx.write_session() as session:
-                campaign = await _hold(session, campaign_id, owner, now)
-                done = await _step(session, campaign, plan, now, queue_ahead)
-            if max_failure is not None and (done or now - checked >= FAILURE_CHECK):
+            # Before making more: a failing campaign stops at its next look.
+            if max_failure is not None and (checked is None or now - checked >= FAILURE_CHECK):
                 checked = now
                 if await _failure_pause(ctx, campaign_id, max_failure):
                     return
+            async with ctx.write_session() as session:
+                campaign = await _hold(session, campaign_id, owner, now)
+                done = await _step(session, campaign, plan, now, queue_ahead)
             if done:
                 return
     except LeaseLost:
