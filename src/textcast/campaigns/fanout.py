@@ -316,7 +316,9 @@ async def _write(session: AsyncSession, p: Plan, batch: _Batch, now: datetime) -
     if batch.messages:
         ids = await dialect.insert_returning_ids(session, MESSAGES, batch.messages)
         connection = await session.connection()
-        kind = event_type(status.QUEUED, "campaign")
+        # Accepted into the outbox like an API message (event_type would read
+        # a queued status from anything but the API as a requeue).
+        kind = event_type(status.QUEUED, "api")
         at = dialect.bind_time(now)
         events = [(mid, kind, status.QUEUED, "campaign", at) for mid in ids]
         await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT, events)

@@ -17,7 +17,6 @@ come; they are the stats' business).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -32,6 +31,7 @@ from textcast.campaigns.materialise import materialise
 from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
+from textcast.jobs.imports import _first_of  # the same wait as the import runner's
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -254,14 +254,3 @@ async def _release(ctx: Context, campaign_id: int, owner: str) -> None:
             .values(lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
         )
-
-
-async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
