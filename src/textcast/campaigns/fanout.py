@@ -142,6 +142,9 @@ async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
     """Make messages for up to one batch of due recipients. The caller holds
     the campaign (its lease, and on PostgreSQL its row lock)."""
     size = BATCH if p.throttle is None else min(BATCH, p.throttle)
+    # The outbox and the recipients grow during a fan-out faster than the
+    # statistics follow: look up by index, never by scanning them per batch.
+    await dialect_of(session).prefer_index_scans(await session.connection())
     rows = (
         await session.execute(
             select(

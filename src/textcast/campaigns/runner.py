@@ -23,7 +23,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.campaigns import fanout, lifecycle
@@ -178,6 +178,14 @@ async def _start(ctx: Context, campaign_id: int, owner: str) -> None:
             if sender is None:
                 raise ValidationFailed("sender", "the campaign's sender is gone")
             await materialise(session, campaign, sender, ctx.settings.default_time_zone, now)
+            analyze = ctx.dialect.name == "postgresql"
+        else:
+            analyze = False
+    if analyze:
+        # Fresh statistics for the rows just written, or PostgreSQL plans each
+        # batch's look-up of due recipients as if the table were still empty.
+        async with ctx.session() as session:
+            await session.execute(text("ANALYZE campaign_recipients"))
 
 
 async def _step(
