@@ -142,6 +142,9 @@ async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
     """Make messages for up to one batch of due recipients. The caller holds
     the campaign (its lease, and on PostgreSQL its row lock)."""
     size = BATCH if p.throttle is None else min(BATCH, p.throttle)
+    # The outbox and the recipients grow during a fan-out faster than the
+    # statistics follow: look up by index, never by scanning them per batch.
+    await dialect_of(session).prefer_index_scans(await session.connection())
     rows = (
         await session.execute(
             select(
@@ -163,7 +166,9 @@ async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
                 RECIPIENTS.c.status == "pending",
                 RECIPIENTS.c.due_at <= now,
             )
-            .order_by(RECIPIENTS.c.due_at, RECIPIENTS.c.id)
+            # due_at alone: the index (campaign_id, status, due_at) gives that
+            # order, where a second key would sort every pending row per batch.
+            .order_by(RECIPIENTS.c.due_at)
             .limit(size)
         )
     ).all()
@@ -314,7 +319,9 @@ async def _write(session: AsyncSession, p: Plan, batch: _Batch, now: datetime) -
     if batch.messages:
         ids = await dialect.insert_returning_ids(session, MESSAGES, batch.messages)
         connection = await session.connection()
-        kind = event_type(status.QUEUED, "campaign")
+        # Accepted into the outbox like an API message (event_type would read
+        # a queued status from anything but the API as a requeue).
+        kind = event_type(status.QUEUED, "api")
         at = dialect.bind_time(now)
         events = [(mid, kind, status.QUEUED, "campaign", at) for mid in ids]
         await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT, events)
