@@ -499,14 +499,15 @@ async def test_a_launched_campaign_counts_through_the_simulator(
 
     async def settled() -> dict[str, Any] | None:
         _, numbers = await call(server, http, "GET", "campaigns/spring/stats")
-        return numbers if numbers["delivered"] + numbers["failed"] == 2 else None
+        done = numbers["campaign"]["status"] == "completed"
+        return numbers if done and numbers["delivered"] + numbers["failed"] == 2 else None
 
-    numbers = await eventually(settled, timeout=30)
+    numbers = await eventually(settled, timeout=60)
     assert (numbers["targeted"], numbers["queued"], numbers["skipped"]) == (
         3,
         2,
         {"render_error": 1},
-    )
-    assert (numbers["sent"], numbers["delivered"], numbers["in_flight"]) == (2, 2, 0)
+    ), numbers
+    assert (numbers["sent"], numbers["delivered"], numbers["in_flight"]) == (2, 2, 0), numbers
     assert numbers["delivery_rate"] == 1.0 and numbers["segments"] == 2
     assert sum(p["sent"] for p in numbers["series"]["points"]) == 2
