@@ -46,7 +46,7 @@ from textcast.db.models import (
 )
 from textcast.errors import ValidationFailed
 from textcast.policy import frequency
-from textcast.policy.decision import Defer, Skip
+from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import QuietHours
 from textcast.services import senders as sender_service
@@ -84,6 +84,13 @@ class Plan:
     throttle: int | None
     install_zone: str
     max_segments: int
+
+    @property
+    def quiet_never(self) -> bool:
+        """No window can close on this campaign's messages: skip the check."""
+        bypass = self.category == "transactional" and self.quiet.bypass_transactional
+        off = self.quiet.window == policies.ALWAYS_OPEN and not self.quiet.follow_law
+        return bypass or off
 
 
 async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) -> Plan:
@@ -233,8 +240,12 @@ def _decide(
         row.phone, row.time_zone, row.time_zone_source, p.install_zone
     )
     zones = [ZoneInfo(name) for name in zone_names]
-    decision = p.quiet.check(
-        now, zones=zones, category=p.category, country=row.country, phone=row.phone
+    decision = (
+        SEND
+        if p.quiet_never
+        else p.quiet.check(
+            now, zones=zones, category=p.category, country=row.country, phone=row.phone
+        )
     )
     if isinstance(decision, Skip):
         skip(decision.reason, decision.detail)
