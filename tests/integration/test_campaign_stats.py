@@ -203,6 +203,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 event("message.replied", "m2", 50),  # the same recipient again
                 event("message.replied", "m10", 80 * 60),  # after the 72-hour window
                 event("message.replied", "elsewhere", 5),
+                event("message.replied", "test", 5),
                 event("contact.opted_out", "m3", 1),
                 event("contact.opted_out", "m11", 4 * 24 * 60),  # no window for STOP
                 event("contact.opted_out", "elsewhere", 1),
@@ -215,7 +216,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 message_id=made[key].id,
                 campaign="spring",
             )
-            for key in ("m1", "m2", "m10", "elsewhere")
+            for key in ("m1", "m2", "m10", "elsewhere", "test")
         }
         session.add_all(links.values())
         await session.flush()
@@ -238,6 +239,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 click("m2", 3, bot=True),
                 click("m10", 7 * 60 + 20, first=True),
                 click("elsewhere", 2, first=True),
+                click("test", 2, first=True),  # a test send's click does not count
             ]
         )
         return spring.id
