@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import phone, sms_segments, status
+from textcast import phone, sms_segments, status, storable_text
 from textcast.audience import contacts
 from textcast.config import Settings
 from textcast.context import Context
@@ -355,6 +355,8 @@ async def _batch_row(
     raw: object,
     senders: dict[str | None, tuple[Sender, str]],
 ) -> dict[str, object]:
+    # Checked here, not at the API's door: one such row must not refuse the batch.
+    storable_text.check(raw)
     try:
         request = _fast_request(raw) or SendRequest.model_validate(raw)
     except ValidationError as exc:
