@@ -37,6 +37,7 @@ from textcast.services import roles
 from textcast.web.audit import ApiAuditLog
 from textcast.web.deps import api_access
 from textcast.web.errors import install_error_handlers
+from textcast.web.openapi_bodies import install_bodies
 from textcast.web.openapi_errors import document_errors
 from textcast.web.text_guard import UnstorableTextGuard
 
@@ -70,7 +71,7 @@ class TextcastApp(FastAPI):
             paths = super().openapi()["paths"]
             paths["/webhooks/twilio/{provider_id}/status"] = OPENAPI_PATH
             paths["/s/{code}"] = LINK_OPENAPI_PATH
-            document_errors(self.openapi_schema or {})
+            document_errors(install_bodies(self.openapi_schema or {}))
         assert self.openapi_schema is not None
         return self.openapi_schema
 
