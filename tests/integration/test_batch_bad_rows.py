@@ -36,8 +36,8 @@ ROWS: list[tuple[Any, str | None]] = [
     ({"to": OK, "body": "x", "sender": "nobody"}, "sender"),
     ({"to": OK, "body": "a" * 1601}, "body"),  # past Twilio's 1,600 characters
     ({"to": OK, "body": "x", "sender": "dlt"}, "template_id"),
-    ({"to": OK, "body": "x", "idempotency_key": "k-1"}, "idempotency_key"),
-    ({"to": OK, "body": "y", "idempotency_key": "k-1"}, "idempotency_key"),
+    ({"to": OK, "body": "keyed 6", "idempotency_key": "k-1"}, None),
+    ({"to": OK, "body": "y", "idempotency_key": "k-1"}, "idempotency_key"),  # twice in a batch
     ({"to": OK, "body": "a\x00b"}, "body"),
     ({"to": OK, "body": "lone \ud800"}, "body"),
     (42, "body"),
@@ -52,7 +52,15 @@ ROWS: list[tuple[Any, str | None]] = [
     ({"to": OK, "body": "good 19", "sender": "dlt", "template_id": "1107000000001"}, None),
     ({"to": OK, "body": "x", "template_id": "t" * 101}, "template_id"),
     ({"to": OK, "body": "good 21 ✓"}, None),
+    ({"to": OK, "body": "x", "idempotency_key": 7}, "idempotency_key"),
+    ({"to": OK, "body": "x", "idempotency_key": "k\x00"}, "idempotency_key"),
+    ({"to": OK, "body": "x", "idempotency_key": "k" * 201}, "idempotency_key"),
+    ({"to": OK, "body": "other text", "idempotency_key": "used-once"}, "idempotency_key"),
+    ({"to": OK, "body": "sent before", "idempotency_key": "used-twice"}, None),  # replayed
 ]
+# Keys already used by single sends before the batch: one for the same message
+# (the row answers that message), one for another (a bad row).
+EARLIER = {"used-once": "sent before", "used-twice": "sent before"}
 GOOD = [index for index, (_, field) in enumerate(ROWS) if field is None]
 
 
@@ -64,10 +72,23 @@ async def add_provider(server: RunningServer, simulator: Simulator, http: Any) -
     assert status == 201, answer
 
 
+async def send_earlier(server: RunningServer, http: Any) -> dict[str, int]:
+    """The single sends that used EARLIER's keys: key -> message id."""
+    ids = {}
+    for key, body in EARLIER.items():
+        headers = {**server.headers, "Idempotency-Key": key}
+        url = f"{server.url}/api/v1/messages"
+        status, answer = await api(http, "POST", url, headers, {"to": OK, "body": body})
+        assert status == 202, answer
+        ids[key] = answer["id"]
+    return ids
+
+
 async def test_every_bad_row_is_reported_and_every_good_row_queued(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
     await add_provider(server, simulator, http)
+    earlier = await send_earlier(server, http)
     rows = [row for row, _ in ROWS]
     url = f"{server.url}/api/v1/messages/batch"
     status, answer = await api(http, "POST", url, server.headers, {"messages": rows})
@@ -77,6 +98,8 @@ async def test_every_bad_row_is_reported_and_every_good_row_queued(
     assert [(e["index"], e["field"]) for e in answer["errors"]] == expected
     assert all(e["message"] for e in answer["errors"])
     assert (answer["accepted"], answer["rejected"]) == (len(GOOD), len(expected))
+    replayed = [m for m in answer["messages"] if m.get("replayed")]
+    assert [(m["index"], m["id"]) for m in replayed] == [(len(ROWS) - 1, earlier["used-twice"])]
     for row_index, entry in zip(GOOD, answer["messages"], strict=True):
         status, message = await api(
             http, "GET", f"{server.url}/api/v1/messages/{entry['id']}", server.headers
@@ -89,13 +112,35 @@ async def test_a_batch_of_only_bad_rows_queues_nothing_and_says_why(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
     await add_provider(server, simulator, http)
-    bad = [row for row, field in ROWS if field is not None]
+    earlier = await send_earlier(server, http)
+    # Row 7 is bad only after row 6, which is good.
+    bad = [row for index, (row, field) in enumerate(ROWS) if field is not None and index != 7]
     url = f"{server.url}/api/v1/messages/batch"
     status, answer = await api(http, "POST", url, server.headers, {"messages": bad})
     assert status == 202, answer
     assert (answer["accepted"], answer["rejected"]) == (0, len(bad))
     async with server.ctx.sessions() as session:
-        assert list(await session.scalars(select(Message.id))) == []
+        assert sorted(await session.scalars(select(Message.id))) == sorted(earlier.values())
+
+
+async def test_a_retried_keyed_batch_queues_nothing_twice(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http)
+    rows = [{"to": OK, "body": f"row {i}", "idempotency_key": f"batch-7-{i}"} for i in range(5)]
+    url = f"{server.url}/api/v1/messages/batch"
+    status, first = await api(http, "POST", url, server.headers, {"messages": rows})
+    assert status == 202 and first["accepted"] == 5, first
+    rows[2]["body"] = "changed"  # the same key for another message: refused
+    status, again = await api(http, "POST", url, server.headers, {"messages": rows})
+    assert status == 202, again
+    first_ids = {m["index"]: m["id"] for m in first["messages"]}
+    assert [(m["index"], m["id"], m["replayed"]) for m in again["messages"]] == [
+        (i, first_ids[i], True) for i in (0, 1, 3, 4)
+    ]
+    assert [(e["index"], e["field"]) for e in again["errors"]] == [(2, "idempotency_key")]
+    async with server.ctx.sessions() as session:
+        assert len(list(await session.scalars(select(Message.id)))) == 5
 
 
 # CSV cells are text: the bad kinds a file can hold, as cells.
@@ -111,6 +156,7 @@ CSV_ROWS: list[tuple[dict[str, str], str | None]] = [
     ({"to": OK, "body": "x", "append_unsubscribe_text": "perhaps"}, "append_unsubscribe_text"),
     ({"to": OK, "body": "x", "campaign": "c" * 101}, "campaign"),
     ({"to": OK, "body": "good line 12"}, None),
+    ({"to": OK, "body": "x", "idempotency_key": "k" * 201}, "idempotency_key"),
 ]
 COLUMNS = [
     "to",
@@ -120,6 +166,7 @@ COLUMNS = [
     "media_urls",
     "append_unsubscribe_text",
     "campaign",
+    "idempotency_key",
 ]
 
 
