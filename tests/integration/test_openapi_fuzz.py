@@ -1,6 +1,7 @@
 """Every documented operation, fuzzed from the server's own /openapi.json with
 schemathesis against a running server, once on each database: never a 500,
-and every answer as documented (status code, content type, body schema).
+every answer as documented (status code, content type, body schema), and
+input the document calls invalid refused.
 
 Bounded: a few generated requests per operation and mode (valid and invalid
 input), so a run stays well under a minute and a half per database. Cases it
@@ -24,6 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -44,6 +46,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,  # input the document calls invalid is refused (4xx)
 ]
 SKIPPED: set[tuple[str, str]] = set()  # (method, path) of operations left out
 

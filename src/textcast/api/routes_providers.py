@@ -18,6 +18,8 @@ from textcast.web.openapi_bodies import documented_body
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
+# Documented as a JSON object; _object() refuses anything else with the field named.
+OBJECT: dict[str, Any] = {"type": "object"}
 CREATE_BODY = documented_body("ProviderCreate", provider_create_models(), PROVIDER_EXAMPLES)
 
 
@@ -66,7 +68,7 @@ async def show_provider(
 
 @router.patch("/providers/{ref}")
 async def update_provider(
-    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(..., json_schema_extra=OBJECT)
 ) -> dict[str, Any]:
     row = await provider_service.update_provider(ctx, session, ref, _object(payload))
     await session.flush()
@@ -75,7 +77,7 @@ async def update_provider(
 
 @router.put("/providers/{ref}/credentials")
 async def reauthenticate(
-    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(..., json_schema_extra=OBJECT)
 ) -> dict[str, Any]:
     """Replace the credentials; they are verified with the provider before saving."""
     row = await provider_service.reauthenticate(ctx, session, ref, _object(payload))
