@@ -147,6 +147,19 @@ async def test_keyword_rules_reply_with_twiml_and_extend_opt_out_words(
     )
     assert status == 422 and body["field"] == "reply", body
 
+    # A rule is changed in place (PUT), checked as a new one is.
+    _, listed = await api(http, "GET", url, server.headers)
+    promo = next(r for r in listed if r["keyword"] == "PROMO")
+    changed = {"keyword": "promo", "provider": provider["name"], "reply": "Use code SAVE20"}
+    status, body = await api(http, "PUT", f"{url}/{promo['id']}", server.headers, changed)
+    assert (status, body["reply"], body["id"]) == (200, "Use code SAVE20", promo["id"]), body
+    assert "SAVE20" in (await reply(http, simulator, provider, "promo"))[1]
+    taken = {**changed, "keyword": "help"}
+    status, body = await api(http, "PUT", f"{url}/{promo['id']}", server.headers, taken)
+    assert status == 409, body
+    status, body = await api(http, "PUT", f"{url}/999999", server.headers, changed)
+    assert status == 404, body
+
 
 async def test_sender_scoped_opt_out_blocks_only_that_sender(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession

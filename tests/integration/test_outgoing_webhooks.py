@@ -302,3 +302,33 @@ async def test_an_endpoint_deleted_mid_delivery_does_not_lose_the_others_records
     async with ctx.sessions() as session:
         _, history = await endpoints.delivery_with_history(session, kept, int(str(entry["id"])))
     assert [a.response_status for a in history] == [200]
+
+
+async def test_a_delivery_is_redelivered_on_request_with_the_same_event(
+    ctx: Context, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint_id, _ = await register(ctx, receiver.url)
+    await opt_out_event(ctx, "+14155550100")
+    notifier = EventNotifier(ctx, FAST)
+    await drain(notifier)
+    delivered = await log_entry(ctx, endpoint_id)
+    assert (delivered["status"], delivered["attempts"]) == ("delivered", 1)
+
+    monkeypatch.setenv("TEXTCAST_DATABASE_URL", ctx.settings.effective_database_url)
+    monkeypatch.setenv("TEXTCAST_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("TEXTCAST_DEMO", "false")
+    runner = CliRunner()
+    args = ["webhooks", "redeliver", str(endpoint_id), str(delivered["id"]), "--json"]
+    again = await asyncio.to_thread(runner.invoke, cli_app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["status"] == "pending"
+    await drain(notifier)
+    done = await log_entry(ctx, endpoint_id)
+    assert (done["status"], done["attempts"]) == ("delivered", 2)
+    first, second = receiver.received
+    assert json.loads(first[1])["id"] == json.loads(second[1])["id"]
+    assert second[0]["Textcast-Delivery-Attempt"] == "2"
+
+    missing = ["webhooks", "redeliver", str(endpoint_id), "999999"]
+    refused = await asyncio.to_thread(runner.invoke, cli_app, missing)
+    assert refused.exit_code == 1 and "no delivery 999999" in refused.stderr, refused.output

@@ -140,6 +140,14 @@ async def create_keyword(rule: keywords.KeywordRuleIn, session: SessionDep) -> d
     return rule_view(await keywords.create(session, rule))
 
 
+@router.put("/keywords/{rule_id}")
+async def replace_keyword(
+    rule_id: IdPath, rule: keywords.KeywordRuleIn, session: SessionDep
+) -> dict[str, Any]:
+    """Change a rule: its keyword, scope, action and reply, checked as a new rule is."""
+    return rule_view(await keywords.update(session, rule_id, rule))
+
+
 @router.delete("/keywords/{rule_id}")
 async def delete_keyword(rule_id: IdPath, session: SessionDep) -> dict[str, Any]:
     await keywords.delete(session, rule_id)

@@ -142,6 +142,17 @@ async def show_delivery(
     return endpoints.delivery_detail_view(delivery, history)
 
 
+@router.post("/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(
+    endpoint_id: IdPath, delivery_id: IdPath, session: SessionDep
+) -> dict[str, Any]:
+    """Send one delivery again now, whatever became of it: it gets one more
+    attempt, counted on from the earlier ones. Receivers deduplicate by the
+    event's ID, which stays the same."""
+    delivery = await endpoints.redeliver(session, endpoint_id, delivery_id)
+    return endpoints.delivery_view(delivery)
+
+
 @router.get("/stats")
 async def statistics(
     session: SessionDep,

@@ -246,6 +246,28 @@ def add_keyword(
     emit(run(action), as_json)
 
 
+@keywords_app.command("update")
+def update_keyword(
+    rule_id: int = IdArgument,
+    keyword: str = typer.Argument(..., help="The keyword, as the rule should now read."),
+    provider: str = typer.Option(..., help="Provider name or ID."),
+    reply: str | None = typer.Option(None, help="The auto-reply (or opt-out confirmation)."),
+    action_name: str = typer.Option("reply", "--action", help="reply, opt_out or opt_in"),
+    sender: str | None = typer.Option(None, help="Only for this sender (name or ID)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Replace a rule's keyword, scope, action and reply (checked as `add` checks)."""
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        rule_in = keywords.KeywordRuleIn(
+            keyword=keyword, provider=provider, sender=sender, action=action_name, reply=reply
+        )
+        async with ctx.session() as session:
+            return rule_view(await keywords.update(session, rule_id, rule_in))
+
+    emit(run(action), as_json)
+
+
 @keywords_app.command("remove")
 def remove_keyword(rule_id: int = IdArgument, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
@@ -334,6 +356,21 @@ def deliveries(
         )
 
     emit(run(action), as_json, table=table)
+
+
+@webhooks_app.command("redeliver")
+def redeliver(
+    endpoint_id: int = IdArgument, delivery_id: int = IdArgument, as_json: bool = JsonOption
+) -> None:
+    """Send one delivery again now (one more attempt; the event ID stays the same)."""
+
+    async def action(ctx: Context) -> dict[str, object]:
+        async with ctx.session() as session:
+            return endpoints.delivery_view(
+                await endpoints.redeliver(session, endpoint_id, delivery_id)
+            )
+
+    emit(run(action), as_json)
 
 
 @webhooks_app.command("delivery")
