@@ -12,11 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textcast.dashboard import auth, errors
 from textcast.dashboard.pages import (
+    campaign_wizard,
+    campaigns,
     contacts,
     events,
     inbox,
     messages,
     overview,
+    provider_stats,
     providers,
     send_test,
     senders,
@@ -35,6 +38,9 @@ AREAS = (
     senders,
     webhooks,
     settings,
+    campaign_wizard,  # before campaigns: /campaigns/new is no campaign ID
+    campaigns,
+    provider_stats,
 )
 STATIC = Path(__file__).parent / "static"
 

@@ -1,0 +1,138 @@
+"""What the wizard shows before a launch: who the audience is now (the
+segment count service's numbers), each text's segments and encoding, and an
+estimated cost from the configured per-segment prices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from textcast import phone, sms_segments
+from textcast.audience import rules, segments
+from textcast.config import Settings
+from textcast.content import templates
+from textcast.db.models import Provider
+from textcast.errors import NotFound, ValidationFailed
+from textcast.services import senders as sender_service
+from textcast.services.campaign_stats import price_of
+
+
+async def audience_numbers(
+    session: AsyncSession, settings: Settings, audience: dict[str, Any]
+) -> dict[str, Any]:
+    """How many the audience holds now, and how many of them cannot be
+    messaged (opted out, invalid number); ``error`` when it cannot be read."""
+    zone = settings.default_time_zone
+    try:
+        if audience.get("segment"):
+            segment = await segments.find(session, str(audience["segment"]))
+            found = await segments.count(session, rules.parse(segment.rules), zone, sample=0)
+            return {
+                "total": found.total,
+                "opted_out": found.opted_out,
+                "invalid": found.invalid,
+                "sendable": found.sendable,
+                "by_country": found.by_country,
+                "new": 0,
+            }
+        if audience.get("phones"):
+            return await _phone_numbers(session, settings, audience["phones"])
+    except NotFound as exc:
+        return {"error": str(exc)}
+    except ValidationFailed as exc:
+        return {"error": exc.message}
+    return {"error": "choose a segment or give phone numbers"}
+
+
+async def _phone_numbers(
+    session: AsyncSession, settings: Settings, given: list[str]
+) -> dict[str, Any]:
+    """A list of numbers: those already contacts are counted by the segment
+    service (opted out, invalid); the others become contacts at launch."""
+    numbers = sorted(
+        {
+            phone.normalize(p, settings.default_region, field=f"phones[{i}]")
+            for i, p in enumerate(given)
+        }
+    )
+    if len(numbers) > rules.MAX_CONDITIONS:
+        return {
+            "total": len(numbers),
+            "opted_out": None,
+            "invalid": None,
+            "sendable": None,
+            "by_country": [],
+            "new": None,
+        }
+    rule = {"any": [{"field": "phone", "op": "eq", "value": n} for n in numbers]}
+    known = await segments.count(session, rules.parse(rule), settings.default_time_zone, sample=0)
+    return {
+        "total": len(numbers),
+        "opted_out": known.opted_out,
+        "invalid": known.invalid,
+        "sendable": len(numbers) - known.opted_out - known.invalid,
+        "by_country": known.by_country,
+        "new": len(numbers) - known.total,
+    }
+
+
+async def texts(session: AsyncSession, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each text the campaign sends (its one text, or every variant's), as
+    written: segments and encoding before personalisation."""
+    arms = data["variants"] or [
+        {"name": None, "template": data["template"], "body": data["body"], "percent": 100}
+    ]
+    found = []
+    for arm in arms:
+        body = arm["body"]
+        if arm["template"] is not None:
+            template = await templates.get(session, arm["template"])
+            body = templates.current_version(template).body
+        info = sms_segments.analyze(body or "")
+        found.append(
+            {
+                "name": arm["name"],
+                "percent": arm["percent"],
+                "body": body or "",
+                "segments": info.segments,
+                "encoding": info.encoding,
+                "characters": info.characters,
+                "unicode": sms_segments.non_gsm7(body or ""),
+                "personalised": "{{" in (body or ""),
+            }
+        )
+    return found
+
+
+async def estimated_cost(
+    session: AsyncSession,
+    settings: Settings,
+    data: dict[str, Any],
+    numbers: dict[str, Any],
+    found_texts: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Sendable recipients × the longest text's segments × the price that
+    applies per country (``TEXTCAST_SEGMENT_PRICES``); None without prices."""
+    prices = settings.segment_prices
+    if not prices or not numbers.get("sendable") or not found_texts:
+        return None
+    sender = None
+    if data["sender"]:
+        sender = await sender_service.find_sender(session, data["sender"], missing_ok=True)
+    sender = sender or await sender_service.default_sender(session)
+    if sender is None:
+        return None
+    row = await session.get(Provider, sender.provider_id)
+    provider = row.name if row is not None else ""
+    segments_each = max(t["segments"] for t in found_texts)
+    held_out = (100 - int(data["control_percent"] or 0)) / 100
+    share = numbers["sendable"] / numbers["total"] if numbers["total"] else 0
+    countries = numbers["by_country"] or [{"country": "ZZ", "count": numbers["sendable"]}]
+    total = 0.0
+    for entry in countries:
+        price = price_of(prices, provider, entry["country"] or "ZZ")
+        if price is None:
+            return None
+        total += entry["count"] * share * held_out * segments_each * price
+    return {"amount": round(total, 2), "currency": settings.segment_price_currency}
