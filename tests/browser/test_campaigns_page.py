@@ -24,12 +24,13 @@ from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import api
 
 VIP = ("+14155552671", "+14155552672", "+15005550001")  # the last: the simulator refuses it (21211)
+OPTED_OUT = "+14155552673"  # a VIP too, suppressed on the provider: skipped as opted out
 
 
 async def vip_segment(server: RunningServer) -> None:
-    """Three contacts tagged vip and the saved segment selecting them."""
+    """Four contacts tagged vip (one suppressed) and the saved segment selecting them."""
     async with aiohttp.ClientSession() as http:
-        for number in VIP:
+        for number in (*VIP, OPTED_OUT):
             status, body = await api(
                 http,
                 "POST",
@@ -38,6 +39,14 @@ async def vip_segment(server: RunningServer) -> None:
                 {"phone": number, "tags": ["vip"]},
             )
             assert status in (200, 201), body
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/suppressions",
+            server.headers,
+            {"provider": "twilio-sim", "phone": OPTED_OUT},
+        )
+        assert status == 201, body
         status, body = await api(
             http,
             "PUT",
@@ -70,8 +79,8 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.locator("#f-name-error")).to_be_visible()
     await page.fill("#f-name", "spring-sale")
     await page.select_option("#f-segment", "vip")
-    await expect(page.locator("#audience-count")).to_have_attribute("data-total", "3")
-    await expect(page.locator("#audience-count")).to_contain_text("3 can be messaged")
+    await expect(page.locator("#audience-count")).to_have_attribute("data-total", "4")
+    await expect(page.locator("#audience-count")).to_contain_text("3 can be messaged (1 opted out")
     await next_step(page, "Content")
 
     # Content: the segment counter; nothing written → refused at the review.
@@ -93,8 +102,9 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await page.fill("#f-expires_at", "")
     await page.fill("#f-throttle_per_minute", "600")
     await next_step(page, "Review")
-    await expect(page.locator("[data-targeted]")).to_have_text("3")
-    await expect(page.locator("[data-opted-out]")).to_have_text("0")
+    await expect(page.locator("[data-targeted]")).to_have_text("4")
+    await expect(page.locator("[data-opted-out]")).to_have_text("1")
+    await expect(page.locator("[data-sendable]")).to_have_text("3")
     await expect(page.locator("[data-text-info]")).to_contain_text("GSM-7 · 1 segment")
     await screenshot(page, "campaign-review-desktop")
     await page.get_by_role("button", name="Save draft", exact=True).click()
@@ -123,7 +133,14 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.get_by_role("status")).to_contain_text("Campaign launched")
 
     # Live progress, then the Stats tab watched until the deliveries are in.
-    await expect(page.locator("[data-count=targeted]")).to_have_text("3", timeout=20_000)
+    await expect(page.locator("[data-count=targeted]")).to_have_text("4", timeout=20_000)
+    await expect(page.locator("[data-skipped=opted_out]")).to_contain_text("opted out: 1")
+    await page.reload()
+    skipped = page.locator("tr", has_text=OPTED_OUT)
+    await expect(skipped.locator("[data-reason]")).to_contain_text("opted out")
+    await page.select_option("#f-reason", "opted_out")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-recipients] tbody tr")).to_have_count(1)
     await page.click("nav[aria-label='Campaign tabs'] >> text=Stats")
     delivered = page.locator("[data-stat=delivered]")
     await expect(delivered).to_have_text("2", timeout=30_000)  # risen by htmx polling
@@ -260,6 +277,15 @@ async def test_a_viewer_is_refused_and_a_form_without_its_token_too(
     await expect(editor.locator("[data-campaign-status]")).to_have_text("paused")
     await editor.get_by_role("button", name="Resume", exact=True).click()
     await expect(editor.locator("[data-campaign-status]")).to_have_text("scheduled")
+    # A test send: a bad number refused next to the field, then sent and marked a test.
+    await editor.fill("#f-phones", "+14155552699, 12")
+    await editor.get_by_role("button", name="Send test", exact=True).click()
+    await expect(editor.locator("#f-phones-error")).to_be_visible()
+    await editor.fill("#f-phones", "+14155552699")
+    await editor.get_by_role("button", name="Send test", exact=True).click()
+    await editor.locator("[data-test-sent] a").first.click()
+    await expect(editor.locator("[data-status]")).to_have_text("delivered", timeout=15_000)
+    await editor.go_back()
     editor.on("dialog", lambda dialog: dialog.accept())
     await editor.get_by_role("button", name="Cancel campaign", exact=True).click()
     await expect(editor.locator("[data-campaign-status]")).to_have_text("cancelled")
