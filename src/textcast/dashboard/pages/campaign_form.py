@@ -58,6 +58,7 @@ DEFAULTS = {
     "qh_mode": "default",
     "qh_inside": "defer",
 }
+KEEP = "keep"
 _PHONE_SPLIT = re.compile(r"[\s,;]+")
 
 
@@ -111,6 +112,8 @@ def payload(v: dict[str, str]) -> dict[str, Any]:
         "quiet_hours": _quiet_hours(v),
         "frequency_caps": _caps(v),
     }
+    if v["audience_kind"] == KEEP:
+        del data["audience"]  # a change leaves it as it is
     if when == "at":
         data["send_at"] = v["send_at"] or None
     elif when == "local":
@@ -161,6 +164,8 @@ def from_view(
     v["name"] = view["name"]
     if "phones" in audience:
         v["audience_kind"], v["phones"] = "phones", "\n".join(audience["phones"])
+    elif "segment" not in audience:
+        v["audience_kind"] = KEEP  # rules or contact IDs, given through the API
     else:
         v["segment"] = segment_name or str(audience.get("segment", ""))
     v["sender"] = str(view["sender_id"] or "")

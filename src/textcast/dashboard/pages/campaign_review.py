@@ -19,10 +19,13 @@ from textcast.services.campaign_stats import price_of
 
 
 async def audience_numbers(
-    session: AsyncSession, settings: Settings, audience: dict[str, Any]
+    session: AsyncSession, settings: Settings, audience: dict[str, Any] | None
 ) -> dict[str, Any]:
     """How many the audience holds now, and how many of them cannot be
-    messaged (opted out, invalid number); ``error`` when it cannot be read."""
+    messaged (opted out, invalid number); ``error`` when it cannot be read;
+    ``kept`` for an audience the form leaves as the API set it (None)."""
+    if audience is None:
+        return {"kept": True, "total": None, "sendable": None}
     zone = settings.default_time_zone
     try:
         if audience.get("segment"):

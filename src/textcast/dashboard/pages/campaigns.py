@@ -280,7 +280,7 @@ async def audience_count(request: Request, me: CanSend) -> HTMLResponse:
     """The wizard's live count: the audience as chosen so far."""
     form = await request.form()
     v = cf.values_of(form)
-    audience = cf.payload(v)["audience"]
+    audience = cf.payload(v).get("audience")
     async with me.ctx.session() as session:
         numbers = await audience_numbers(session, me.ctx.settings, audience)
     return page(request, "campaigns/_audience_count.html", "", numbers=numbers)
