@@ -57,6 +57,24 @@ async def vip_segment(server: RunningServer) -> None:
         assert status in (200, 201), body
 
 
+async def draft_for_2099(server: RunningServer, name: str) -> None:
+    """A draft through the API, due far ahead (launched, it stays scheduled)."""
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/campaigns",
+            server.headers,
+            {
+                "name": name,
+                "body": "Hello",
+                "audience": {"segment": "vip"},
+                "send_at": "2099-01-01T09:00:00Z",
+            },
+        )
+    assert status == 201, body
+
+
 async def next_step(page: Page, label: str) -> None:
     await page.get_by_role("button", name=f"Next: {label}", exact=True).click()
     await expect(page.locator("form[data-step]")).to_have_attribute("data-step", label.lower())
@@ -182,20 +200,7 @@ async def test_campaign_pages_fit_a_phone_and_pass_axe(
 ) -> None:
     await add_provider(server, simulator)
     await vip_segment(server)
-    async with aiohttp.ClientSession() as http:
-        status, body = await api(
-            http,
-            "POST",
-            f"{server.url}/api/v1/campaigns",
-            server.headers,
-            {
-                "name": "paused-one",
-                "body": "Hello",
-                "audience": {"segment": "vip"},
-                "send_at": "2099-01-01T09:00:00Z",
-            },
-        )
-        assert status == 201, body
+    await draft_for_2099(server, "next-century")
     paths = [
         "/dashboard/campaigns",
         "/dashboard/campaigns/new",
@@ -231,20 +236,8 @@ async def test_a_viewer_is_refused_and_a_form_without_its_token_too(
 ) -> None:
     await add_provider(server, simulator)
     await vip_segment(server)
+    await draft_for_2099(server, "later")
     async with aiohttp.ClientSession() as http:
-        status, body = await api(
-            http,
-            "POST",
-            f"{server.url}/api/v1/campaigns",
-            server.headers,
-            {
-                "name": "later",
-                "body": "Hello",
-                "audience": {"segment": "vip"},
-                "send_at": "2099-01-01T09:00:00Z",
-            },
-        )
-        assert status == 201, body
         status, body = await api(
             http, "POST", f"{server.url}/api/v1/campaigns/later/launch", server.headers
         )

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from textcast.audience import segments
 from textcast.campaigns import lifecycle, service
 from textcast.campaigns.test_send import send_test
 from textcast.dashboard.auth import CanRead, CanSend, Visitor
@@ -20,7 +22,7 @@ from textcast.dashboard.pages.campaign_review import audience_numbers
 from textcast.dashboard.pages.campaign_wizard import wake_runner
 from textcast.dashboard.render import page
 from textcast.db.models import utcnow
-from textcast.errors import ValidationFailed
+from textcast.errors import NotFound, ValidationFailed
 from textcast.services import audit, campaign_stats
 from textcast.views.campaigns import campaign_view, recipient_view
 from textcast.web.deps import IdPath
@@ -50,10 +52,11 @@ def _summary(numbers: dict[str, Any]) -> dict[str, Any]:
 
 
 def _still_moving(campaign: dict[str, Any], numbers: dict[str, Any]) -> bool:
-    """Worth polling: not finished, or messages not yet final."""
+    """Worth polling: about to send or sending, or messages not yet final."""
     settled = numbers["delivered"] + numbers["undelivered"] + numbers["failed"]
     settled += numbers["canceled"]
-    return campaign["status"] not in lifecycle.FINISHED or numbers["queued"] > settled
+    running = campaign["status"] in (lifecycle.SCHEDULED, lifecycle.SENDING)
+    return running or numbers["queued"] > settled
 
 
 def chart(series: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -103,14 +106,66 @@ async def _campaign(me: Visitor, campaign_id: int) -> dict[str, Any]:
         return campaign_view(found, await service.recipient_counts(session, found.id))
 
 
-def _audience_label(audience: dict[str, Any]) -> str:
+async def _audience_label(session: AsyncSession, audience: dict[str, Any]) -> str:
     if "segment" in audience:
-        return f"segment #{audience['segment']}"
+        try:
+            return f"segment {(await segments.find(session, str(audience['segment']))).name}"
+        except NotFound:
+            return f"segment #{audience['segment']} (deleted)"
     if "phones" in audience:
         return f"{len(audience['phones'])} phone numbers"
     if "contacts" in audience:
         return f"{len(audience['contacts'])} contacts"
-    return "rules"
+    return "rules given through the API"
+
+
+async def _show(
+    request: Request,
+    me: Visitor,
+    campaign_id: int,
+    template: str,
+    tab: str = "",
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    """One of the campaign's pages (or their live parts): the campaign, its
+    numbers from the stats service, and whether it is still worth polling."""
+    view = await _campaign(me, campaign_id)
+    numbers = await _stats(me, campaign_id)
+    suffix = {"stats": ": Stats", "errors": ": Errors"}.get(tab, "")
+    return page(
+        request,
+        template,
+        f"{view['name']}{suffix}" if tab else "",
+        c=view,
+        n=numbers,
+        tab=tab,
+        moving=_still_moving(view, numbers),
+        status_code=status_code,
+        **extra,
+    )
+
+
+async def _overview(
+    request: Request, me: Visitor, campaign_id: int, reason: str = "", **extra: Any
+) -> HTMLResponse:
+    async with me.ctx.session() as session:
+        campaign = await service.get(session, campaign_id)
+        audience = await _audience_label(session, campaign.audience)
+        recipients = await service.list_recipients(
+            session, campaign_id, reason=reason or None, limit=RECIPIENTS_SHOWN
+        )
+    return await _show(
+        request,
+        me,
+        campaign_id,
+        "campaigns/detail.html",
+        "overview",
+        audience=audience,
+        recipients=[recipient_view(r) for r in recipients],
+        reason_chosen=reason,
+        **extra,
+    )
 
 
 @router.get("/campaigns/{campaign_id}")
@@ -120,41 +175,15 @@ async def campaign_page(
     me: CanRead,
     reason: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
-    view = await _campaign(me, campaign_id)
-    numbers = await _stats(me, campaign_id)
-    async with me.ctx.session() as session:
-        recipients = await service.list_recipients(
-            session, campaign_id, reason=reason or None, limit=RECIPIENTS_SHOWN
-        )
     done = request.query_params.get("done")
-    return page(
-        request,
-        "campaigns/detail.html",
-        view["name"],
-        c=view,
-        n=numbers,
-        tab="overview",
-        moving=_still_moving(view, numbers),
-        audience=_audience_label(view["audience"]),
-        recipients=[recipient_view(r) for r in recipients],
-        reason_chosen=reason,
-        notice=f"Campaign {done}." if done in ("saved", "launched") else None,
-    )
+    notice = f"Campaign {done}." if done in ("saved", "launched") else None
+    return await _overview(request, me, campaign_id, reason, notice=notice)
 
 
 @router.get("/campaigns/{campaign_id}/progress")
 async def progress(request: Request, campaign_id: IdPath, me: CanRead) -> HTMLResponse:
     """The live part of the campaign's page, redrawn by htmx while it moves."""
-    view = await _campaign(me, campaign_id)
-    numbers = await _stats(me, campaign_id)
-    return page(
-        request,
-        "campaigns/_progress.html",
-        "",
-        c=view,
-        n=numbers,
-        moving=_still_moving(view, numbers),
-    )
+    return await _show(request, me, campaign_id, "campaigns/_progress.html")
 
 
 async def _move(request: Request, campaign_id: int, move: str, me: Visitor) -> Response:
@@ -208,21 +237,10 @@ async def test_send(
             audit.record(session, me.actor, "campaign.test_sent", campaign.name)
     except ValidationFailed as exc:
         error = exc.message if exc.field.startswith(("phones", "variant")) else str(exc)
-    view = await _campaign(me, campaign_id)
-    numbers_now = await _stats(me, campaign_id)
-    async with me.ctx.session() as session:
-        recipients = await service.list_recipients(session, campaign_id, limit=RECIPIENTS_SHOWN)
-    return page(
+    return await _overview(
         request,
-        "campaigns/detail.html",
-        view["name"],
-        c=view,
-        n=numbers_now,
-        tab="overview",
-        moving=_still_moving(view, numbers_now),
-        audience=_audience_label(view["audience"]),
-        recipients=[recipient_view(r) for r in recipients],
-        reason_chosen="",
+        me,
+        campaign_id,
         test_phones=phones,
         test_sent=sent,
         errors={"phones": error} if error else {},
@@ -249,30 +267,12 @@ async def stats_tab(request: Request, campaign_id: IdPath, me: CanRead) -> HTMLR
 @router.get("/campaigns/{campaign_id}/stats/numbers")
 async def stats_numbers(request: Request, campaign_id: IdPath, me: CanRead) -> HTMLResponse:
     """The Stats tab's figures, redrawn by htmx while the campaign moves."""
-    view = await _campaign(me, campaign_id)
-    numbers = await _stats(me, campaign_id)
-    return page(
-        request,
-        "campaigns/_stats_numbers.html",
-        "",
-        c=view,
-        n=numbers,
-        moving=_still_moving(view, numbers),
-    )
+    return await _show(request, me, campaign_id, "campaigns/_stats_numbers.html")
 
 
 @router.get("/campaigns/{campaign_id}/errors")
 async def errors_tab(request: Request, campaign_id: IdPath, me: CanRead) -> HTMLResponse:
-    view = await _campaign(me, campaign_id)
-    numbers = await _stats(me, campaign_id)
-    return page(
-        request,
-        "campaigns/errors.html",
-        f"{view['name']}: Errors",
-        c=view,
-        n=numbers,
-        tab="errors",
-    )
+    return await _show(request, me, campaign_id, "campaigns/errors.html", "errors")
 
 
 @router.post("/campaign-audience/count")
