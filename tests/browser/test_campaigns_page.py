@@ -85,6 +85,8 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
 ) -> None:
     await add_provider(server, simulator)
     await vip_segment(server)
+    # A price per segment (TEXTCAST_SEGMENT_PRICES), for the estimated costs.
+    server.ctx.settings.segment_prices = {"*": 1.0}
     page = await sign_in(browser, server, "editor")
     await page.click("nav >> text=Campaigns")
     await expect(page.locator("main tbody")).to_contain_text("No campaigns yet")
@@ -124,6 +126,7 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.locator("[data-opted-out]")).to_have_text("1")
     await expect(page.locator("[data-sendable]")).to_have_text("3")
     await expect(page.locator("[data-text-info]")).to_contain_text("GSM-7 · 1 segment")
+    await expect(page.locator("[data-cost]")).to_have_text("3.00 USD")  # 3 sendable × 1 segment
     await screenshot(page, "campaign-review-desktop")
     await page.get_by_role("button", name="Save draft", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text("Campaign saved")
@@ -164,6 +167,7 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(delivered).to_have_text("2", timeout=30_000)  # risen by htmx polling
     await expect(page.locator("[data-stat=failed]")).to_have_text("1", timeout=30_000)
     await expect(page.locator("[data-stat=delivery_rate]")).to_have_text("66.7%")
+    await expect(page.locator("[data-stat=cost]")).to_have_text("2.00 USD")  # 2 segments sent
     await expect(page.locator("[data-group=short]")).to_be_visible()
     await expect(page.locator("[data-group=control]")).to_be_visible()
     await page.reload()
