@@ -11,21 +11,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textcast.dashboard import auth, errors
+from textcast.dashboard.pages import campaign_wizard as wizard
+from textcast.dashboard.pages import campaigns as campaign_pages
 from textcast.dashboard.pages import (
-    campaign_wizard,
-    campaigns,
     contacts,
     events,
     inbox,
     messages,
     overview,
-    provider_stats,
     providers,
     send_test,
     senders,
     settings,
     webhooks,
 )
+from textcast.dashboard.pages import provider_stats as provider_stats_page
 
 AREAS = (
     overview,
@@ -38,9 +38,9 @@ AREAS = (
     senders,
     webhooks,
     settings,
-    campaign_wizard,  # before campaigns: /campaigns/new is no campaign ID
-    campaigns,
-    provider_stats,
+    wizard,  # before campaign_pages: /campaigns/new is no campaign ID
+    campaign_pages,
+    provider_stats_page,
 )
 STATIC = Path(__file__).parent / "static"
 
