@@ -141,7 +141,7 @@ async def test_reply_from_the_inbox_until_the_contact_opts_out(
     await expect(page.locator(".thread")).to_contain_text("STOP")
 
 
-async def test_keyword_rules_are_added_and_removed(
+async def test_keyword_rules_are_added_changed_and_removed(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
     await add_provider(server, simulator)
@@ -160,5 +160,19 @@ async def test_keyword_rules_are_added_and_removed(
     table = page.locator("main tbody")
     await expect(table).to_contain_text("HOURS")
     await expect(table).to_contain_text("Open 9 to 5")
-    await page.locator("tr", has_text="HOURS").locator("text=Delete").click()
+    # A rule is changed under the same checks, its refusals next to the field.
+    await page.get_by_role("link", name="Edit HOURS").click()
+    await expect(page.locator("#f-keyword")).to_have_value("HOURS")
+    await page.fill("#f-reply", "")
+    await page.get_by_role("button", name="Save rule", exact=True).click()
+    await expect(page.locator("#f-reply-error")).to_contain_text("reply text")
+    await page.fill("#f-keyword", "stop")
+    await page.fill("#f-reply", "Open 8 to 6")
+    await page.get_by_role("button", name="Save rule", exact=True).click()
+    await expect(page.locator("#f-action-error")).to_contain_text("built-in opt_out keyword")
+    await page.fill("#f-keyword", "opening hours")
+    await page.get_by_role("button", name="Save rule", exact=True).click()
+    await expect(table).to_contain_text("OPENING HOURS")
+    await expect(table).to_contain_text("Open 8 to 6")
+    await page.locator("tr", has_text="OPENING HOURS").locator("text=Delete").click()
     await expect(table).not_to_contain_text("HOURS")

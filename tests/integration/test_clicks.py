@@ -77,6 +77,28 @@ async def test_people_count_once_per_message_and_every_time_bots_not_at_all(
     ]
 
 
+async def test_a_first_click_in_a_batch_still_in_flight_is_not_first_again(
+    ctx: Context, simulator: Simulator
+) -> None:
+    """Two batches of one process may be in their transactions at once: the
+    second must not give a message a first click the first batch already gave."""
+    message_id, code = await delivered_message_with_link(ctx, simulator)
+    in_flight: set[int] = set()
+    first_batch: set[int] = set()
+    async with ctx.engine.connect() as one, ctx.engine.connect() as other, one.begin():
+        await clicks.record(one, [request(code)], in_flight, first_batch)
+        assert in_flight == first_batch == {message_id}
+        if ctx.engine.dialect.name == "postgresql":  # SQLite has one writer at a time
+            second_batch: set[int] = set()
+            async with other.begin():
+                await clicks.record(other, [request(code)], in_flight, second_batch)
+            assert second_batch == set()
+    in_flight -= first_batch
+    async with ctx.sessions() as session:
+        firsts = (await session.scalars(select(LinkClick.first).order_by(LinkClick.id))).all()
+    assert firsts[0] is True and not any(firsts[1:])
+
+
 async def test_unknown_and_expired_codes_go_nowhere(ctx: Context, simulator: Simulator) -> None:
     _, code = await delivered_message_with_link(ctx, simulator)
     async with ctx.session() as session:

@@ -19,7 +19,7 @@ turned off, or the subscriber gets two answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, or_, select
@@ -75,6 +75,28 @@ def normalize(word: str) -> str:
 
 
 async def create(session: AsyncSession, rule_in: KeywordRuleIn) -> KeywordRule:
+    rule = KeywordRule(**await _checked(session, rule_in))
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def update(session: AsyncSession, rule_id: int, rule_in: KeywordRuleIn) -> KeywordRule:
+    """Replace a rule's keyword, scope, action and reply, checked as a new rule is."""
+    rule = await session.get(KeywordRule, rule_id)
+    if rule is None:
+        raise NotFound(f"no keyword rule {rule_id}")
+    for name, value in (await _checked(session, rule_in, keep=rule_id)).items():
+        setattr(rule, name, value)
+    await session.flush()
+    return rule
+
+
+async def _checked(
+    session: AsyncSession, rule_in: KeywordRuleIn, keep: int | None = None
+) -> dict[str, Any]:
+    """A rule's columns from ``rule_in``, or why it cannot be (``keep``: the
+    rule being changed, which may keep its own keyword and scope)."""
     word = normalize(rule_in.keyword)
     if not word:
         raise ValidationFailed("keyword", "must not be blank")
@@ -96,18 +118,16 @@ async def create(session: AsyncSession, rule_in: KeywordRuleIn) -> KeywordRule:
         if sender is None or sender.provider_id != provider.id:
             raise ValidationFailed("sender", f"no sender {rule_in.sender!r} on {provider.name!r}")
         sender_id = sender.id
-    if await _existing(session, provider.id, sender_id, word) is not None:
+    existing = await _existing(session, provider.id, sender_id, word)
+    if existing is not None and existing.id != keep:
         raise Conflict(f"keyword {word.upper()!r} already has a rule in this scope")
-    rule = KeywordRule(
-        provider_id=provider.id,
-        sender_id=sender_id,
-        keyword=word,
-        action=rule_in.action,
-        reply=(rule_in.reply or "").strip() or None,
-    )
-    session.add(rule)
-    await session.flush()
-    return rule
+    return {
+        "provider_id": provider.id,
+        "sender_id": sender_id,
+        "keyword": word,
+        "action": rule_in.action,
+        "reply": (rule_in.reply or "").strip() or None,
+    }
 
 
 async def _existing(

@@ -99,6 +99,7 @@ def allowed(permission: str) -> Callable[..., Awaitable[Visitor]]:
 CanRead = Annotated[Visitor, Depends(allowed(roles.READ))]
 CanSend = Annotated[Visitor, Depends(allowed(roles.SEND))]
 CanEditAudience = Annotated[Visitor, Depends(allowed(roles.AUDIENCE_WRITE))]
+CanEditContent = Annotated[Visitor, Depends(allowed(roles.CONTENT_WRITE))]
 CanManageProviders = Annotated[Visitor, Depends(allowed(roles.PROVIDERS_WRITE))]
 CanManageWebhooks = Annotated[Visitor, Depends(allowed(roles.WEBHOOKS_WRITE))]
 CanManageKeys = Annotated[Visitor, Depends(allowed(roles.KEYS_MANAGE))]

@@ -14,12 +14,16 @@ from textcast.dashboard import auth, errors
 from textcast.dashboard.pages import campaign_wizard as wizard
 from textcast.dashboard.pages import campaigns as campaign_pages
 from textcast.dashboard.pages import (
+    contact_edit,
+    contact_files,
     contacts,
     events,
     inbox,
+    message_templates,
     messages,
     overview,
     providers,
+    segments,
     send_test,
     senders,
     settings,
@@ -32,7 +36,11 @@ AREAS = (
     messages,
     send_test,
     inbox,
+    contact_edit,  # before contacts: /contacts/new, /contacts/import … are no contact IDs
+    contact_files,
     contacts,
+    segments,
+    message_templates,
     events,
     providers,
     senders,

@@ -10,9 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.context import Context
-from textcast.db.models import MessageEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from textcast.db.models import (
+    MessageEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 from textcast.errors import NotFound, ValidationFailed
 from textcast.netguard import TargetRefused
+from textcast.notify.deliverer import PENDING
 from textcast.services.events import TYPES
 
 
@@ -133,6 +140,16 @@ async def delivery_with_history(
         .order_by(WebhookAttempt.attempt, WebhookAttempt.id)
     )
     return delivery, list(history)
+
+
+async def redeliver(session: AsyncSession, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send one delivery again now, whatever became of it: it is due at once
+    and gets one more attempt (counted on from the earlier ones, so a failed
+    one that fails again is failed again). Receivers deduplicate by event ID."""
+    delivery, _ = await delivery_with_history(session, endpoint_id, delivery_id)
+    delivery.status = PENDING
+    delivery.next_attempt_at = utcnow()
+    return delivery
 
 
 def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, object]:

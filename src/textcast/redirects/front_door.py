@@ -51,7 +51,14 @@ class LinkRedirects:
         self.ctx = ctx
         base = ctx.settings.short_link_base
         self.short_host = urlsplit(base).netloc.lower() if base else None
-        self.writer: GroupCommitter[clicks.LinkRequest, clicks.Found] = GroupCommitter(self._record)
+        # PostgreSQL: a second batch in flight hides the first one's round
+        # trips (as for status callbacks); SQLite has one writer anyway.
+        concurrency = 1 if ctx.engine.dialect.name == "sqlite" else 2
+        self.writer: GroupCommitter[clicks.LinkRequest, clicks.Found] = GroupCommitter(
+            self._record, concurrency=concurrency
+        )
+        # Messages whose first click is in a batch not yet committed (see clicks.record).
+        self._first_in_flight: set[int] = set()
 
     def code(self, scope: Scope) -> str | None:
         """The code this request asks for; None when it is not a short link
@@ -93,8 +100,13 @@ class LinkRedirects:
             await _answer(send, method, 410 if found.gone else 404, page)
 
     async def _record(self, batch: Sequence[clicks.LinkRequest]) -> list[clicks.Found]:
-        async with self.ctx.write_session() as session:
-            return await clicks.record(await session.connection(), batch)
+        mine: set[int] = set()
+        try:
+            async with self.ctx.write_session() as session:
+                connection = await session.connection()
+                return await clicks.record(connection, batch, self._first_in_flight, mine)
+        finally:
+            self._first_in_flight -= mine  # committed, or rolled back
 
     async def close(self) -> None:
         await self.writer.close()

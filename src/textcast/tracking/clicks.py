@@ -57,8 +57,19 @@ NOT_FOUND = Found(None)
 GONE = Found(None, gone=True)
 
 
-async def record(connection: AsyncConnection, requests: Sequence[LinkRequest]) -> list[Found]:
-    """Store ``requests`` as clicks in one transaction; where each one goes."""
+async def record(
+    connection: AsyncConnection,
+    requests: Sequence[LinkRequest],
+    in_flight: set[int] | None = None,
+    claimed: set[int] | None = None,
+) -> list[Found]:
+    """Store ``requests`` as clicks in one transaction; where each one goes.
+
+    ``in_flight`` names the messages whose first click is in a batch of this
+    process not yet committed (two batches may run at once): theirs is not
+    first again. This batch adds the messages it gives a first click to it
+    and to ``claimed``, which the caller takes out of ``in_flight`` once the
+    transaction is over (committed, the database answers for them)."""
     dialect = dialect_of(connection)
     codes = {r.code for r in requests}
     links = {
@@ -69,6 +80,9 @@ async def record(connection: AsyncConnection, requests: Sequence[LinkRequest]) -
     }
     message_ids = {link.message_id for link in links.values() if link.message_id is not None}
     arrived, clicked_before = await _messages(connection, message_ids)
+    in_flight = set() if in_flight is None else in_flight
+    claimed = set() if claimed is None else claimed
+    clicked_before |= in_flight & message_ids
     at = dialect.bind_time
     clicks: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -88,6 +102,8 @@ async def record(connection: AsyncConnection, requests: Sequence[LinkRequest]) -
         first = reason is None and link.message_id not in clicked_before
         if first and link.message_id is not None:
             clicked_before.add(link.message_id)
+            in_flight.add(link.message_id)
+            claimed.add(link.message_id)
         clicks.append(_click(link, request, reason, first, at))
         if reason is None and link.message_id is not None:
             events.append(_event(link, request, first, at))

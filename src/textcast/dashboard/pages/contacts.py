@@ -3,7 +3,9 @@ and the suppression list (add, remove, the reason shown)."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,52 +13,93 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
-from textcast.audience import contacts, segments, suppressions
+from textcast.audience import attributes, contacts, numbers, segments, suppressions
+from textcast.audience.rules import Rule
 from textcast.dashboard.auth import CanEditAudience, CanRead, Visitor
 from textcast.dashboard.render import field_errors, page
+from textcast.db.models import Contact, Suppression
 from textcast.db.models import Provider as ProviderRow
-from textcast.db.models import Suppression
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import audit, events
 from textcast.services import providers as provider_service
-from textcast.views.audience import contact_view
+from textcast.views.audience import contact_view, contact_views
 from textcast.web.deps import CursorQuery, IdPath
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGE_SIZE = 100
 
 
+FILTERS = tuple(f for f in contacts.LIST_FILTERS if f != "rules")
+
+
+def chosen_filters(request: Request) -> dict[str, str]:
+    """The list filters the query string fills (blank ones left out), and the
+    saved segment; the same names the API's list and export take."""
+    query = request.query_params
+    return {n: query[n].strip() for n in (*FILTERS, "segment") if query.get(n, "").strip()}
+
+
+async def filter_rule(session: AsyncSession, chosen: dict[str, str]) -> Rule | None:
+    """The rule the chosen filters make, through the service the API uses."""
+    saved = None
+    if "segment" in chosen:
+        saved = (await segments.find(session, chosen["segment"])).rules
+    plain = {name: [value] for name, value in chosen.items() if name != "segment"}
+    return contacts.list_filter(plain, saved)
+
+
 @router.get("/contacts")
 async def contact_list(
     request: Request,
     me: CanRead,
-    tag: Annotated[str, Query(max_length=50)] = "",
-    q: Annotated[str, Query(max_length=40)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
     after_id: CursorQuery = None,
 ) -> HTMLResponse:
+    chosen = chosen_filters(request)
+    errors: dict[str, str] = {}
+    found: list[Contact] = []
     async with me.ctx.session() as session:
-        if q:
-            try:
-                found = [await contacts.find(session, q, me.ctx.settings.default_region)]
-            except (NotFound, ValidationFailed):
-                found = []
+        saved = await segments.list_all(session)
+        if q.strip():
+            with suppress(NotFound):
+                found = [await contacts.find(session, q.strip(), me.ctx.settings.default_region)]
         else:
-            rule = contacts.list_filter({"tag": [tag]} if tag else {})
-            compiler = segments.compiler(session, me.ctx.settings.default_time_zone)
-            found = await contacts.list_contacts(
-                session, compiler, rule, after_id=after_id, limit=PAGE_SIZE
-            )
+            try:
+                rule = await filter_rule(session, chosen)
+            except (ValidationFailed, NotFound) as exc:
+                errors = (
+                    field_errors(exc)
+                    if isinstance(exc, ValidationFailed)
+                    else {"segment": str(exc)}
+                )
+            else:
+                compiler = segments.compiler(session, me.ctx.settings.default_time_zone)
+                found = await contacts.list_contacts(
+                    session, compiler, rule, after_id=after_id, limit=PAGE_SIZE
+                )
+        views = await contact_views(session, found, me.ctx.settings.default_time_zone)
     next_url = (
         str(request.url.include_query_params(after_id=found[-1].id))
-        if len(found) == PAGE_SIZE
+        if len(found) == PAGE_SIZE and not q
         else None
     )
     return page(
-        request, "contacts/list.html", "Contacts", contacts=found, tag=tag, q=q, next_url=next_url
+        request,
+        "contacts/list.html",
+        "Contacts",
+        contacts=views,
+        f=chosen,
+        q=q,
+        next_url=next_url,
+        export_query=urlencode(chosen),
+        segments=[s.name for s in saved],
+        phone_types=numbers.PHONE_TYPES,
+        errors=errors,
+        status_code=422 if errors else 200,
     )
 
 
-async def _contact_page(
+async def contact_page(
     request: Request, me: Visitor, contact_id: int, **values: Any
 ) -> HTMLResponse:
     async with me.ctx.session() as session:
@@ -71,21 +114,45 @@ async def _contact_page(
             newest_first=True,
         )
         providers = {p.id: p.name for p in await provider_service.list_providers(session)}
+    clicks = [
+        {
+            "direction": "click",
+            "at": e["at"],
+            "body": e.get("detail"),
+            "message_id": e["message_id"],
+        }
+        for e in log
+        if e["type"] == "message.clicked"
+    ]
+    timeline = sorted([*thread, *clicks], key=lambda item: str(item["at"]), reverse=True)
     return page(
         request,
         "contacts/detail.html",
         contact.phone,
         c=view,
-        thread=thread,
+        timeline=timeline,
         events=log,
         provider_names=providers,
+        attribute_types=attributes.TYPES,
+        status_code=422 if values.get("errors") else 200,
         **values,
     )
 
 
+DONE = {
+    "created": "Contact created.",
+    "updated": "A contact with that number or external ID existed: it was updated.",
+}
+
+
 @router.get("/contacts/{contact_id}")
-async def contact(request: Request, contact_id: IdPath, me: CanRead) -> HTMLResponse:
-    return await _contact_page(request, me, contact_id)
+async def contact(
+    request: Request,
+    contact_id: IdPath,
+    me: CanRead,
+    done: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    return await contact_page(request, me, contact_id, notice=DONE.get(done))
 
 
 @router.post("/contacts/{contact_id}/tags")
@@ -109,7 +176,7 @@ async def change_tags(
                 {"added": added, "removed": remove},
             )
     except ValidationFailed as exc:
-        return await _contact_page(request, me, contact_id, errors=field_errors(exc), add=add)
+        return await contact_page(request, me, contact_id, errors=field_errors(exc), add=add)
     return RedirectResponse(f"/dashboard/contacts/{contact_id}", status_code=303)
 
 

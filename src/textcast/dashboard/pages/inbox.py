@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from textcast.audience import contacts, inbox, keywords, suppressions
 from textcast.dashboard.auth import CanEditAudience, CanRead, CanSend, Visitor
+from textcast.dashboard.pages.provider_forms import text
 from textcast.dashboard.render import field_errors, page
-from textcast.db.models import Sender, Suppression
-from textcast.errors import Conflict, ValidationFailed
+from textcast.db.models import KeywordRule, Sender, Suppression
+from textcast.errors import Conflict, NotFound, ValidationFailed
 from textcast.services import audit
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
@@ -147,41 +148,94 @@ async def keyword_rules(request: Request, me: CanRead) -> HTMLResponse:
     return await _keywords_page(request, me)
 
 
-@router.post("/keywords")
-async def add_keyword(
-    request: Request,
-    me: CanEditAudience,
-    keyword: Annotated[str, Form(max_length=60)] = "",
-    provider: Annotated[str, Form(max_length=30)] = "",
-    sender: Annotated[str, Form(max_length=30)] = "",
-    action: Annotated[str, Form(max_length=20)] = "reply",
-    reply_text: Annotated[str, Form(alias="reply", max_length=1600)] = "",
-) -> Response:
-    values = {"keyword": keyword, "provider": provider, "sender": sender, "action": action}
+def _rule_in(values: dict[str, str]) -> keywords.KeywordRuleIn:
+    """The form's rule, as the API takes it (a bad field: ValidationFailed naming it)."""
+    provider, sender = values["provider"], values["sender"]
     try:
-        try:
-            rule_in = keywords.KeywordRuleIn(
-                keyword=keyword,
-                provider=int(provider) if provider.isdigit() else provider,
-                sender=int(sender) if sender.isdigit() else None,
-                action=action,
-                reply=reply_text or None,
-            )
-        except ValidationError as exc:
-            raise validation_failed(exc) from None
+        return keywords.KeywordRuleIn(
+            keyword=values["keyword"],
+            provider=int(provider) if provider.isdigit() else provider,
+            sender=int(sender) if sender.isdigit() else None,
+            action=values["action"],
+            reply=values["reply"] or None,
+        )
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def _posted(form: Any) -> dict[str, str]:
+    """The keyword form's fields (to fill it again on a refusal)."""
+    names = ("keyword", "provider", "sender", "action", "reply")
+    return {n: text(form, n) if n != "reply" else str(form.get(n, "")) for n in names}
+
+
+@router.post("/keywords")
+async def add_keyword(request: Request, me: CanEditAudience) -> Response:
+    values = _posted(await request.form())
+    action = values["action"]
+    try:
         async with me.ctx.session() as session:
-            rule = await keywords.create(session, rule_in)
+            rule = await keywords.create(session, _rule_in(values))
             audit.record(
                 session, me.actor, "keyword.created", rule.keyword.upper(), {"action": action}
             )
     except ValidationFailed as exc:
-        return await _keywords_page(
-            request, me, v={**values, "reply": reply_text}, errors=field_errors(exc)
-        )
+        return await _keywords_page(request, me, v=values, errors=field_errors(exc))
     except Conflict as exc:
-        return await _keywords_page(
-            request, me, v={**values, "reply": reply_text}, errors={"keyword": str(exc)}
-        )
+        return await _keywords_page(request, me, v=values, errors={"keyword": str(exc)})
+    return RedirectResponse("/dashboard/keywords", status_code=303)
+
+
+async def _rule_page(
+    request: Request, me: Visitor, rule_id: int, values: dict[str, Any] | None, **extra: Any
+) -> HTMLResponse:
+    async with me.ctx.session() as session:
+        rule = await session.get(KeywordRule, rule_id)
+        if rule is None:
+            raise NotFound(f"no keyword rule {rule_id}")
+        view = rule_view(rule)
+        providers = await provider_service.list_providers(session)
+    if values is None:
+        values = {
+            "keyword": view["keyword"],
+            "provider": view["provider_id"],
+            "sender": view["sender_id"] or "",
+            "action": view["action"],
+            "reply": view["reply"] or "",
+        }
+    return page(
+        request,
+        "inbox/keyword_edit.html",
+        f"Keyword {view['keyword']}",
+        rule=view,
+        v=values,
+        providers=providers,
+        provider_names={p.id: p.name for p in providers},
+        sender_names={s.id: s.name for p in providers for s in p.senders},
+        status_code=422 if extra.get("errors") else 200,
+        **extra,
+    )
+
+
+@router.get("/keywords/{rule_id}")
+async def keyword_rule(request: Request, rule_id: IdPath, me: CanEditAudience) -> HTMLResponse:
+    return await _rule_page(request, me, rule_id, None)
+
+
+@router.post("/keywords/{rule_id}")
+async def change_keyword(request: Request, rule_id: IdPath, me: CanEditAudience) -> Response:
+    values = _posted(await request.form())
+    action = values["action"]
+    try:
+        async with me.ctx.session() as session:
+            rule = await keywords.update(session, rule_id, _rule_in(values))
+            audit.record(
+                session, me.actor, "keyword.changed", rule.keyword.upper(), {"action": action}
+            )
+    except ValidationFailed as exc:
+        return await _rule_page(request, me, rule_id, values, errors=field_errors(exc))
+    except Conflict as exc:
+        return await _rule_page(request, me, rule_id, values, errors={"keyword": str(exc)})
     return RedirectResponse("/dashboard/keywords", status_code=303)
 
 

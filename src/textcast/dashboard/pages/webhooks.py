@@ -125,7 +125,11 @@ async def delete_endpoint(request: Request, endpoint_id: IdPath, me: CanManageWe
 
 @router.get("/webhooks/{endpoint_id}/deliveries/{delivery_id}")
 async def delivery(
-    request: Request, endpoint_id: IdPath, delivery_id: IdPath, me: CanRead
+    request: Request,
+    endpoint_id: IdPath,
+    delivery_id: IdPath,
+    me: CanRead,
+    redelivered: Annotated[str, Query(max_length=1)] = "",
 ) -> HTMLResponse:
     async with me.ctx.session() as session:
         found, history = await endpoints.delivery_with_history(session, endpoint_id, delivery_id)
@@ -135,4 +139,21 @@ async def delivery(
         f"Delivery {delivery_id}",
         d=endpoints.delivery_detail_view(found, history),
         endpoint_id=endpoint_id,
+        notice="Queued to be sent again now." if redelivered else None,
+    )
+
+
+@router.post("/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(endpoint_id: IdPath, delivery_id: IdPath, me: CanManageWebhooks) -> Response:
+    async with me.ctx.session() as session:
+        again = await endpoints.redeliver(session, endpoint_id, delivery_id)
+        audit.record(
+            session,
+            me.actor,
+            "webhook.redelivered",
+            f"delivery {again.id}",
+            {"event": again.event_id},
+        )
+    return RedirectResponse(
+        f"/dashboard/webhooks/{endpoint_id}/deliveries/{delivery_id}?redelivered=1", status_code=303
     )
