@@ -99,7 +99,7 @@ def view(**changes: Any) -> dict[str, Any]:
 
 
 def test_a_saved_campaign_reads_back_into_the_form_and_out_the_same() -> None:
-    values = cf.from_view(view(), "vip", None)
+    values = cf.from_view(view(), "vip", {})
     assert (values["segment"], values["sender"], values["when"]) == ("vip", "2", "at")
     assert values["send_at"] == "2030-05-01T10:15"
     data = cf.payload(values)
@@ -107,6 +107,24 @@ def test_a_saved_campaign_reads_back_into_the_form_and_out_the_same() -> None:
     assert data["quiet_hours"] == {"off": True}
     assert (data["control_percent"], data["throttle_per_minute"]) == (5, 60)
     CampaignChange.model_validate(data)
+
+
+def test_variants_read_back_with_their_templates_by_name() -> None:
+    arms = [
+        {"name": "a", "template_id": 7, "template_version": 2, "body": None, "percent": 30},
+        {"name": "b", "template_id": None, "template_version": None, "body": "Hi", "percent": 70},
+    ]
+    values = cf.from_view(view(body=None, variants=arms), "vip", {7: "welcome"})
+    assert (values["ab"], values["v1_kind"], values["v1_template"]) == (
+        "true",
+        "template",
+        "welcome",
+    )
+    assert (values["v2_kind"], values["v2_body"], values["v2_percent"]) == ("body", "Hi", "70")
+    assert cf.payload(values)["variants"] == [
+        {"name": "a", "template": "welcome", "body": None, "percent": 30},
+        {"name": "b", "template": None, "body": "Hi", "percent": 70},
+    ]
 
 
 def test_an_audience_set_through_the_api_is_left_alone_by_a_change() -> None:

@@ -6,6 +6,7 @@ mapped to the input it is about. No rule is checked here: the service does."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -155,9 +156,10 @@ def _caps(v: dict[str, str]) -> list[dict[str, Any]] | None:
 
 
 def from_view(
-    view: dict[str, Any], segment_name: str | None, template_name: str | None
+    view: dict[str, Any], segment_name: str | None, template_names: Mapping[int, str]
 ) -> dict[str, str]:
-    """A saved campaign (:func:`textcast.views.campaigns.campaign_view`) as the form's values."""
+    """A saved campaign (:func:`textcast.views.campaigns.campaign_view`) as the
+    form's values; templates by name (``template_names``: ID → name), as picked."""
     v = dict.fromkeys(ALL_FIELDS, "")
     v.update(DEFAULTS)
     audience = view["audience"]
@@ -171,14 +173,15 @@ def from_view(
     v["sender"] = str(view["sender_id"] or "")
     v["category"] = view["category"]
     if view["template_id"] is not None:
-        v["content_kind"], v["template"] = "template", template_name or str(view["template_id"])
+        template_id = view["template_id"]
+        v["content_kind"], v["template"] = "template", template_names.get(template_id, "")
     v["body"] = view["body"] or ""
     if view["variants"]:
         v["ab"] = "true"
         for i, arm in enumerate(view["variants"][:VARIANT_ROWS], start=1):
             v[f"v{i}_name"], v[f"v{i}_percent"] = arm["name"], str(arm["percent"])
             v[f"v{i}_kind"] = "template" if arm["template_id"] else "body"
-            v[f"v{i}_template"] = str(arm["template_id"] or "")
+            v[f"v{i}_template"] = template_names.get(arm["template_id"], "")
             v[f"v{i}_body"] = arm["body"] or ""
     v["control_percent"] = str(view["control_percent"])
     v["click_tracking"] = "true" if view["click_tracking"] else ""

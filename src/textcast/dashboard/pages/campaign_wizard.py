@@ -156,12 +156,14 @@ async def edit_campaign(request: Request, campaign_id: IdPath, me: CanSend) -> H
         campaign = await service.get(session, campaign_id)
         lifecycle.editable(campaign.status, campaign.materialised_at is not None)
         view = campaign_view(campaign)
-        segment_name = template_name = None
+        segment_name = None
         if "segment" in campaign.audience:
             segment_name = (await segments.find(session, str(campaign.audience["segment"]))).name
-        if campaign.template_id is not None:
-            template_name = (await templates.get(session, campaign.template_id)).name
-    values = cf.from_view(view, segment_name, template_name)
+        used = {campaign.template_id, *(arm["template_id"] for arm in campaign.variants)}
+        template_names = {}
+        for template_id in used - {None}:
+            template_names[template_id] = (await templates.get(session, template_id)).name
+    values = cf.from_view(view, segment_name, template_names)
     return await _step(request, me, values, "audience", campaign_id)
 
 
