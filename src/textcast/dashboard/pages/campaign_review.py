@@ -115,8 +115,9 @@ async def estimated_cost(
     numbers: dict[str, Any],
     found_texts: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
-    """Sendable recipients × the longest text's segments × the price that
-    applies per country (``TEXTCAST_SEGMENT_PRICES``); None without prices."""
+    """Sendable recipients (less the control group) × the longest text's
+    segments × the price per segment (``TEXTCAST_SEGMENT_PRICES``), averaged
+    over the audience's countries; None without a price for each of them."""
     prices = settings.segment_prices
     if not prices or not numbers.get("sendable") or not found_texts:
         return None
@@ -130,12 +131,14 @@ async def estimated_cost(
     provider = row.name if row is not None else ""
     segments_each = max(t["segments"] for t in found_texts)
     held_out = (100 - int(data["control_percent"] or 0)) / 100
-    share = numbers["sendable"] / numbers["total"] if numbers["total"] else 0
-    countries = numbers["by_country"] or [{"country": "ZZ", "count": numbers["sendable"]}]
-    total = 0.0
+    # The price per country, weighted by where the audience's known contacts are.
+    countries = numbers["by_country"] or [{"country": "ZZ", "count": 1}]
+    weighted = 0.0
     for entry in countries:
         price = price_of(prices, provider, entry["country"] or "ZZ")
         if price is None:
             return None
-        total += entry["count"] * share * held_out * segments_each * price
+        weighted += entry["count"] * price
+    average = weighted / sum(entry["count"] for entry in countries)
+    total = numbers["sendable"] * held_out * segments_each * average
     return {"amount": round(total, 2), "currency": settings.segment_price_currency}
