@@ -8,6 +8,8 @@ width and through axe."""
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 from playwright.async_api import Browser, Page, expect
 
@@ -171,7 +173,10 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.locator("[data-stat=cost]")).to_have_text("2.00 USD")  # 2 segments sent
     await expect(page.locator("[data-group=short]")).to_be_visible()
     await expect(page.locator("[data-group=control]")).to_be_visible()
-    await page.reload()
+    await expect(page.locator(".uplot")).to_have_count(1)  # redrawn with the figures, not added
+    drawn = json.loads(await page.locator("#chart-data").text_content() or "{}")
+    by_label = {s["label"]: sum(s["values"]) for s in drawn["series"]}
+    assert (by_label["sent"], by_label["delivered"], by_label["failed"]) == (2, 2, 1)
     await expect(page.locator(".uplot")).to_be_visible()
     await accessible(page)
     await screenshot(page, "campaign-stats-desktop")

@@ -129,7 +129,8 @@ async def _show(
     **extra: Any,
 ) -> HTMLResponse:
     """One of the campaign's pages (or their live parts): the campaign, its
-    numbers from the stats service, and whether it is still worth polling."""
+    numbers from the stats service (the chart's too), and whether it is
+    still worth polling."""
     view = await _campaign(me, campaign_id)
     numbers = await _stats(me, campaign_id)
     suffix = {"stats": ": Stats", "errors": ": Errors"}.get(tab, "")
@@ -141,6 +142,7 @@ async def _show(
         n=numbers,
         tab=tab,
         moving=_still_moving(view, numbers),
+        chart=chart(numbers["series"], utcnow()),
         status_code=status_code,
         **extra,
     )
@@ -250,18 +252,7 @@ async def test_send(
 
 @router.get("/campaigns/{campaign_id}/stats")
 async def stats_tab(request: Request, campaign_id: IdPath, me: CanRead) -> HTMLResponse:
-    view = await _campaign(me, campaign_id)
-    numbers = await _stats(me, campaign_id)
-    return page(
-        request,
-        "campaigns/stats.html",
-        f"{view['name']}: Stats",
-        c=view,
-        n=numbers,
-        tab="stats",
-        moving=_still_moving(view, numbers),
-        chart=chart(numbers["series"], utcnow()),
-    )
+    return await _show(request, me, campaign_id, "campaigns/stats.html", "stats")
 
 
 @router.get("/campaigns/{campaign_id}/stats/numbers")
