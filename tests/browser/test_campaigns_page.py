@@ -192,6 +192,7 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     # The list's summary, and the provider's Stats tab.
     await page.goto(f"{server.url}/dashboard/campaigns")
     row = page.locator("tr[data-campaign=spring-sale]")
+    await expect(row).to_contain_text("segment vip")
     await expect(row.locator("[data-delivered]")).to_contain_text("2")
     await page.goto(f"{server.url}/dashboard/providers/1")
     await page.click("main >> text=Stats")

@@ -88,8 +88,16 @@ async def campaigns(
 ) -> HTMLResponse:
     async with me.ctx.session() as session:
         found = await service.list_campaigns(session, status_filter=status or None)
+        names = {str(row.id): row.name for row in await segments.list_all(session)}
         views = [campaign_view(c) for c in found]
-    rows = [{**view, **_summary(await _stats(me, view["id"]))} for view in views]
+    rows = [
+        {
+            **view,
+            **_summary(await _stats(me, view["id"])),
+            "audience_label": _listed_audience(view["audience"], names),
+        }
+        for view in views
+    ]
     return page(
         request,
         "campaigns/list.html",
@@ -106,17 +114,26 @@ async def _campaign(me: Visitor, campaign_id: int) -> dict[str, Any]:
         return campaign_view(found, await service.recipient_counts(session, found.id))
 
 
-async def _audience_label(session: AsyncSession, audience: dict[str, Any]) -> str:
+def _listed_audience(audience: dict[str, Any], segment_names: dict[str, str]) -> str:
     if "segment" in audience:
-        try:
-            return f"segment {(await segments.find(session, str(audience['segment']))).name}"
-        except NotFound:
-            return f"segment #{audience['segment']} (deleted)"
+        segment = str(audience["segment"])
+        return f"segment {segment_names.get(segment, '#' + segment + ' (deleted)')}"
     if "phones" in audience:
         return f"{len(audience['phones'])} phone numbers"
     if "contacts" in audience:
         return f"{len(audience['contacts'])} contacts"
     return "rules given through the API"
+
+
+async def _audience_label(session: AsyncSession, audience: dict[str, Any]) -> str:
+    names = {}
+    if "segment" in audience:
+        try:
+            found = await segments.find(session, str(audience["segment"]))
+            names[str(found.id)] = found.name
+        except NotFound:
+            pass
+    return _listed_audience(audience, names)
 
 
 async def _show(
