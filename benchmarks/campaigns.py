@@ -188,11 +188,13 @@ def fan_out_in_this_process(url: str, data_dir: str, campaign_id: str) -> dict[s
         owner = f"bench:{os.getpid()}"
         try:
             started = time.perf_counter()
+            cpu = time.process_time()
             assert await runner.claim(ctx, owner) == int(campaign_id)
             await runner._start(ctx, int(campaign_id), owner)
             chosen = time.perf_counter() - started
             await runner.drive(ctx, int(campaign_id), owner, queue_ahead=None)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             async with ctx.session() as session:
                 campaign = await session.get(Campaign, int(campaign_id))
                 assert campaign is not None
@@ -214,6 +216,7 @@ def fan_out_in_this_process(url: str, data_dir: str, campaign_id: str) -> dict[s
             **figures,
             "seconds": seconds,
             "materialise_seconds": chosen,
+            "cpu_us": cpu * 1e6 / max(1, figures["targeted"] or 1),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
@@ -358,7 +361,8 @@ async def main(args: argparse.Namespace) -> None:
                         f"{found['seconds']:.1f} s "
                         f"(INSERT … SELECT {found['materialise_seconds']:.1f} s), "
                         f"{size / found['seconds']:,.0f} recipients/s, peak RSS "
-                        f"{found['peak_rss_mb']:.0f} MB; targeted {found['targeted']:,}, "
+                        f"{found['peak_rss_mb']:.0f} MB, CPU {found['cpu_us']:.0f} µs a "
+                        f"recipient (fan-out process); targeted {found['targeted']:,}, "
                         f"queued {found['queued']:,}, skipped {found['skipped']:,}, "
                         f"pending {found['pending']:,}",
                         flush=True,

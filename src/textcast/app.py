@@ -40,6 +40,9 @@ from textcast.services import roles
 from textcast.web.audit import ApiAuditLog
 from textcast.web.deps import api_access
 from textcast.web.errors import install_error_handlers
+from textcast.web.openapi_bodies import install_bodies
+from textcast.web.openapi_errors import document_errors
+from textcast.web.text_guard import UnstorableTextGuard
 
 DESCRIPTION = (
     "Self-hosted SMS engagement engine. Every `/api/` call needs "
@@ -71,6 +74,7 @@ class TextcastApp(FastAPI):
             paths = super().openapi()["paths"]
             paths["/webhooks/twilio/{provider_id}/status"] = OPENAPI_PATH
             paths["/s/{code}"] = LINK_OPENAPI_PATH
+            document_errors(install_bodies(self.openapi_schema or {}))
         assert self.openapi_schema is not None
         return self.openapi_schema
 
@@ -122,6 +126,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         (routes_campaign_stats.router, roles.SEND),  # it only reads
     ):
         app.include_router(router, dependencies=[Depends(api_access(write))])
+    # Batches check their rows one by one (a bad row must not stop the others).
+    app.add_middleware(UnstorableTextGuard, row_wise={"/api/v1/messages/batch"})
     app.add_middleware(ApiAuditLog, ctx=ctx)
     app.include_router(webhook_routes.router)
     app.include_router(generic_routes.router)

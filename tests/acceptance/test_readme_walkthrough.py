@@ -32,7 +32,14 @@ from tests.conftest import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Sections that must stay marked: unmarking one would silently stop testing it.
-REQUIRED_SECTIONS = ("walkthrough", "simulator", "audience", "templates", "campaign")
+REQUIRED_SECTIONS = (
+    "walkthrough",
+    "simulator",
+    "audience",
+    "templates",
+    "campaign",
+    "generic-providers",
+)
 KEY_LINE = re.compile(r"Admin API key \(shown once, store it now\): (\S+)")
 HTTP_STATUS = re.compile(r"^readme-test-http-status (\d{3})$", re.MULTILINE)
 PRELUDE = """\

@@ -298,3 +298,44 @@ async def test_opted_out_and_invalid_numbers_are_skipped_in_sql(ctx: Context) ->
         "+14155550002": ("skipped", "opted_out"),
         "+1999": ("skipped", "invalid_number"),
     }
+
+
+async def test_the_runner_starts_a_scheduled_campaign_at_its_time_and_pauses_on_failures(
+    ctx: Context,
+) -> None:
+    await add_provider(ctx)
+    await add_contacts(ctx, [(f"+1415555{i:04d}", {}, None) for i in range(10)])
+    campaign_id = await launch(
+        ctx, send_at="2099-01-01T00:00:00Z", max_failure_rate=20, throttle_per_minute=5
+    )
+    assert await runner.claim(ctx, "w1") is None  # not due yet
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "scheduled"
+        campaign.send_at = at("2020-01-01T00:00:00")  # its time has come
+    assert await runner.claim(ctx, "w1") == campaign_id
+    assert await runner.claim(ctx, "w2") is None  # leased
+    await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert (campaign.status, campaign.queued, campaign.lease_owner) == ("sending", 5, None)
+        # The provider reports: 3 of the first 5 failed (60 % > 20 %).
+        ids = list(await session.scalars(select(Message.id).order_by(Message.id)))
+        for index, message_id in enumerate(ids):
+            message = await session.get(Message, message_id)
+            assert message is not None
+            message.status = "failed" if index < 3 else "delivered"
+    assert await runner.claim(ctx, "w1") is None  # its next batch is a minute later
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.next_batch_at = None
+    assert await runner.claim(ctx, "w1") == campaign_id
+    await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+    assert campaign is not None and (campaign.status, campaign.queued) == ("paused", 5)
+    assert campaign.status_reason is not None and "60.0% of the last 500 sends failed" in (
+        campaign.status_reason
+    )

@@ -6,6 +6,7 @@ not count (a test send, another campaign's message and click)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api, cli
+from tests.integration.helpers import api, cli, eventually
+from tests.integration.test_campaigns_api import call, campaign_body, setup_audience
+from tests.integration.test_webhooks import add_provider
 from textcast import error_codes
 from textcast.audience.contacts import ensure_many
 from textcast.db.models import (
@@ -29,6 +32,7 @@ from textcast.db.models import (
     ShortLink,
     utcnow,
 )
+from textcast.services import campaign_rollups
 from textcast.services.campaign_stats import campaign_stats, price_of
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -52,14 +56,23 @@ MESSAGES: dict[str, tuple[Any, ...]] = {
     "m12": ("B", "sent", at(50 / 60), None, None, None, 1, None),
     "m13": ("B", "canceled", None, None, at(1), None, 1, None),
 }
+# Every reason the issue names and the fan-out writes.
 SKIPPED = {
-    "A": ["opted_out", "frequency_cap", "duplicate_phone", "geo_not_allowed"],
+    "A": [
+        "opted_out",
+        "frequency_cap",
+        "duplicate_phone",
+        "geo_not_allowed",
+        "quiet_hours",
+        "contact_removed",
+    ],
     "B": [
         "invalid_number",
         "render_error",
         "quiet_hours_expired",
         "campaign_expired",
         "local_time_passed",
+        "cancelled",
     ],
 }
 
@@ -190,6 +203,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 event("message.replied", "m2", 50),  # the same recipient again
                 event("message.replied", "m10", 80 * 60),  # after the 72-hour window
                 event("message.replied", "elsewhere", 5),
+                event("message.replied", "test", 5),
                 event("contact.opted_out", "m3", 1),
                 event("contact.opted_out", "m11", 4 * 24 * 60),  # no window for STOP
                 event("contact.opted_out", "elsewhere", 1),
@@ -202,7 +216,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 message_id=made[key].id,
                 campaign="spring",
             )
-            for key in ("m1", "m2", "m10", "elsewhere")
+            for key in ("m1", "m2", "m10", "elsewhere", "test")
         }
         session.add_all(links.values())
         await session.flush()
@@ -225,6 +239,7 @@ async def build(server: RunningServer, simulator: Simulator, http: aiohttp.Clien
                 click("m2", 3, bot=True),
                 click("m10", 7 * 60 + 20, first=True),
                 click("elsewhere", 2, first=True),
+                click("test", 2, first=True),  # a test send's click does not count
             ]
         )
         return spring.id
@@ -272,13 +287,13 @@ async def test_campaign_stats_are_exact(
     # targeted skipped control pending queued in-flight sent delivered undelivered failed
     # canceled delivery-rate segments replied opted-out clicks unique-clicks ctr
     assert pick(numbers, *KEYS) == row(
-        23, 9, 3, 1, 10, 1, 7, 4, 1, 2, 1, 0.5714, 8, 2, 2, 3, 2, 0.5
+        26, 12, 3, 1, 10, 1, 7, 4, 1, 2, 1, 0.5714, 8, 2, 2, 3, 2, 0.5
     )
     variant_a, variant_b = numbers["variants"]
     assert variant_a["variant"] == "A" and variant_b["variant"] == "B"
-    assert pick(variant_a, *KEYS) == row(10, 4, 0, 1, 5, 1, 3, 2, 1, 1, 0, 0.5, 4, 2, 1, 2, 1, 0.5)
+    assert pick(variant_a, *KEYS) == row(12, 6, 0, 1, 5, 1, 3, 2, 1, 1, 0, 0.5, 4, 2, 1, 2, 1, 0.5)
     assert pick(variant_b, *KEYS) == row(
-        10, 5, 0, 0, 5, 0, 4, 2, 0, 1, 1, 0.6667, 4, 0, 1, 1, 1, 0.5
+        11, 6, 0, 0, 5, 0, 4, 2, 0, 1, 1, 0.6667, 4, 0, 1, 1, 1, 0.5
     )
     control = numbers["control_group"]
     assert pick(control, *KEYS) == row(3, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, None)
@@ -309,7 +324,7 @@ async def test_campaign_stats_are_exact(
     shown = await cli(server.ctx, "campaigns", "stats", str(campaign_id), "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout) == numbers
-    table = await cli(server.ctx, "campaigns", "stats", str(campaign_id))
+    table = await cli(server.ctx, "campaigns", "stats", "spring")
     assert table.exit_code == 0, table.output
     for text in ("spring", "57.1%", "local_time_passed", "30007", "control"):
         assert text in table.stdout, text
@@ -369,8 +384,14 @@ async def test_campaign_metrics_and_bad_ids(
         http, "GET", f"{server.url}/api/v1/campaigns/{campaign_id + 100}/stats", server.headers
     )
     assert status == 404, body
-    status, body = await api(http, "GET", f"{server.url}/api/v1/campaigns/0/stats", server.headers)
-    assert status == 422, body
+    status, body = await api(
+        http, "GET", f"{server.url}/api/v1/campaigns/nope/stats", server.headers
+    )
+    assert status == 404, body
+    status, by_name = await api(
+        http, "GET", f"{server.url}/api/v1/campaigns/spring/stats", server.headers
+    )
+    assert status == 200 and by_name["campaign"]["id"] == campaign_id
     missing = await cli(server.ctx, "campaigns", "stats", str(campaign_id + 100))
     assert missing.exit_code == 1 and "no campaign" in missing.stderr, missing.output
 
@@ -416,3 +437,79 @@ async def test_the_roll_up_counts_each_row_once_whenever_it_runs(
     after = await campaign_stats(server.ctx, campaign_id)
     assert (after["delivered"], after["variants"][1]["delivered"]) == (5, 3)
     assert after["rolled_until"] == steps[-1]
+
+
+async def test_racing_roll_ups_count_once(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """Two stats calls at once both find a roll-up step due: one makes it,
+    the other finds ``rolled_until`` moved (compare-and-set) and writes nothing."""
+    campaign_id = await build(server, simulator, http)
+    expected = await campaign_stats(server.ctx, campaign_id, roll_up=False)
+    first, second = await asyncio.gather(
+        campaign_stats(server.ctx, campaign_id), campaign_stats(server.ctx, campaign_id)
+    )
+    for numbers in (first, second):
+        assert {k: v for k, v in numbers.items() if k != "rolled_until"} == {
+            k: v for k, v in expected.items() if k != "rolled_until"
+        }
+    async with server.ctx.session() as session:
+        kept = await session.scalar(
+            select(func.sum(CampaignStatRollup.count)).where(
+                CampaignStatRollup.campaign_id == campaign_id,
+                CampaignStatRollup.kind == "messages",
+            )
+        )
+    assert kept == 8
+    # A step that read an older rolled_until writes nothing.
+    async with server.ctx.write_session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert await campaign_rollups.advance(session, campaign_id, None, utcnow()) is False
+        assert await campaign_rollups.advance(session, campaign_id, at(0), utcnow()) is False
+
+
+async def test_a_campaign_not_yet_launched_has_zeros(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    async with server.ctx.session() as session:
+        draft = Campaign(name="draft", status="draft", body="Hi")
+        session.add(draft)
+        await session.flush()
+        draft_id = draft.id
+    numbers = await campaign_stats(server.ctx, draft_id)
+    assert numbers["targeted"] == numbers["sent"] == numbers["clicks"] == 0
+    assert numbers["delivery_rate"] is None and numbers["ctr"] is None
+    assert numbers["variants"] == [] and numbers["errors"] == []
+    assert numbers["series"]["points"] == [] and numbers["control_group"]["targeted"] == 0
+
+
+async def test_a_launched_campaign_counts_through_the_simulator(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """The real path: fan-out, dispatch to the simulator, its callbacks; the
+    test send stays out of the numbers."""
+    await add_provider(server, simulator, http)
+    await setup_audience(server, http)
+    status, made = await call(server, http, "POST", "campaigns", campaign_body())
+    assert status == 201, made
+    status, tested = await call(
+        server, http, "POST", "campaigns/spring/test", {"phones": ["+14155552671"]}
+    )
+    assert status == 201, tested
+    assert (await call(server, http, "POST", "campaigns/spring/launch"))[0] == 200
+
+    async def settled() -> dict[str, Any] | None:
+        _, numbers = await call(server, http, "GET", "campaigns/spring/stats")
+        done = numbers["campaign"]["status"] == "completed"
+        return numbers if done and numbers["delivered"] + numbers["failed"] == 2 else None
+
+    numbers = await eventually(settled, timeout=60)
+    assert (numbers["targeted"], numbers["queued"], numbers["skipped"]) == (
+        3,
+        2,
+        {"render_error": 1},
+    ), numbers
+    assert (numbers["sent"], numbers["delivered"], numbers["in_flight"]) == (2, 2, 0), numbers
+    assert numbers["delivery_rate"] == 1.0 and numbers["segments"] == 2
+    assert sum(p["sent"] for p in numbers["series"]["points"]) == 2

@@ -89,6 +89,10 @@ async def test_a_campaign_goes_from_draft_to_completed_through_the_simulator(
         assert message["campaign"] == "spring" and not message["is_test"]
         bodies.add(message["body"])
     assert bodies == {"Hi Ada, 20% off today", "Hi Bob, 20% off today"}
+    # Attribution: the campaign's events (the test message's too) carry its name.
+    _, events = await call(server, http, "GET", "events?campaign=spring&type=message.queued")
+    assert len(events["events"]) == 3, events
+    assert {e["campaign"] for e in events["events"]} == {"spring"}
 
     # Finished: nothing moves it any more, and it cannot be edited or deleted.
     for action in ("launch", "pause", "resume", "cancel"):

@@ -66,7 +66,8 @@ class PresetCase:
     content_type: str
     fields: Any
     answer: tuple[int, Any]
-    message_id: str
+    message_id: str | None
+    method: str = "POST"
 
 
 PRESET_CASES = [
@@ -169,6 +170,27 @@ PRESET_CASES = [
         (200, {"SMSMessage": {"Sid": "b6f3c9a1d2e3", "Status": "queued", "To": TO}}),
         "b6f3c9a1d2e3",
     ),
+    # Nimbus takes everything in the query of a GET; its answer carries no ID.
+    PresetCase(
+        "nimbus",
+        {"user_id": "acme", "password": "n-pw", "entity_id": "1701"},
+        "/api/SmsApi/SendSingleApi",
+        {
+            "UserID": ["acme"],
+            "Password": ["n-pw"],
+            "SenderID": ["TXTCST"],
+            "Phno": ["919876543210"],
+            "Msg": [BODY],
+            "EntityID": ["1701"],
+        },
+        None,
+        {},
+        "",
+        None,
+        (200, {"Status": "OK", "Response": {"Message": "Message Submitted"}}),
+        None,
+        method="GET",
+    ),
 ]
 
 
@@ -186,22 +208,28 @@ async def test_each_preset_sends_its_documented_request(
     )
     result = await provider.send(HttpClient(session), outbound())
     request = fake_api.last
-    assert (request["method"], request["path"], request["query"]) == ("POST", case.path, case.query)
+    assert (request["method"], request["path"]) == (case.method, case.path)
+    assert request["query"] == case.query
     assert request["headers"].get("Authorization") == case.authorization
     for name, value in case.extra_headers.items():
         assert request["headers"][name] == value
-    assert request["headers"]["Content-Type"] == case.content_type
-    assert decoded(request) == case.fields
+    if case.method == "GET":
+        assert request["body"] == b"" and "Content-Type" not in request["headers"]
+    else:
+        assert request["headers"]["Content-Type"] == case.content_type
+        assert decoded(request) == case.fields
     assert (result.provider_message_id, result.status) == (case.message_id, "accepted")
     assert result.raw["body"] == case.answer[1]
 
 
 # Where each preset puts a message's own template ID, per its provider's
 # documented field (None: the API has no such field, so it is not sent).
+# Each reader takes the request as the fake API saw it.
 TEMPLATE_ID_FIELDS = {
-    "msg91": ("template_id", lambda fields: fields["template_id"]),
-    "plivo": ("dlt_template_id", lambda fields: fields["dlt_template_id"]),
-    "exotel": ("DltTemplateId", lambda fields: fields["DltTemplateId"][0]),
+    "msg91": ("template_id", lambda request: decoded(request)["template_id"]),
+    "plivo": ("dlt_template_id", lambda request: decoded(request)["dlt_template_id"]),
+    "exotel": ("DltTemplateId", lambda request: decoded(request)["DltTemplateId"][0]),
+    "nimbus": ("TemplateID", lambda request: request["query"]["TemplateID"][0]),
     "textlocal": None,
     "bulksms": None,
 }
@@ -225,7 +253,7 @@ async def test_each_preset_sends_the_messages_template_id_in_its_documented_fiel
         assert b"1107161234567890123" not in request["body"]
         assert decoded(request) == case.fields
     else:
-        assert where[1](decoded(request)) == "1107161234567890123", where[0]
+        assert where[1](request) == "1107161234567890123", where[0]
 
 
 async def test_without_a_template_id_the_field_is_left_out_or_the_configured_one_sent(
@@ -296,6 +324,12 @@ async def test_without_a_template_id_the_field_is_left_out_or_the_configured_one
             {"auth_id": "MA1", "auth_token": "t"},
             (400, {"api_id": "x", "error": "invalid destination number"}),
             ("http_400", "invalid destination number", True, 400),
+        ),
+        (
+            "nimbus",
+            {"user_id": "u", "password": "p"},
+            (200, {"Status": "ERROR", "Response": {"Message": "Invalid Template ID"}}),
+            ("http_200", "Invalid Template ID", True, 200),
         ),
     ],
 )

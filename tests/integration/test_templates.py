@@ -121,3 +121,46 @@ async def test_preview_shows_text_segments_unicode_and_missing_variables(
     )
     assert status == 422, answer
     assert "version" in str(answer)
+
+
+async def test_a_segment_preview_renders_for_its_first_contacts_and_reports_the_worst_case(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    base = f"{server.url}/api/v1"
+    people = [
+        ("+14155552671", {"first_name": "Ada", "plan": "gold"}),
+        ("+14155552672", {"first_name": "D’Arcy", "plan": "gold"}),  # a curly quote: UCS-2
+        ("+14155552673", {"plan": "gold"}),  # no name: the default applies
+        ("+14155552674", {"first_name": "Bo", "plan": "silver"}),  # not in the segment
+    ]
+    for phone, attributes in people:
+        body = {"phone": phone, "attributes": attributes}
+        assert (await api(http, "POST", f"{base}/contacts", server.headers, body))[0] == 201
+    gold = {"rules": {"field": "attributes.plan", "op": "eq", "value": "gold"}}
+    assert (await api(http, "PUT", f"{base}/segments/gold", server.headers, gold))[0] == 201
+    assert (await api(http, "POST", f"{base}/templates", server.headers, WELCOME))[0] == 201
+
+    request = {"template": "welcome", "segment": "gold", "data": {"code": "X1"}}
+    status, answer = await api(http, "POST", f"{base}/templates/preview", server.headers, request)
+    assert status == 200, answer
+    assert [(p["recipient"], p["text"], p["encoding"]) for p in answer["previews"]] == [
+        ("+14155552671", "Hi Ada, use X1.", "GSM-7"),
+        ("+14155552672", "Hi D’Arcy, use X1.", "UCS-2"),
+        ("+14155552673", "Hi there, use X1.", "GSM-7"),
+    ]
+    assert answer["worst_case"] == {
+        "sampled": 3,
+        "max_segments": 1,
+        "ucs2": 1,
+        "render_errors": 0,
+    }
+    request["sample_size"] = 1
+    status, answer = await api(http, "POST", f"{base}/templates/preview", server.headers, request)
+    assert [p["recipient"] for p in answer["previews"]] == ["+14155552671"]
+
+    both = {**request, "contact": "+14155552671"}
+    status, answer = await api(http, "POST", f"{base}/templates/preview", server.headers, both)
+    assert status == 422 and "segment" in str(answer), answer
+    unknown = {"template": "welcome", "segment": "nobody"}
+    status, answer = await api(http, "POST", f"{base}/templates/preview", server.headers, unknown)
+    assert status == 404, answer

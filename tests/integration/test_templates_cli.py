@@ -44,3 +44,20 @@ def test_create_preview_change_and_refuse(tmp_path: Path) -> None:
 
     table = textcast(tmp_path, "templates", "show", "welcome")
     assert table.returncode == 0 and "versions" in table.stdout and "2, 1" in table.stdout
+
+
+def test_preview_for_a_segment_lists_each_contact_and_the_worst_case(tmp_path: Path) -> None:
+    for phone, name in (("+14155552671", "Ada"), ("+14155552672", "D’Arcy")):
+        added = textcast(
+            tmp_path, "contacts", "add", phone, "--attr", f"first_name={name}", "--json"
+        )
+        assert added.returncode == 0, added.stderr
+    made = textcast(tmp_path, "segments", "create", "everyone", "--rules", '{"all": []}')
+    assert made.returncode == 0, made.stderr
+    body = "Hi {{ contact.first_name }}"
+    assert textcast(tmp_path, "templates", "create", "--name", "hi", "--body", body).returncode == 0
+
+    shown = textcast(tmp_path, "templates", "preview", "hi", "--segment", "everyone")
+    assert shown.returncode == 0, shown.stderr
+    assert "+14155552671" in shown.stdout and "Hi D’Arcy" in shown.stdout
+    assert "2 previewed: at most 1 segments, 1 in UCS-2, 0 not renderable" in shown.stdout

@@ -164,7 +164,7 @@ async def test_header_line_breaks_are_a_permanent_provider_error() -> None:
         ({"success": {"regex": "("}}, "success", "regular expression"),
         ({"message_id": {"equals": "x"}}, "message_id", "json_path or regex"),
         ({"headers": {"X-Key": "$$Secret.missing"}}, "credentials", "$$Secret.missing"),
-        ({"preset": "nope"}, "preset", "bulksms, exotel, msg91, plivo, textlocal"),
+        ({"preset": "nope"}, "preset", "bulksms, exotel, msg91, nimbus, plivo, textlocal"),
         ({"preset": "plivo", "credentials": {"auth_id": "MA1"}}, "credentials.auth_token", "token"),
         (
             {"preset": "plivo", "credentials": {"auth_id": "$$To", "auth_token": "t"}},
@@ -184,7 +184,18 @@ def test_bad_definitions_name_the_field(payload: dict[str, Any], field: str, wor
 
 def test_every_preset_is_listed_with_its_fields_and_builds_valid_models() -> None:
     listed = {entry["name"]: entry for entry in list_presets()}
-    assert set(listed) == set(PRESETS) == {"msg91", "textlocal", "plivo", "bulksms", "exotel"}
+    assert (
+        set(listed)
+        == set(PRESETS)
+        == {
+            "msg91",
+            "textlocal",
+            "plivo",
+            "bulksms",
+            "exotel",
+            "nimbus",
+        }
+    )
     for name, preset in PRESETS.items():
         assert listed[name]["docs_url"].startswith("https://")
         values = {f.name: f"v-{f.name}" for f in preset.fields if f.required}

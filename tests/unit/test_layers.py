@@ -57,6 +57,7 @@ FLOORS: list[tuple[str, frozenset[str]]] = [
                 "hmac_signing",
                 "listeners",
                 "runtime",
+                "storable_text",
             }
         ),
     ),

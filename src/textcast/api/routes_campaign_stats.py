@@ -1,4 +1,4 @@
-"""/api/v1/campaigns/{id}/stats: a campaign's numbers (its Stats tab)."""
+"""/api/v1/campaigns/{ref}/stats: a campaign's numbers (its Stats tab)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from textcast.campaigns import service
 from textcast.services import campaign_stats
-from textcast.web.deps import CtxDep, IdPath
+from textcast.web.deps import CtxDep
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
 
-@router.get("/campaigns/{campaign_id}/stats")
-async def statistics(campaign_id: IdPath, ctx: CtxDep) -> dict[str, Any]:
+@router.get("/campaigns/{ref}/stats")
+async def statistics(ref: str, ctx: CtxDep) -> dict[str, Any]:
     """Targeted, skipped by reason, sent, delivered, failed, errors by code,
     replies, opt-outs, clicks and CTR, segments and estimated cost; per
-    variant and for the control group; and a time series."""
+    variant and for the control group; and a time series. ``ref``: the
+    campaign's ID or name."""
+    async with ctx.session() as session:
+        campaign_id = (await service.get(session, ref)).id
     return await campaign_stats.campaign_stats(
         ctx,
         campaign_id,

@@ -74,7 +74,11 @@ async def upsert_contact(
     return {**view, "created": created}
 
 
-@router.get("/contacts/export")
+@router.get(
+    "/contacts/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "the contacts as CSV"}},
+)
 async def export_contacts(request: Request, ctx: CtxDep, session: SessionDep) -> StreamingResponse:
     """Every contact the filters select (as for the list) as CSV, streamed; the
     importer reads it back as it is."""

@@ -114,7 +114,10 @@ async def delete_endpoint(endpoint_id: IdPath, session: SessionDep) -> dict[str,
 async def list_deliveries(
     endpoint_id: IdPath,
     session: SessionDep,
-    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    status_filter: Annotated[
+        str | None,
+        Query(alias="status", json_schema_extra={"enum": ["pending", "delivered", "failed"]}),
+    ] = None,
     before_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:

@@ -111,7 +111,8 @@ async def preview_segments(request: PreviewRequest) -> dict[str, Any]:
 
 class BatchRequest(BaseModel):
     messages: list[Any] = Field(
-        description="Up to 10,000 message objects, each as for POST /messages"
+        description="Up to 10,000 message objects, each as for POST /messages, "
+        "with an optional idempotency_key"
     )
 
 
@@ -119,12 +120,19 @@ class BatchRequest(BaseModel):
 async def send_batch(request: BatchRequest, ctx: CtxDep) -> dict[str, Any]:
     """Queue many messages at once. Each row is validated on its own: good rows
     are queued, bad rows are reported by index with the field and the reason.
-    Rows take no idempotency key: a retried batch queues its messages again."""
+    A row may carry an ``idempotency_key`` (as POST /messages takes one in its
+    header): a row whose key was already used for the same message answers that
+    message (``"replayed": true``) instead of queueing it again, so a retried
+    batch is safe; a key used for another message, or twice in one batch, is a
+    bad row."""
     async with ctx.write_session() as session:
         result = await message_service.submit_batch(ctx.settings, session, request.messages)
     return {
         "accepted": len(result.accepted),
         "rejected": len(result.rejected),
-        "messages": [{"index": index, "id": mid} for index, mid in result.accepted],
+        "messages": [
+            {"index": index, "id": mid, **({"replayed": True} if index in result.replayed else {})}
+            for index, mid in result.accepted
+        ],
         "errors": result.rejected,
     }

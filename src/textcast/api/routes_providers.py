@@ -12,19 +12,17 @@ from textcast.providers.generic.presets import list_presets
 from textcast.services import provider_stats
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
+from textcast.views.provider_schema import PROVIDER_EXAMPLES, provider_create_models
 from textcast.views.providers import provider_view, sender_view
 from textcast.views.redaction import provider_for
 from textcast.web.deps import ActorDep, CtxDep, SessionDep
+from textcast.web.openapi_bodies import documented_body
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
-PROVIDER_EXAMPLE = {
-    "name": "twilio-main",
-    "type": "twilio",
-    "account_sid": "AC" + "0" * 32,
-    "auth_token": "your-auth-token",
-    "senders": [{"name": "main-number", "type": "long_code", "sender_id": "+14155550100"}],
-}
+# Documented as a JSON object; _object() refuses anything else with the field named.
+OBJECT: dict[str, Any] = {"type": "object"}
+CREATE_BODY = documented_body("ProviderCreate", provider_create_models(), PROVIDER_EXAMPLES)
 
 
 async def _sender_view(ctx: CtxDep, session: SessionDep, sender: Sender) -> dict[str, Any]:
@@ -51,10 +49,13 @@ async def presets() -> list[dict[str, Any]]:
     return list_presets()
 
 
-@router.post("/providers", status_code=status.HTTP_201_CREATED)
+@router.post("/providers", status_code=status.HTTP_201_CREATED, openapi_extra=CREATE_BODY)
 async def create_provider(
-    ctx: CtxDep, session: SessionDep, payload: Any = Body(..., examples=[PROVIDER_EXAMPLE])
+    ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
 ) -> dict[str, Any]:
+    """A Twilio account, a generic HTTP API defined field by field, or a generic
+    preset (MSG91, Textlocal, Plivo, BulkSMS, Exotel, Nimbus) with its credentials.
+    Nothing is sent to the provider unless ``verify`` is true."""
     row = await provider_service.create_provider(ctx, session, _object(payload))
     return provider_view(ctx, row)
 
@@ -69,7 +70,7 @@ async def show_provider(
 
 @router.patch("/providers/{ref}")
 async def update_provider(
-    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(..., json_schema_extra=OBJECT)
 ) -> dict[str, Any]:
     row = await provider_service.update_provider(ctx, session, ref, _object(payload))
     await session.flush()
@@ -78,7 +79,7 @@ async def update_provider(
 
 @router.put("/providers/{ref}/credentials")
 async def reauthenticate(
-    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(...)
+    ref: str, ctx: CtxDep, session: SessionDep, payload: Any = Body(..., json_schema_extra=OBJECT)
 ) -> dict[str, Any]:
     """Replace the credentials; they are verified with the provider before saving."""
     row = await provider_service.reauthenticate(ctx, session, ref, _object(payload))

@@ -34,7 +34,11 @@ async def healthz(ctx: CtxDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
 async def metrics(ctx: CtxDep) -> Response:
     """Prometheus exposition: this process's counters plus messages by status
     from the database (the same page `textcast worker` serves on its metrics port)."""

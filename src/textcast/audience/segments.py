@@ -148,8 +148,15 @@ async def count(
         bad += int(row.invalid or 0)
         unsendable += int(row.blocked or 0)
     by_country.sort(key=lambda item: (-item["count"], item["country"]))
-    first: list[Contact] = []
-    if sample:
-        query = select(Contact).where(where).order_by(Contact.id).limit(min(sample, MAX_SAMPLE))
-        first = list(await session.scalars(query))
+    first = await first_contacts(session, rule, install_zone, sample) if sample else []
     return Count(total, opted, bad, total - unsendable, by_country, first)
+
+
+async def first_contacts(
+    session: AsyncSession, rule: rules.Rule, install_zone: str, limit: int
+) -> list[Contact]:
+    """The first ``limit`` contacts ``rule`` selects, by ID (a stable sample:
+    the same contacts each time while the audience does not change)."""
+    where = compiler(session, install_zone).where(rule)
+    query = select(Contact).where(where).order_by(Contact.id).limit(min(limit, MAX_SAMPLE))
+    return list(await session.scalars(query))

@@ -17,14 +17,13 @@ come; they are the stats' business).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.campaigns import fanout, lifecycle
@@ -32,6 +31,7 @@ from textcast.campaigns.materialise import materialise
 from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
+from textcast.jobs.imports import _first_of  # the same wait as the import runner's
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -143,16 +143,17 @@ async def drive(
             assert campaign is not None
             plan = await fanout.plan(ctx.settings, session, campaign)
             max_failure = campaign.max_failure_rate
-        checked = utcnow()
+        checked: datetime | None = None
         while stop is None or not stop.is_set():
             now = utcnow()
-            async with ctx.write_session() as session:
-                campaign = await _hold(session, campaign_id, owner, now)
-                done = await _step(session, campaign, plan, now, queue_ahead)
-            if max_failure is not None and (done or now - checked >= FAILURE_CHECK):
+            # Before making more: a failing campaign stops at its next look.
+            if max_failure is not None and (checked is None or now - checked >= FAILURE_CHECK):
                 checked = now
                 if await _failure_pause(ctx, campaign_id, max_failure):
                     return
+            async with ctx.write_session() as session:
+                campaign = await _hold(session, campaign_id, owner, now)
+                done = await _step(session, campaign, plan, now, queue_ahead)
             if done:
                 return
     except LeaseLost:
@@ -177,6 +178,14 @@ async def _start(ctx: Context, campaign_id: int, owner: str) -> None:
             if sender is None:
                 raise ValidationFailed("sender", "the campaign's sender is gone")
             await materialise(session, campaign, sender, ctx.settings.default_time_zone, now)
+            analyze = ctx.dialect.name == "postgresql"
+        else:
+            analyze = False
+    if analyze:
+        # Fresh statistics for the rows just written, or PostgreSQL plans each
+        # batch's look-up of due recipients as if the table were still empty.
+        async with ctx.session() as session:
+            await session.execute(text("ANALYZE campaign_recipients"))
 
 
 async def _step(
@@ -253,14 +262,3 @@ async def _release(ctx: Context, campaign_id: int, owner: str) -> None:
             .values(lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
         )
-
-
-async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter

@@ -1,14 +1,16 @@
-"""`textcast campaigns stats ID`: a campaign's Stats tab in a terminal."""
+"""`textcast campaigns stats REF`: a campaign's Stats tab in a terminal."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import typer
 from rich.console import Group
 from rich.table import Table
 
-from textcast.cli.common import IdArgument, JsonOption, console, errors_table, make_table, run
+from textcast.campaigns import service
+from textcast.cli.common import JsonOption, console, errors_table, make_table, run
 from textcast.context import Context
 from textcast.services import campaign_stats
 
@@ -68,13 +70,15 @@ def tables(numbers: dict[str, Any]) -> list[Table]:
 
 
 def campaign_stats_command(
-    campaign_id: int = IdArgument,
+    ref: str = typer.Argument(..., help="The campaign's name or ID."),
     as_json: bool = JsonOption,
 ) -> None:
     """Targeted, skipped, sent, delivered, failed, errors, replies, opt-outs,
     clicks, CTR and cost; per variant and for the control group; over time."""
 
     async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            campaign_id = (await service.get(session, ref)).id
         return await campaign_stats.campaign_stats(
             ctx, campaign_id, ctx.settings.segment_prices, ctx.settings.segment_price_currency
         )

@@ -426,5 +426,5 @@ def _watch(ref: str, timeout: float) -> None:
     )
 
 
-# `campaigns stats ID`: the Stats tab, in its own module (cli/campaign_stats.py).
+# `campaigns stats REF`: the Stats tab, in its own module (cli/campaign_stats.py).
 campaigns_app.command("stats")(campaign_stats_command)

@@ -271,7 +271,7 @@ def revoke_key(key_id: int = IdArgument, as_json: bool = JsonOption) -> None:
 
 
 # Every per-message field the batch API takes can be a CSV column.
-CSV_COLUMNS = tuple(message_service.SendRequest.model_fields)
+CSV_COLUMNS = (*message_service.SendRequest.model_fields, message_service.KEY_FIELD)
 # media_urls holds several URLs in one cell, separated by spaces (URLs have none).
 LIST_COLUMNS = frozenset({"media_urls"})
 
@@ -291,7 +291,8 @@ def send_batch(
     csv_file: Path = typer.Argument(
         ...,
         help="CSV with a header: to, body, and optionally sender, campaign, automation, "
-        "template_id, append_unsubscribe_text (true/false) and media_urls (space-separated).",
+        "template_id, append_unsubscribe_text (true/false), media_urls (space-separated) "
+        "and idempotency_key (a line already queued with its key is not queued again).",
     ),
     chunk: int = typer.Option(1000, min=1, max=10_000, help="Rows per transaction."),
     as_json: bool = JsonOption,

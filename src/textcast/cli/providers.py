@@ -116,7 +116,7 @@ def add_provider(
     ),
     base_url: str | None = typer.Option(None, help="Twilio API origin (simulator, edge)."),
     preset: str | None = typer.Option(
-        None, help="Generic preset: msg91, textlocal, plivo, bulksms, exotel."
+        None, help="Generic preset: msg91, textlocal, plivo, bulksms, exotel, nimbus."
     ),
     credential: list[str] = typer.Option(
         [], "--credential", "-c", help="Generic preset field key=value."

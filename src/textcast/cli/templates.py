@@ -158,10 +158,19 @@ def preview(
         [], help="A sample contact's attribute, name=value; repeat for several."
     ),
     data: str | None = typer.Option(None, help='Values for data.…, as JSON: {"code": "X1"}.'),
+    segment: str | None = typer.Option(
+        None, help="Preview for this saved segment's first contacts (name or id)."
+    ),
+    sample_size: int = typer.Option(
+        previews.SEGMENT_SAMPLE,
+        min=1,
+        max=previews.MAX_SEGMENT_SAMPLE,
+        help="How many of the segment's contacts.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """The text as a recipient gets it: segments, encoding, what forced Unicode,
-    missing variables."""
+    missing variables; for a segment, each of its first contacts and the worst case."""
     if (ref is None) == (body is None):
         fail("give a template name or --body", 2)
     try:
@@ -174,9 +183,11 @@ def preview(
         "draft": {"body": body} if body is not None else None,
         "contact": contact,
         "sample_contact": {"attributes": parse_pairs(attribute, "--attribute")}
-        if contact is None
+        if contact is None and segment is None
         else None,
         "data": values,
+        "segment": segment,
+        "sample_size": sample_size,
     }
 
     async def action(ctx: Context) -> dict[str, Any]:
@@ -187,10 +198,18 @@ def preview(
 
     def table(answer: dict[str, Any]) -> Table:
         rows = [
-            (p["text"] or f"error: {p['error']}", p["segments"], p["encoding"],
-             "".join(p["unicode_characters"]), ", ".join(p["missing"]))
+            (p["recipient"] or "sample", p["text"] or f"error: {p['error']}", p["segments"],
+             p["encoding"], "".join(p["unicode_characters"]), ", ".join(p["missing"]))
             for p in answer["previews"]
         ]  # fmt: skip
-        return make_table("Preview", ["text", "segments", "encoding", "unicode", "missing"], rows)
+        worst = answer["worst_case"]
+        caption = (
+            f"{worst['sampled']} previewed: at most {worst['max_segments']} segments, "
+            f"{worst['ucs2']} in UCS-2, {worst['render_errors']} not renderable"
+        )
+        columns = ["recipient", "text", "segments", "encoding", "unicode", "missing"]
+        table = make_table("Preview", columns, rows)
+        table.caption = caption
+        return table
 
     emit(run(action), as_json, table=table)

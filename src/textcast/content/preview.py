@@ -23,6 +23,8 @@ class Preview:
     unicode_characters: list[str]  # what forced UCS-2; empty for GSM-7
     missing: list[str] = field(default_factory=list)
     error: str | None = None
+    # The saved contact it was rendered for (its number); None for sample data.
+    recipient: str | None = None
 
 
 def preview(

@@ -19,7 +19,6 @@ a datetime to the driver the aware datetime              naive UTC text
 planner nudges           ``SET LOCAL enable_seqscan``    unary ``+`` hides an index
 joins by key look-ups    ``SET LOCAL enable_hashjoin``   nothing: SQLite only loops
 seconds between times    ``extract(epoch from b - a)``   ``julianday`` difference, to the ms
-rounding down            ``floor(x)``                    ``CAST(x AS INTEGER)`` (x >= 0)
 a time's minute          ``date_trunc('minute', t)``     ``strftime('%Y-%m-%d %H:%M:00', t)``
 the later of two values  ``greatest(a, b)``              two-argument ``max(a, b)``
 percentiles              ``percentile_cont`` per group   ordered ``LIMIT 2 OFFSET`` reads
@@ -43,7 +42,6 @@ from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     ColumnElement,
     Float,
     Select,
@@ -178,10 +176,6 @@ class DatabaseDialect(ABC):
         """``end - start`` in seconds (a float) for two datetime columns."""
 
     @abstractmethod
-    def floor_of(self, value: ColumnElement[Any]) -> ColumnElement[int]:
-        """The largest integer not above ``value``, for values of 0 or more."""
-
-    @abstractmethod
     def minute_of(self, moment: ColumnElement[Any]) -> ColumnElement[datetime]:
         """A datetime column cut to its minute, read back as a UTC datetime."""
 
@@ -314,9 +308,6 @@ class PostgresDialect(DatabaseDialect):
     ) -> ColumnElement[float]:
         return cast(func.extract("epoch", end - start), Float)  # numeric since PostgreSQL 14
 
-    def floor_of(self, value: ColumnElement[Any]) -> ColumnElement[int]:
-        return cast(func.floor(value), BigInteger)
-
     def minute_of(self, moment: ColumnElement[Any]) -> ColumnElement[datetime]:
         return func.date_trunc("minute", moment, type_=UTCDateTime())
 
@@ -436,9 +427,6 @@ class SqliteDialect(DatabaseDialect):
         # SQLite's times count to the millisecond, and julian days as doubles
         # are off by microseconds: rounded, a minute is 60.0, not 59.99999.
         return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
-
-    def floor_of(self, value: ColumnElement[Any]) -> ColumnElement[int]:
-        return cast(value, BigInteger)  # truncates toward zero: the floor for x >= 0
 
     def minute_of(self, moment: ColumnElement[Any]) -> ColumnElement[datetime]:
         return func.strftime("%Y-%m-%d %H:%M:00", moment, type_=UTCDateTime())

@@ -96,7 +96,7 @@ def message_groups(session: AsyncSession, campaign_id: int, *where: Any) -> Sele
 def click_groups(session: AsyncSession, campaign: Campaign, *where: Any) -> Select[Any]:
     """The campaign's human clicks matching ``where`` by variant, ``first``
     and minute: found by the campaign's label, held to its messages by ID
-    (another message may carry the same free-text label)."""
+    (another message may carry the same free-text label), test sends aside."""
     m, c = MESSAGES.c, CLICKS.c
     minute = dialect_of(session).minute_of(c.clicked_at).label("minute")
     return (
@@ -106,6 +106,7 @@ def click_groups(session: AsyncSession, campaign: Campaign, *where: Any) -> Sele
             c.campaign == campaign.name,
             c.is_bot.is_(False),
             m.campaign_id == campaign.id,
+            m.is_test.is_(False),
             *where,
         )
         .group_by(m.variant, c.first, minute)
@@ -137,6 +138,7 @@ def response_groups(session: AsyncSession, campaign_id: int, *where: Any) -> Sel
         .where(
             e.type.in_((REPLIED, OPTED_OUT)),
             m.campaign_id == campaign_id,
+            m.is_test.is_(False),
             or_(e.type == OPTED_OUT, since_sent <= REPLY_WINDOW.total_seconds()),
             first,
             *where,
@@ -175,7 +177,7 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
         clicked_now.append(c.clicked_at > previous)
         answered_now.append(e.created_at > previous)
     async with session.begin_nested() as step:
-        if not await _advance(session, campaign.id, previous, cutoff):
+        if not await advance(session, campaign.id, previous, cutoff):
             await step.rollback()
             return False
         rows = [
@@ -231,7 +233,7 @@ async def roll_up(session: AsyncSession, campaign: Campaign, now: datetime) -> b
     return True
 
 
-async def _advance(
+async def advance(
     session: AsyncSession, campaign_id: int, previous: datetime | None, cutoff: datetime
 ) -> bool:
     """Move ``rolled_until`` from ``previous`` to ``cutoff`` unless another

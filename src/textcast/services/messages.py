@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import phone, sms_segments, status
+from textcast import phone, sms_segments, status, storable_text
 from textcast.audience import contacts
 from textcast.config import Settings
 from textcast.context import Context
@@ -306,29 +306,126 @@ MAX_BATCH = 10_000
 class BatchResult:
     accepted: list[tuple[int, int]]  # (row index, message id)
     rejected: list[dict[str, object]]  # {"index", "field", "message"}
+    replayed: frozenset[int] = frozenset()  # indexes answered with an earlier message
+
+
+KEY_FIELD = "idempotency_key"
+KEY_MAX = 200  # as the Idempotency-Key header of POST /messages
 
 
 async def submit_batch(
     settings: Settings, session: AsyncSession, rows: list[object]
 ) -> BatchResult:
-    """Validate each row on its own; queue the good ones in bulk, report the bad by index."""
+    """Validate each row on its own; queue the good ones in bulk, report the bad by index.
+
+    A row may carry an ``idempotency_key``, as one message's Idempotency-Key:
+    a key already used for the same message answers that message again
+    (``replayed``), so a retried batch queues nothing twice; a key used for a
+    different message, or twice in one batch, is a bad row.
+    """
     if len(rows) > MAX_BATCH:
         raise ValidationFailed(
             "messages", f"at most {MAX_BATCH} messages per batch, got {len(rows)}"
         )
+    keys = _row_keys(rows)
+    earlier = await _by_idempotency_keys(session, {key for key in keys.values() if key})
     senders: dict[str | None, tuple[Sender, str]] = {}
     good: list[tuple[int, dict[str, object]]] = []
+    keyed: list[tuple[int, dict[str, object]]] = []
     rejected: list[dict[str, object]] = []
+    replays: list[tuple[int, int]] = []
     for index, raw in enumerate(rows):
         try:
-            good.append((index, await _batch_row(settings, session, raw, senders)))
-        except ValidationFailed as exc:
-            rejected.append({"index": index, "field": exc.field, "message": exc.message})
-    if not good:
-        return BatchResult([], rejected)
-    values = [row for _, row in good]
-    ids = await dialect_of(session).insert_returning_ids(session, MESSAGES, values)
-    await contacts.ensure_many(session, {str(row["to"]) for row in values}, ids=False)
+            key = keys.get(index)
+            row = await _batch_row(settings, session, _without_key(raw), senders, key)
+            if key is None:
+                good.append((index, row))
+            elif key in earlier:
+                replays.append((index, _replay(earlier[key], str(row["request_hash"])).message.id))
+            else:
+                keyed.append((index, row))
+        except (ValidationFailed, Conflict) as exc:
+            field = exc.field if isinstance(exc, ValidationFailed) else KEY_FIELD
+            message = exc.message if isinstance(exc, ValidationFailed) else str(exc)
+            rejected.append({"index": index, "field": field, "message": message})
+    accepted = await _insert_batch(session, good, keyed, rejected, replays)
+    accepted += replays
+    accepted.sort()
+    rejected.sort(key=lambda entry: int(str(entry["index"])))
+    return BatchResult(accepted, rejected, frozenset(index for index, _ in replays))
+
+
+def _row_keys(rows: list[object]) -> dict[int, str | None]:
+    """Each row's idempotency key; a bad or repeated one as ValidationFailed, raised
+    when its row is read."""
+    keys: dict[int, str | None] = {}
+    first: dict[str, int] = {}
+    for index, raw in enumerate(rows):
+        key = raw.get(KEY_FIELD) if isinstance(raw, dict) else None
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= KEY_MAX):
+            key = _BadKey(f"must be a string of 1 to {KEY_MAX} characters")
+        elif isinstance(key, str) and (reason := storable_text.problem(key)):
+            key = _BadKey(reason)
+        elif isinstance(key, str) and key in first:
+            key = _BadKey(f"repeats the idempotency key of row {first[key]} of this batch")
+        elif isinstance(key, str):
+            first[key] = index
+        keys[index] = key
+    return keys
+
+
+class _BadKey(str):
+    """A row key that is refused; its text is the reason."""
+
+
+def _without_key(raw: object) -> object:
+    if isinstance(raw, dict) and KEY_FIELD in raw:
+        return {name: value for name, value in raw.items() if name != KEY_FIELD}
+    return raw
+
+
+async def _by_idempotency_keys(session: AsyncSession, keys: set[str]) -> dict[str, Message]:
+    found: dict[str, Message] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        query = select(Message).where(Message.idempotency_key.in_(chunk))
+        found.update({str(m.idempotency_key): m for m in await session.scalars(query)})
+    return found
+
+
+async def _insert_batch(
+    session: AsyncSession,
+    good: list[tuple[int, dict[str, object]]],
+    keyed: list[tuple[int, dict[str, object]]],
+    rejected: list[dict[str, object]],
+    replays: list[tuple[int, int]],
+) -> list[tuple[int, int]]:
+    """Insert the rows in bulk, keyed ones one by one (a concurrent request may
+    take a key first); their queued events and contacts. (index, id) of each."""
+    accepted: list[tuple[int, int]] = []
+    inserted: list[tuple[int, dict[str, object]]] = []
+    if good:
+        ids = await dialect_of(session).insert_returning_ids(
+            session, MESSAGES, [row for _, row in good]
+        )
+        accepted += [(index, mid) for (index, _), mid in zip(good, ids, strict=True)]
+        inserted += [(mid, row) for (_, row), mid in zip(good, ids, strict=True)]
+    for index, row in keyed:
+        message = await _insert_unless_key_taken(session, **row)
+        if message is None:
+            winner = await _by_idempotency_key(session, str(row["idempotency_key"]))
+            if winner is not None and winner.request_hash == row["request_hash"]:
+                replays.append((index, winner.id))
+            else:
+                reason = "this idempotency key was already used with a different message"
+                rejected.append({"index": index, "field": KEY_FIELD, "message": reason})
+            continue
+        accepted.append((index, message.id))
+        inserted.append((message.id, row))
+    if not inserted:
+        return accepted
+    await contacts.ensure_many(session, {str(row["to"]) for _, row in inserted}, ids=False)
     connection = await session.connection()
     dialect = dialect_of(connection)
     to_db_time = dialect.bind_time
@@ -336,10 +433,10 @@ async def submit_batch(
     queued = event_type(status.QUEUED, "api")
     events = [
         (mid, queued, status.QUEUED, "api", to_db_time(cast(datetime, row["created_at"])))
-        for mid, row in zip(ids, values, strict=True)
+        for mid, row in inserted
     ]
     await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT_COLUMNS, events)
-    return BatchResult([(index, mid) for (index, _), mid in zip(good, ids, strict=True)], rejected)
+    return accepted
 
 
 _QUEUED_EVENT_COLUMNS = ("message_id", "type", "status", "source", "created_at")
@@ -399,12 +496,17 @@ async def _batch_row(
     session: AsyncSession,
     raw: object,
     senders: dict[str | None, tuple[Sender, str]],
+    key: str | None = None,
 ) -> dict[str, object]:
+    # Checked here, not at the API's door: one such row must not refuse the batch.
+    storable_text.check(raw)
+    if isinstance(key, _BadKey):
+        raise ValidationFailed(KEY_FIELD, str(key))
     if isinstance(raw, dict):
-        for key in SINGLE_ONLY_KEYS:
-            if raw.get(key) not in (None, False, {}):
+        for name in SINGLE_ONLY_KEYS:
+            if raw.get(name) not in (None, False, {}):
                 raise ValidationFailed(
-                    key,
+                    name,
                     "batch rows take a body, not templates or click tracking: "
                     "send this one with POST /api/v1/messages, or through a campaign",
                 )
@@ -424,7 +526,9 @@ async def _batch_row(
     body = final_body(request.body, request.append_unsubscribe_text, sender)
     info = validate_content(settings, sender, provider_type, body, media, request.template_id)
     now = utcnow()
+    keyed = {KEY_FIELD: key, "request_hash": request_hash(request)} if key else {}
     return {
+        **keyed,
         "provider_id": sender.provider_id,
         "sender_id": sender.id,
         "to": normalize_cached(request.to, settings.default_region),

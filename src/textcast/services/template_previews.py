@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone as phone_numbers
-from textcast.audience import contacts
+from textcast.audience import contacts, rules, segments
 from textcast.config import Settings
 from textcast.content import templates
 from textcast.content.preview import Preview, preview
@@ -18,6 +19,12 @@ from textcast.db.models import Contact, Sender
 from textcast.errors import ValidationFailed
 from textcast.services import senders as sender_service
 from textcast.tracking import links
+
+# A segment preview renders for its first contacts by ID: enough to catch the
+# long name or the curly quote that pushes a text into another segment, few
+# enough to answer while the editor types.
+SEGMENT_SAMPLE = 10
+MAX_SEGMENT_SAMPLE = 50
 
 
 class SampleContact(BaseModel):
@@ -42,6 +49,17 @@ class PreviewRequest(BaseModel):
     contact: str | None = Field(None, description="a saved contact: id or phone number")
     sample_contact: SampleContact | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="values for data.…")
+    segment: str | None = Field(
+        None,
+        max_length=100,
+        description="a saved segment (name or id): preview for its first `sample_size` contacts",
+    )
+    sample_size: int = Field(
+        SEGMENT_SAMPLE,
+        ge=1,
+        le=MAX_SEGMENT_SAMPLE,
+        description="how many of the segment's contacts",
+    )
 
 
 async def run(session: AsyncSession, settings: Settings, request: PreviewRequest) -> list[Preview]:
@@ -49,13 +67,38 @@ async def run(session: AsyncSession, settings: Settings, request: PreviewRequest
     fields = await _fields(session, request)
     compiled = compile_template(fields.body)
     unsubscribe = await _unsubscribe_text(session, fields)
-    scope, zone = await _recipient(session, settings, request)
     # Tracked links count at the length they will have, not the original's.
     base = links.link_base(settings)
     shorten = (lambda text: links.measure_shortened(text, base)) if fields.click_tracking else None
-    return [
-        preview(compiled, scope, request.data, zone, unsubscribe_text=unsubscribe, shorten=shorten)
-    ]
+
+    def one(scope: Record, zone: ZoneInfo | None) -> Preview:
+        return preview(
+            compiled, scope, request.data, zone, unsubscribe_text=unsubscribe, shorten=shorten
+        )
+
+    if request.segment is not None:
+        sample = await _segment_sample(session, settings, request)
+        return [replace(one(scope, zone), recipient=phone) for phone, scope, zone in sample]
+    return [one(*await _recipient(session, settings, request))]
+
+
+async def _segment_sample(
+    session: AsyncSession, settings: Settings, request: PreviewRequest
+) -> list[tuple[str, Record, ZoneInfo | None]]:
+    """Each of the segment's first contacts, as a template sees it."""
+    if request.contact is not None or request.sample_contact is not None:
+        raise ValidationFailed("segment", "give a segment, a contact or a sample contact, not two")
+    assert request.segment is not None
+    saved = await segments.find(session, request.segment)
+    install_zone = settings.default_time_zone
+    found = await segments.first_contacts(
+        session, rules.parse(saved.rules), install_zone, request.sample_size
+    )
+    sample = []
+    for contact in found:
+        zone = contact.time_zone or install_zone
+        sample.append((contact.phone, scope_of(contact, zone), _zone(zone)))
+    return sample
 
 
 async def _fields(session: AsyncSession, request: PreviewRequest) -> templates.TemplateFields:

@@ -10,7 +10,8 @@ Each also carries its provider's delivery-receipt mapping (see
 :mod:`textcast.providers.generic.receipts`), from its callback documentation.
 Plivo, Exotel and Textlocal are told the per-message receipt URL in the send
 request; MSG91 and BulkSMS call the one URL configured in their dashboards, so
-those receipts are matched by the provider's message ID.
+those receipts are matched by the provider's message ID. Nimbus's answer
+shows no message ID, so its messages stop at "accepted" (no receipts).
 
 Adding a preset: a module beside these (its ``PRESET``), and a line in
 :data:`PRESETS`.
@@ -22,12 +23,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from textcast.errors import ValidationFailed
-from textcast.providers.generic.presets import bulksms, exotel, msg91, plivo, textlocal
+from textcast.providers.generic.presets import bulksms, exotel, msg91, nimbus, plivo, textlocal
 from textcast.providers.generic.presets.spec import Preset
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
-    for preset in (msg91.PRESET, textlocal.PRESET, plivo.PRESET, bulksms.PRESET, exotel.PRESET)
+    for preset in (
+        msg91.PRESET,
+        textlocal.PRESET,
+        plivo.PRESET,
+        bulksms.PRESET,
+        exotel.PRESET,
+        nimbus.PRESET,
+    )
 }
 
 
