@@ -128,6 +128,9 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.locator("[data-opted-out]")).to_have_text("1")
     await expect(page.locator("[data-sendable]")).to_have_text("3")
     await expect(page.locator("[data-text-info]")).to_contain_text("GSM-7 · 1 segment")
+    await expect(page.locator("[data-sample]")).to_contain_text(
+        "Rendered for the segment's first 4 contacts: up to 1 segment, 0 in UCS-2"
+    )
     await expect(page.locator("[data-cost]")).to_have_text("3.00 USD")  # 3 sendable × 1 segment
     await screenshot(page, "campaign-review-desktop")
     await page.get_by_role("button", name="Save draft", exact=True).click()

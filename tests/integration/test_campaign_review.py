@@ -57,9 +57,18 @@ async def test_the_review_counts_phone_numbers_and_segments_and_prices_them(
         missing = await review.audience_numbers(session, settings, {"segment": "nobody"})
         assert "no segment" in missing["error"]
 
-        texts = await review.texts(session, segment)
+        texts = await review.texts(session, settings, segment)
         assert (texts[0]["encoding"], texts[0]["segments"]) == ("UCS-2", 1)
         assert "🌷" in texts[0]["unicode"]
+        # Rendered for the segment's first contacts by the template preview service.
+        assert texts[0]["sample"] == {
+            "sampled": 2,
+            "max_segments": 1,
+            "ucs2": 2,
+            "render_errors": 0,
+            "first_error": None,
+        }
+        assert (await review.texts(session, settings, phones))[0]["sample"] is None
         assert await review.estimated_cost(session, settings, segment, by_segment, texts) is None
         settings.segment_prices = {"*": 0.5, "twilio-sim:US": 2.0}
         cost = await review.estimated_cost(session, settings, phones, numbers, texts)

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone, sms_segments
 from textcast.audience import rules, segments
 from textcast.config import Settings
 from textcast.content import templates
+from textcast.content.preview import worst_case
+from textcast.content.templates import TemplateFields
 from textcast.db.models import Provider
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import senders as sender_service
+from textcast.services import template_previews
 from textcast.services.campaign_stats import price_of
+from textcast.services.template_previews import PreviewRequest
 
 
 async def audience_numbers(
@@ -80,9 +85,12 @@ async def _phone_numbers(
     }
 
 
-async def texts(session: AsyncSession, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each text the campaign sends (its one text, or every variant's), as
-    written: segments and encoding before personalisation."""
+async def texts(
+    session: AsyncSession, settings: Settings, data: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each text the campaign sends (its one text, or every variant's): as
+    written (segments, encoding), and, for a saved segment, the worst case
+    over its first contacts rendered as they will get it."""
     arms = data["variants"] or [
         {"name": None, "template": data["template"], "body": data["body"], "percent": 100}
     ]
@@ -103,9 +111,39 @@ async def texts(session: AsyncSession, data: dict[str, Any]) -> list[dict[str, A
                 "characters": info.characters,
                 "unicode": sms_segments.non_gsm7(body or ""),
                 "personalised": "{{" in (body or ""),
+                "sample": await _sample(session, settings, data, arm["template"], body),
             }
         )
     return found
+
+
+async def _sample(
+    session: AsyncSession,
+    settings: Settings,
+    data: dict[str, Any],
+    template: str | None,
+    body: str | None,
+) -> dict[str, Any] | None:
+    """The template preview service's worst case over the segment's first
+    contacts (None for an audience that is no saved segment)."""
+    segment = (data.get("audience") or {}).get("segment")
+    if segment is None or (template is None and not body):
+        return None
+    try:
+        draft = None
+        if template is None:
+            draft = TemplateFields(
+                body=body or "", sender=data["sender"], click_tracking=data["click_tracking"]
+            )
+        request = PreviewRequest(template=template, draft=draft, segment=str(segment))
+        previews = await template_previews.run(session, settings, request)
+    except (ValidationFailed, NotFound, ValidationError) as exc:
+        return {"error": getattr(exc, "message", str(exc))}
+    failed = next((p for p in previews if p.error), None)
+    return {
+        **worst_case(previews),
+        "first_error": f"{failed.recipient}: {failed.error}" if failed else None,
+    }
 
 
 async def estimated_cost(
@@ -129,7 +167,9 @@ async def estimated_cost(
         return None
     row = await session.get(Provider, sender.provider_id)
     provider = row.name if row is not None else ""
-    segments_each = max(t["segments"] for t in found_texts)
+    segments_each = max(
+        max(t["segments"], (t["sample"] or {}).get("max_segments") or 0) for t in found_texts
+    )
     held_out = (100 - int(data["control_percent"] or 0)) / 100
     # The price per country, weighted by where the audience's known contacts are.
     countries = numbers["by_country"] or [{"country": "ZZ", "count": 1}]
