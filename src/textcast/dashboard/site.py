@@ -11,6 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textcast.dashboard import auth, errors
+from textcast.dashboard.pages import campaign_wizard as wizard
+from textcast.dashboard.pages import campaigns as campaign_pages
 from textcast.dashboard.pages import (
     contact_edit,
     contact_files,
@@ -27,6 +29,7 @@ from textcast.dashboard.pages import (
     settings,
     webhooks,
 )
+from textcast.dashboard.pages import provider_stats as provider_stats_page
 
 AREAS = (
     overview,
@@ -43,6 +46,9 @@ AREAS = (
     senders,
     webhooks,
     settings,
+    wizard,  # before campaign_pages: /campaigns/new is no campaign ID
+    campaign_pages,
+    provider_stats_page,
 )
 STATIC = Path(__file__).parent / "static"
 

@@ -55,7 +55,8 @@
   // Charts: <div class="chart" data-chart="#json-id"> drawn with the vendored uPlot.
   function drawCharts() {
     if (typeof uPlot === "undefined") return;
-    document.querySelectorAll("[data-chart]").forEach(function (box) {
+    document.querySelectorAll("[data-chart]:not([data-drawn])").forEach(function (box) {
+      box.setAttribute("data-drawn", "");
       var data = JSON.parse(document.querySelector(box.getAttribute("data-chart")).textContent);
       var palette = ["#1f4fc4", "#146c3f", "#b03022", "#7d5200", "#6b3fa0", "#0f6e7a", "#545c6e"];
       var series = [{}].concat(data.series.map(function (s, i) {
@@ -65,12 +66,16 @@
       box.innerHTML = "";
       var opts = { width: box.clientWidth, height: 260, series: series,
                    scales: { x: { time: true } }, axes: [{}, { label: "events" }] };
-      var plot = new uPlot(opts, values, box);
-      window.addEventListener("resize", function () {
-        plot.setSize({ width: box.clientWidth, height: 260 });
-      });
+      box.plot = new uPlot(opts, values, box);
     });
   }
+  window.addEventListener("resize", function () {
+    document.querySelectorAll("[data-drawn]").forEach(function (box) {
+      if (box.plot) box.plot.setSize({ width: box.clientWidth, height: 260 });
+    });
+  });
   // Deferred scripts (uPlot among them) have all run by DOMContentLoaded.
   document.addEventListener("DOMContentLoaded", drawCharts);
+  // A chart inside a part htmx redraws (a running campaign's Stats tab) is drawn again.
+  document.addEventListener("htmx:afterSettle", drawCharts);
 })();
