@@ -339,3 +339,30 @@ async def test_the_runner_starts_a_scheduled_campaign_at_its_time_and_pauses_on_
     assert campaign.status_reason is not None and "60.0% of the last 500 sends failed" in (
         campaign.status_reason
     )
+
+    # Resumed once the cause is fixed, it is judged on what it sends from now
+    # on: the failures that paused it do not pause it again.
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        await service.resume(session, campaign)
+        assert campaign.failures_counted_after == max(ids)
+    async with ctx.session() as session:
+        assert await fanout.failure_rate(session, campaign_id, max(ids)) is None
+        assert await fanout.failure_rate(session, campaign_id) == 60.0
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.next_batch_at = None
+    assert await runner.claim(ctx, "w1") == campaign_id
+    await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "sending", campaign.status_reason
+        assert campaign.queued == 10
+        later = list(await session.scalars(select(Message.id).where(Message.id > max(ids))))
+        for message_id in later:  # all five made since the resume fail
+            message = await session.get(Message, message_id)
+            assert message is not None
+            message.status = "failed"
+    async with ctx.session() as session:
+        assert await fanout.failure_rate(session, campaign_id, max(ids)) == 100.0

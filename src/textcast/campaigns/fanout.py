@@ -429,18 +429,26 @@ async def waiting_messages(session: AsyncSession, campaign_id: int, limit: int) 
     return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
 
 
-async def failure_rate(session: AsyncSession, campaign_id: int, queued: int) -> float | None:
+async def failure_rate(
+    session: AsyncSession, campaign_id: int, after_message_id: int | None = None
+) -> float | None:
     """The share (%) failed of the campaign's last :data:`FAILURE_WINDOW`
-    finished messages; None until that many (or every message) finished."""
+    finished messages (made after ``after_message_id``, when given); None
+    until that many (or every such message) finished."""
+    mine = [Message.campaign_id == campaign_id]
+    if after_message_id is not None:
+        mine.append(Message.id > after_message_id)
     rows = list(
         await session.scalars(
             select(Message.status)
-            .where(Message.campaign_id == campaign_id, Message.status.in_(status.FINAL))
+            .where(*mine, Message.status.in_(status.FINAL))
             .order_by(Message.id.desc())
             .limit(FAILURE_WINDOW)
         )
     )
-    if not rows or len(rows) < min(FAILURE_WINDOW, queued):
+    made = select(Message.id).where(*mine).limit(FAILURE_WINDOW).subquery()
+    counted = int(await session.scalar(select(func.count()).select_from(made)) or 0)
+    if not rows or len(rows) < counted:
         return None
     return 100.0 * sum(1 for s in rows if s in FAILED_STATUSES) / len(rows)
 

@@ -246,7 +246,7 @@ async def _failure_pause(ctx: Context, campaign_id: int, limit: float) -> bool:
         campaign = await session.get(Campaign, campaign_id, populate_existing=True)
         if campaign is None or campaign.status != lifecycle.SENDING:
             return True
-        rate = await fanout.failure_rate(session, campaign_id, campaign.queued)
+        rate = await fanout.failure_rate(session, campaign_id, campaign.failures_counted_after)
         if rate is None or rate <= limit:
             return False
         campaign.status = lifecycle.PAUSED

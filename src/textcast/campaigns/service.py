@@ -409,6 +409,9 @@ async def resume(session: AsyncSession, campaign: Campaign) -> Campaign:
     campaign.status = lifecycle.SCHEDULED if not_yet else lifecycle.SENDING
     campaign.status_reason = None
     campaign.next_batch_at = None
+    campaign.failures_counted_after = await session.scalar(
+        select(func.max(Message.id)).where(Message.campaign_id == campaign.id)
+    )
     campaign.updated_at = now
     await session.flush()
     return campaign

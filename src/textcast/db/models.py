@@ -682,6 +682,10 @@ class Campaign(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     next_batch_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The failure-rate check counts only messages after this one: set on
+    # resume, so a campaign resumed once its cause is fixed is judged on what
+    # it sends from then on, not paused again by the failures that paused it.
+    failures_counted_after: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class CampaignRecipient(Base):

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_expires_at", AT, nullable=True),
         sa.Column("next_batch_at", AT, nullable=True),
+        sa.Column("failures_counted_after", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["sender_id"], ["senders.id"]),
         sa.ForeignKeyConstraint(["template_id"], ["templates.id"]),
         sa.PrimaryKeyConstraint("id"),
