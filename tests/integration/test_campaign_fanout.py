@@ -26,6 +26,7 @@ from textcast.db.models import (
     Sender,
     ShortLink,
 )
+from textcast.services import events
 from textcast.services.providers import create_provider
 
 OPEN_ALL_DAY = {"off": True, "follow_law": False}
@@ -274,6 +275,22 @@ async def test_control_group_and_variants(ctx: Context) -> None:
     assert len(links) == len(by_variant["a"])
     assert {link.campaign for link in links} == {"c"}
     assert {link.message_id for link in links} == {m.id for m in by_variant["a"]}
+    # Each message's events (what the events API and outgoing webhooks send)
+    # name the campaign object and the variant the recipient got.
+    async with ctx.session() as session:
+        event_ids = list(
+            await session.scalars(
+                select(MessageEvent.id).where(MessageEvent.message_id.in_([m.id for m in messages]))
+            )
+        )
+        shown = await events.by_ids(session, event_ids)
+    variant_of = {m.id: m.variant for m in messages}
+    assert len(shown) == len(messages)
+    assert all(
+        (e["campaign"], e["campaign_id"], e["variant"])
+        == ("c", campaign_id, variant_of[e["message_id"]])
+        for e in shown.values()
+    )
 
 
 async def test_opted_out_and_invalid_numbers_are_skipped_in_sql(ctx: Context) -> None:

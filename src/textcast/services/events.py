@@ -98,6 +98,8 @@ def _query() -> Any:  # a Select of the event and its joined columns
             Contact.id.label("contact"),
             Contact.phone.label("to"),
             Message.campaign,
+            Message.campaign_id,
+            Message.variant,
             Message.automation,
         )
     )
@@ -185,6 +187,10 @@ def view(row: Any) -> dict[str, Any]:
         "sender_id": row.sender,
         "provider_id": row.provider,
         "campaign": row.campaign,
+        # A campaign's message: the campaign object and the A/B variant it got
+        # (None for a single-text campaign and for labelled API messages).
+        "campaign_id": row.campaign_id,
+        "variant": row.variant,
         "automation": row.automation,
         "error_code": event.error_code,
         "detail": event.detail,
