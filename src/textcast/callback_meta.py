@@ -2,7 +2,8 @@
 
 Format: ``v2.<payload>.<signature>``. ``payload`` is unpadded base64url of a
 compact JSON object: ``m`` message ID, ``s`` sender ID, and when known ``c``
-contact ID, ``cp`` campaign, ``au`` automation. ``signature`` is the first 16
+contact ID, ``cp`` campaign, ``va`` the campaign's A/B variant, ``au``
+automation. ``signature`` is the first 16
 hex digits of HMAC-SHA256(provider webhook secret, "v2.<payload>").
 
 Twilio hands the URL back untouched and a customer's relay forwards it, so a
@@ -40,6 +41,7 @@ class Meta:
     contact_id: int | None = None
     campaign: str | None = None
     automation: str | None = None
+    variant: str | None = None
 
 
 def _signature(secret: str, payload: str) -> str:
@@ -82,14 +84,15 @@ def sign_meta(
     contact_id: int | None = None,
     campaign: str | None = None,
     automation: str | None = None,
+    variant: str | None = None,
 ) -> str:
-    if campaign is None and automation is None:
+    if campaign is None and automation is None and variant is None:
         # The usual send, numbers only: the JSON json.dumps would write, without it.
         contact = "" if contact_id is None else f',"c":{int(contact_id)}'
         text = f'{{"m":{int(message_id)},"s":{int(sender_id)}{contact}}}'
     else:
         fields: dict[str, Any] = {"m": message_id, "s": sender_id}
-        optional = {"c": contact_id, "cp": campaign, "au": automation}
+        optional = {"c": contact_id, "cp": campaign, "va": variant, "au": automation}
         fields.update({k: v for k, v in optional.items() if v is not None})
         text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     payload = f"{VERSION}.{base64.urlsafe_b64encode(text.encode()).rstrip(b'=').decode()}"
@@ -135,6 +138,7 @@ def _decode(payload: str) -> Meta | None:
         contact_id=contact if isinstance(contact, int) else None,
         campaign=_text(fields.get("cp")),
         automation=_text(fields.get("au")),
+        variant=_text(fields.get("va")),
     )
 
 

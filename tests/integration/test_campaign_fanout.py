@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from textcast.audience import contacts, suppressions
+from textcast.callback_meta import sign_meta, verify_meta
 from textcast.campaigns import fanout, runner, service
 from textcast.campaigns.materialise import bucket_of, materialise
 from textcast.campaigns.spec import CampaignIn
@@ -26,6 +27,7 @@ from textcast.db.models import (
     Sender,
     ShortLink,
 )
+from textcast.dispatch import claims
 from textcast.services import events
 from textcast.services.providers import create_provider
 
@@ -286,6 +288,13 @@ async def test_control_group_and_variants(ctx: Context) -> None:
         shown = await events.by_ids(session, event_ids)
     variant_of = {m.id: m.variant for m in messages}
     assert len(shown) == len(messages)
+    # The dispatcher's claim carries the variant into the signed callback meta.
+    async with ctx.session() as session:
+        taken = await claims.claim(session, worker="w", limit=1000, lease_seconds=60)
+    assert {c.id: c.variant for c in taken} == variant_of
+    token = sign_meta("k", taken[0].id, taken[0].sender_id, campaign="c", variant=taken[0].variant)
+    decoded = verify_meta("k", token)
+    assert decoded is not None and decoded.variant == variant_of[taken[0].id]
     assert all(
         (e["campaign"], e["campaign_id"], e["variant"])
         == ("c", campaign_id, variant_of[e["message_id"]])

@@ -13,6 +13,8 @@ from textcast.callback_meta import Meta, sign_meta, verify_meta, with_meta
 def test_meta_round_trips_and_resists_tampering() -> None:
     token = sign_meta("secret", 42, 7, contact_id=9, campaign="spring.sale ✓", automation=None)
     assert verify_meta("secret", token) == Meta(42, 7, contact_id=9, campaign="spring.sale ✓")
+    with_variant = sign_meta("secret", 42, 7, campaign="spring", variant="b")
+    assert verify_meta("secret", with_variant) == Meta(42, 7, campaign="spring", variant="b")
     assert verify_meta("other-secret", token) is None
     version, _, signature = token.split(".")
     other = sign_meta("secret", 43, 7).split(".")[1]

@@ -133,6 +133,7 @@ def outbound_message(
         contact_id=message.contact_id,
         campaign=message.campaign,
         automation=message.automation,
+        variant=message.variant,
     )
     callback = with_meta(base, meta)
     return OutboundMessage(

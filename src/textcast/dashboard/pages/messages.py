@@ -89,6 +89,7 @@ async def _callback_url(me: CanRead, message: Message) -> str | None:
         contact_id=contact_id,
         campaign=message.campaign,
         automation=message.automation,
+        variant=message.variant,
     )
     return with_meta(base, meta)
 
