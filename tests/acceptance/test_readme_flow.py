@@ -162,6 +162,15 @@ def test_cli_engagement_commands(demo: dict[str, Any]) -> None:
     assert rule.returncode == 0, rule.stderr
     listed = cli(demo, "keywords", "list")
     assert "HOURS" in listed.stdout
+    rule_id = str(json.loads(cli(demo, "keywords", "list", "--json").stdout)[0]["id"])
+    changed = cli(
+        demo, "keywords", "update", rule_id, "HOURS", "--provider", "simulator",
+        "--reply", "8-6", "--json",
+    )  # fmt: skip
+    assert changed.returncode == 0 and json.loads(changed.stdout)["reply"] == "8-6", changed.stderr
+    built_in = cli(demo, "keywords", "update", rule_id, "STOP", "--provider", "simulator")
+    assert built_in.returncode == 2 and "built-in" in built_in.stderr, built_in.stderr
+    assert "Traceback" not in built_in.stderr
 
     added = cli(demo, "suppressions", "add", "+14155552673", "--provider", "simulator", "--json")
     assert added.returncode == 0 and json.loads(added.stdout)["added"] is True

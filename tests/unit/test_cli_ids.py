@@ -22,6 +22,8 @@ BEYOND_64_BITS = "99999999999999999999"
         ["events", "--message", BEYOND_64_BITS],
         ["events", "--after-id", BEYOND_64_BITS],
         ["keywords", "remove", BEYOND_64_BITS],
+        ["keywords", "update", BEYOND_64_BITS, "HOURS", "--provider", "x"],
+        ["webhooks", "redeliver", "1", BEYOND_64_BITS],
         ["suppressions", "list", "--before-id", BEYOND_64_BITS],
         ["messages", "list", "--before-id", BEYOND_64_BITS],
         ["webhooks", "remove", BEYOND_64_BITS],

@@ -227,13 +227,20 @@ def list_keywords(as_json: bool = JsonOption) -> None:
     emit(run(action), as_json, table=table)
 
 
+# What a keyword rule is made of, the same for `add` and `update`.
+RuleProvider = typer.Option(..., help="Provider name or ID.")
+RuleReply = typer.Option(None, help="The auto-reply (or opt-out confirmation).")
+RuleAction = typer.Option("reply", "--action", help="reply, opt_out or opt_in")
+RuleSender = typer.Option(None, help="Only for this sender (name or ID).")
+
+
 @keywords_app.command("add")
 def add_keyword(
     keyword: str,
-    provider: str = typer.Option(..., help="Provider name or ID."),
-    reply: str | None = typer.Option(None, help="The auto-reply (or opt-out confirmation)."),
-    action_name: str = typer.Option("reply", "--action", help="reply, opt_out or opt_in"),
-    sender: str | None = typer.Option(None, help="Only for this sender (name or ID)."),
+    provider: str = RuleProvider,
+    reply: str | None = RuleReply,
+    action_name: str = RuleAction,
+    sender: str | None = RuleSender,
     as_json: bool = JsonOption,
 ) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
@@ -250,10 +257,10 @@ def add_keyword(
 def update_keyword(
     rule_id: int = IdArgument,
     keyword: str = typer.Argument(..., help="The keyword, as the rule should now read."),
-    provider: str = typer.Option(..., help="Provider name or ID."),
-    reply: str | None = typer.Option(None, help="The auto-reply (or opt-out confirmation)."),
-    action_name: str = typer.Option("reply", "--action", help="reply, opt_out or opt_in"),
-    sender: str | None = typer.Option(None, help="Only for this sender (name or ID)."),
+    provider: str = RuleProvider,
+    reply: str | None = RuleReply,
+    action_name: str = RuleAction,
+    sender: str | None = RuleSender,
     as_json: bool = JsonOption,
 ) -> None:
     """Replace a rule's keyword, scope, action and reply (checked as `add` checks)."""
