@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, text, update
@@ -32,7 +29,7 @@ from textcast.campaigns.materialise import materialise
 from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
-from textcast.jobs.imports import _first_of  # the same wait as the import runner's
+from textcast.jobs.leased import LeasedRunner
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -46,34 +43,23 @@ class LeaseLost(Exception):
     """Another process holds the campaign now, or it stopped sending."""
 
 
-class CampaignRunner:
+class CampaignRunner(LeasedRunner):
+    name = "campaign runner"
+
     def __init__(
         self,
         ctx: Context,
         poll_interval: float = 1.0,
         queue_ahead: int | None = fanout.QUEUE_AHEAD,
     ) -> None:
-        self._ctx = ctx
-        self._poll_interval = poll_interval
+        super().__init__(ctx, poll_interval)
         self._queue_ahead = queue_ahead
-        self._wake = asyncio.Event()
-        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
-    def wake(self) -> None:
-        """A campaign was launched or resumed: look now."""
-        self._wake.set()
+    async def claim(self) -> int | None:
+        return await claim(self._ctx, self.owner)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                campaign_id = await claim(self._ctx, self.owner)
-                if campaign_id is not None:
-                    await drive(self._ctx, campaign_id, self.owner, self._queue_ahead, stop)
-                    continue
-            except Exception:  # one bad campaign or a database blip must not stop the runner
-                log.exception("campaign runner")
-            await _first_of(stop, self._wake, self._poll_interval)
+    async def work(self, job_id: int, stop: asyncio.Event) -> None:
+        await drive(self._ctx, job_id, self.owner, self._queue_ahead, stop)
 
 
 def _due(now: datetime) -> object:
