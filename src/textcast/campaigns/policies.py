@@ -76,6 +76,14 @@ def installation_caps(settings: Settings) -> list[FrequencyCap]:
     return caps
 
 
+def check_settings(settings: Settings) -> None:
+    """Read the installation's caps and quiet hours once, at start-up: a
+    setting that cannot be read is refused then, naming it, not when the
+    first campaign is saved or fanned out."""
+    installation_caps(settings)
+    quiet_hours(settings, None)
+
+
 def campaign_caps(settings: Settings, own: list[Any] | None, category: str) -> list[FrequencyCap]:
     """Every cap binding the campaign's messages: the installation's, then its own."""
     base = installation_caps(settings)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from textcast.campaigns import policies
 from textcast.config import Settings
 from textcast.context import Context
 from textcast.db import migrate
@@ -51,12 +54,28 @@ def id_option(help: str) -> Any:
 
 
 def load_settings() -> Settings:
+    """The settings, or exit 2 naming the one that is wrong (invalid input, as
+    the README says): a bad value, one the environment cannot decode (JSON
+    for a mapping), or a campaign default that cannot be read."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         name = f"TEXTCAST_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
-        fail(f"bad setting {name}: {first['msg']}", code=2)  # invalid input, as the README says
+        fail(f"bad setting {name}: {first['msg']}", code=2)
+    except SettingsError as exc:
+        found = _UNDECODABLE.search(str(exc))
+        name = f"TEXTCAST_{found.group(1).upper()}" if found else "settings"
+        fail(f"bad setting {name}: cannot be read (a mapping is written as JSON)", code=2)
+    try:
+        policies.check_settings(settings)
+    except ValidationFailed as exc:
+        fail(f"bad setting {exc.field}: {exc.message}", code=2)
+    return settings
+
+
+# pydantic-settings names the field whose raw value it could not decode.
+_UNDECODABLE = re.compile(r'field "(\w+)"')
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
