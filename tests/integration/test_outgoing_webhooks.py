@@ -188,6 +188,15 @@ async def test_type_filter_and_api(
     assert [(a["attempt"], a["response_status"]) for a in detail["history"]] == [(1, 200)]
     status, body = await api(http, "GET", f"{url}/{endpoint_id}/deliveries/999999", server.headers)
     assert status == 404 and "no delivery 999999" in json.dumps(body), body
+
+    # Redelivered over the API: the same event goes again, as attempt 2.
+    status, again = await api(http, "POST", f"{delivery_url}/redeliver", server.headers)
+    assert (status, again["status"]) == (200, "pending"), again
+    await eventually(lambda: _received_twice(receiver), timeout=15)
+    assert receiver.received[0][1] == receiver.received[1][1]
+    missing = f"{url}/{endpoint_id}/deliveries/999999/redeliver"
+    status, body = await api(http, "POST", missing, server.headers)
+    assert status == 404 and "no delivery 999999" in json.dumps(body), body
     status, _ = await api(http, "DELETE", f"{url}/{endpoint_id}", server.headers)
     assert status == 200
     status, _ = await api(http, "GET", f"{url}/{endpoint_id}", server.headers)
@@ -196,6 +205,10 @@ async def test_type_filter_and_api(
 
 async def _received(receiver: Receiver) -> bool:
     return bool(receiver.received)
+
+
+async def _received_twice(receiver: Receiver) -> bool:
+    return len(receiver.received) >= 2
 
 
 async def test_each_delivery_names_its_event_type_in_a_header(
