@@ -392,3 +392,48 @@ async def test_the_runner_starts_a_scheduled_campaign_at_its_time_and_pauses_on_
             message.status = "failed"
     async with ctx.session() as session:
         assert await fanout.failure_rate(session, campaign_id, max(ids)) == 100.0
+
+
+async def test_messages_are_held_to_the_senders_rules_as_any_message_is(ctx: Context) -> None:
+    """A sender that needs a template ID gets none from an inline text, and a
+    text past Twilio's length or the segment limit cannot go: each recipient
+    is skipped saying so, as ``POST /api/v1/messages`` would refuse the same
+    message."""
+    await add_provider(ctx)
+    await add_contacts(
+        ctx,
+        [
+            ("+14155550001", {"a": "x" * 900, "b": "y" * 900}, None),
+            ("+14155550002", {}, None),
+            ("+14155550003", {"a": "’" * 700}, None),
+        ],
+    )
+    campaign_id = await launch(
+        ctx, body="{{ contact.a | default('short') }}{{ contact.b | default('') }}"
+    )
+    now = at("2026-06-01T15:00:00")
+    await choose(ctx, campaign_id, now)
+    await fan_out(ctx, campaign_id, now)
+    got = {
+        p: (r.status, r.reason, r.detail) for p, r in (await recipients(ctx, campaign_id)).items()
+    }
+    # Twilio's 1,600 characters, then the segment limit (700 UCS-2 characters: 11).
+    assert got["+14155550001"] == (
+        "skipped",
+        "render_error",
+        "Twilio accepts at most 1600 characters",
+    )
+    status, reason, detail = got["+14155550003"]
+    assert (status, reason) == ("skipped", "render_error")
+    assert detail is not None and "is 11 segments long; the limit is 10" in detail
+    assert got["+14155550002"][:2] == ("queued", None)
+
+    async with ctx.session() as session:
+        sender = (await session.scalars(select(Sender))).one()
+        sender.template_id_required = True
+    second = await launch(ctx, name="dlt", body="Hello")
+    await choose(ctx, second, now)
+    await fan_out(ctx, second, now)
+    got = {p: (r.status, r.reason, r.detail) for p, r in (await recipients(ctx, second)).items()}
+    assert {(s, r) for s, r, _ in got.values()} == {("skipped", "render_error")}
+    assert all("requires a template ID" in (d or "") for _, _, d in got.values())

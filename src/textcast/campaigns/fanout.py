@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import sms_segments, status
+from textcast import status
 from textcast.audience import time_zones
 from textcast.audience.segment_sql import CONTACTS
 from textcast.campaigns import lifecycle, policies
@@ -50,6 +50,7 @@ from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import QuietHours
 from textcast.services import senders as sender_service
+from textcast.services.messages import validate_content
 from textcast.tracking import link_store, links
 
 BATCH = 1000
@@ -83,7 +84,7 @@ class Plan:
     expires_at: datetime | None
     throttle: int | None
     install_zone: str
-    max_segments: int
+    settings: Settings
 
     @property
     def quiet_never(self) -> bool:
@@ -119,7 +120,7 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         expires_at=campaign.expires_at,
         throttle=campaign.throttle_per_minute,
         install_zone=settings.default_time_zone,
-        max_segments=settings.max_segments,
+        settings=settings,
     )
 
 
@@ -290,9 +291,13 @@ def _decide(
     if not text.strip():
         skip("render_error", "the text came out empty")
         return
-    info = sms_segments.analyze(text)
-    if info.segments > p.max_segments:
-        skip("render_error", f"{info.segments} segments; the limit is {p.max_segments}")
+    template_id = version.provider_template_id if version is not None else None
+    try:
+        # The rule every message is held to: the segment limit, Twilio's 1,600
+        # characters, a sender that needs a template ID.
+        info = validate_content(p.settings, p.sender, p.provider_type, text, [], template_id)
+    except ValidationFailed as exc:
+        skip("render_error", exc.message)
         return
     batch.queued_recipients.append(row.id)
     batch.minted.append((row.contact_id, minted))
@@ -303,7 +308,7 @@ def _decide(
             "to": row.phone,
             "body": text,
             "media_urls": [],
-            "template_id": version.provider_template_id if version is not None else None,
+            "template_id": template_id,
             "campaign": p.name,
             "campaign_id": p.campaign_id,
             "variant": row.variant,
