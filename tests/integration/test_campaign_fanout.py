@@ -437,3 +437,82 @@ async def test_messages_are_held_to_the_senders_rules_as_any_message_is(ctx: Con
     got = {p: (r.status, r.reason, r.detail) for p, r in (await recipients(ctx, second)).items()}
     assert {(s, r) for s, r, _ in got.values()} == {("skipped", "render_error")}
     assert all("requires a template ID" in (d or "") for _, _, d in got.values())
+
+
+async def test_batches_read_ahead_pass_over_the_batch_being_written(
+    ctx: Context, monkeypatch: Any
+) -> None:
+    """The runner reads the next batch while one is written: across many small
+    batches every recipient is made exactly once, in one run of the runner."""
+    monkeypatch.setattr(fanout, "BATCH", 7)
+    await add_provider(ctx)
+    people = [(f"+1415555{i:04d}", {"first_name": f"N{i % 3}"}, None) for i in range(50)]
+    await add_contacts(ctx, people)
+    campaign_id = await launch(
+        ctx, body="Hi {{ contact.first_name }} https://shop.example/a", click_tracking=True
+    )
+    started = await runner_batches(ctx, campaign_id)
+    assert started > 0  # the read-ahead was used, not only batches read in the transaction
+    async with ctx.session() as session:
+        made = list(
+            await session.scalars(select(Message.to).where(Message.campaign_id == campaign_id))
+        )
+        links = await session.scalar(select(func.count()).select_from(ShortLink))
+        campaign = await session.get(Campaign, campaign_id)
+    assert sorted(made) == sorted(phone for phone, _, _ in people)  # each once
+    assert links == 50
+    assert campaign is not None and (campaign.queued, campaign.status) == (50, "sending")
+    found = await recipients(ctx, campaign_id)
+    assert {r.status for r in found.values()} == {"queued"}
+
+
+async def runner_batches(ctx: Context, campaign_id: int) -> int:
+    """Drive the campaign once; how many batches came from the read-ahead."""
+    from textcast.campaigns import read_ahead
+
+    taken = 0
+    original = read_ahead.ReadAhead.take
+
+    async def counted(self: read_ahead.ReadAhead) -> fanout.Prepared | None:
+        nonlocal taken
+        batch = await original(self)
+        taken += batch is not None
+        return batch
+
+    read_ahead.ReadAhead.take = counted  # type: ignore[method-assign]
+    try:
+        assert await runner.claim(ctx, "w1") == campaign_id
+        await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+    finally:
+        read_ahead.ReadAhead.take = original  # type: ignore[method-assign]
+    return taken
+
+
+async def test_a_batch_whose_recipients_moved_is_not_written(ctx: Context) -> None:
+    """A batch decided on recipients settled since (by anyone) must not be
+    written: its transaction rolls back whole and nothing is sent twice."""
+    await add_provider(ctx)
+    await add_contacts(ctx, [(f"+1415555{i:04d}", {}, None) for i in range(5)])
+    campaign_id = await launch(ctx)
+    now = datetime.now(UTC)
+    await choose(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        plan = await fanout.plan(ctx.settings, session, campaign)
+        rows = await fanout.due(session, plan, now)
+        # The next batch passes over one being written, by position and by ID.
+        rest = await fanout.due(session, plan, now, passing_over={r.id for r in rows[:2]})
+    assert [r.id for r in rest] == [r.id for r in rows[2:]]
+    stale = fanout.prepare(plan, rows, now)
+    async with ctx.write_session() as session:  # the same recipients, made meanwhile
+        assert (await fanout.run_batch(session, plan, now)).queued == 5
+    try:
+        async with ctx.write_session() as session:
+            await fanout.commit(session, plan, stale, now)
+    except fanout.RecipientsMoved:
+        pass
+    else:
+        raise AssertionError("a stale batch was written")
+    async with ctx.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 5

@@ -1,30 +1,35 @@
 """Turning a campaign's due recipients into messages, one batch per transaction.
 
-A batch reads at most :data:`BATCH` pending recipients due now (with their
-contacts), decides each one — quiet hours (defer or skip), expiry, frequency
-caps, rendering — and writes the messages, their ``message.queued`` events,
-their tracked links and the recipients' new states in the same transaction.
-So a batch is all or nothing: a process killed mid-batch leaves the
-recipients pending, and the next run makes them once.
+A batch is at most :data:`BATCH` pending recipients due now (with their
+contacts), read by :func:`due`. :func:`prepare` decides what can be decided
+without holding anything — quiet hours (defer or skip), expiry, rendering,
+links, the content rule — and :func:`commit` finishes it in the writing
+transaction: the frequency caps, then the messages, their ``message.queued``
+events, their tracked links and the recipients' new states. So a batch is
+all or nothing: a process killed mid-batch leaves the recipients pending,
+and the next run makes them once. The runner reads and prepares the next
+batch while one is written (:mod:`textcast.campaigns.read_ahead`).
 
-Frequency caps are counted in that transaction with the contacts locked
+Frequency caps are counted in the commit with the contacts locked
 (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite has one writer, which the
 batch takes with its first statement), so two campaigns fanning out on two
 workers cannot both pass a cap for the same contact.
 
-Memory is one batch's worth, whatever the campaign's size.
+Memory is two batches' worth, whatever the campaign's size, and the texts
+already measured (:data:`MAX_SHAPES` at most).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, exists, func, select, update
+from sqlalchemy import BigInteger, String, Table, Text, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -35,13 +40,15 @@ from textcast.campaigns.service import Arm, arms, cancel_waiting_messages
 from textcast.config import Settings
 from textcast.content.preview import finish
 from textcast.content.render import Compiled, RenderError, compile_template, contact_scope
-from textcast.db.dialect import dialect_of
+from textcast.db import bulk
+from textcast.db.dialect import DIALECTS, DatabaseDialect, dialect_of
 from textcast.db.models import (
     Campaign,
     CampaignRecipient,
     Message,
     MessageEvent,
     Sender,
+    UTCDateTime,
     event_type,
 )
 from textcast.errors import ValidationFailed
@@ -51,6 +58,7 @@ from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import QuietHours
 from textcast.services import senders as sender_service
 from textcast.services.messages import validate_content
+from textcast.sms_segments import SegmentInfo
 from textcast.tracking import link_store, links
 
 BATCH = 1000
@@ -65,6 +73,39 @@ FAILED_STATUSES = (status.FAILED, status.UNDELIVERED)
 WAITING_STATUSES = (status.QUEUED, status.DISPATCHING)
 _CALENDAR_REACH = {"day": timedelta(days=2), "week": timedelta(days=8), "month": timedelta(days=32)}
 _QUEUED_EVENT = ("message_id", "type", "status", "source", "created_at")
+
+
+def _recipient_updates(dialect: DatabaseDialect) -> dict[str, tuple[Any, Any]]:
+    """For each way a batch settles its recipients, the batch as one table and
+    one UPDATE taking it whole (see :meth:`DatabaseDialect.batch_rows`): an
+    executemany costs SQLAlchemy a bound row, and the server a statement, per
+    recipient. Only a pending recipient is changed: the caller counts them."""
+    r = RECIPIENTS.c
+    shapes: dict[str, tuple[dict[str, Any], Any]] = {
+        "queued": (
+            {"rid": BigInteger(), "mid": BigInteger()},
+            lambda v: {"status": "queued", "message_id": v["mid"]},
+        ),
+        "skipped": (
+            {"rid": BigInteger(), "reason": String(), "detail": Text()},
+            lambda v: {"status": "skipped", "reason": v["reason"], "detail": v["detail"]},
+        ),
+        "deferred": ({"rid": BigInteger(), "due": UTCDateTime()}, lambda v: {"due_at": v["due"]}),
+    }
+    made: dict[str, tuple[Any, Any]] = {}
+    for kind, (values, writes) in shapes.items():
+        batch = dialect.batch_rows(values)
+        v = batch.columns
+        made[kind] = (
+            batch,
+            update(RECIPIENTS)
+            .where(and_(r.id == v["rid"], r.status == "pending"))
+            .values(writes(v)),
+        )
+    return made
+
+
+_RECIPIENT_UPDATES = {name: _recipient_updates(dialect) for name, dialect in DIALECTS.items()}
 
 
 @dataclass
@@ -85,8 +126,27 @@ class Plan:
     throttle: int | None
     install_zone: str
     settings: Settings
+    # Per arm and rendered text: what the message will be once its links are
+    # minted, or why it cannot be sent (see _shape). Recipients share texts.
+    shapes: dict[tuple[str | None, str], _Shape | str] = field(default_factory=dict)
 
-    @property
+    @cached_property
+    def message_fields(self) -> dict[str, Any]:
+        """What every message of the campaign has in common."""
+        return {
+            "provider_id": self.sender.provider_id,
+            "sender_id": self.sender.id,
+            "campaign": self.name,
+            "campaign_id": self.campaign_id,
+            "category": self.category,
+            "automation": None,
+            "status": status.QUEUED,
+            "attempts": 0,
+            "is_test": False,
+            "possible_duplicate": False,
+        }
+
+    @cached_property
     def quiet_never(self) -> bool:
         """No window can close on this campaign's messages: skip the check."""
         bypass = self.category == "transactional" and self.quiet.bypass_transactional
@@ -137,69 +197,156 @@ class Outcome:
         return self.queued + self.skipped + self.deferred
 
 
+@dataclass(slots=True)
+class _Made:
+    """A recipient's message, made and waiting for the caps at commit."""
+
+    rid: int
+    contact_id: int
+    phone: str
+    zone: ZoneInfo
+    message: dict[str, Any]
+    minted: list[tuple[str, str]]
+
+
 @dataclass
-class _Batch:
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    queued_recipients: list[int] = field(default_factory=list)
-    minted: list[tuple[int | None, list[tuple[str, str]]]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    deferred: list[dict[str, Any]] = field(default_factory=list)
+class Prepared:
+    """A batch decided as far as it can be without holding its contacts:
+    quiet hours, expiry, rendering, links and the content rule. The caps wait
+    for :func:`commit`, which counts them with the contacts locked."""
+
+    decided_at: datetime | None = None
+    recipient_ids: list[int] = field(default_factory=list)
+    made: list[_Made] = field(default_factory=list)
+    skipped: list[tuple[int, str, str | None]] = field(default_factory=list)
+    deferred: list[tuple[int, datetime]] = field(default_factory=list)
+
+
+async def due(
+    session: AsyncSession, p: Plan, now: datetime, passing_over: Collection[int] = ()
+) -> Sequence[Any]:
+    """Up to one batch of the campaign's pending recipients due by ``now``,
+    with their contacts; none of ``passing_over``, a batch read earlier and
+    being written now.
+
+    That batch was the head of the same order and is still pending to this
+    transaction, so it is skipped by position (``OFFSET``) — an exclusion by
+    ID cost PostgreSQL a search of the batch's IDs for every row it passed —
+    and any ID of it still met is dropped here. A recipient passed over by
+    mistake stays pending for a later batch; one met twice fails that batch's
+    commit (:class:`RecipientsMoved`)."""
+    size = BATCH if p.throttle is None else min(BATCH, p.throttle)
+    # The outbox and the recipients grow during a fan-out faster than the
+    # statistics follow: look up by index, never by scanning them per batch.
+    await dialect_of(session).prefer_index_scans(await session.connection())
+    chosen = (
+        select(
+            RECIPIENTS.c.id,
+            RECIPIENTS.c.contact_id,
+            RECIPIENTS.c.phone,
+            RECIPIENTS.c.variant,
+            RECIPIENTS.c.due_at,
+        )
+        .where(
+            RECIPIENTS.c.campaign_id == p.campaign_id,
+            RECIPIENTS.c.status == "pending",
+            RECIPIENTS.c.due_at <= now,
+        )
+        # due_at alone: the index (campaign_id, status, due_at) gives that
+        # order, where a second key would sort every pending row per batch.
+        .order_by(RECIPIENTS.c.due_at)
+        .offset(len(passing_over))
+        .limit(size)
+        .subquery("r")
+    )
+    query = (
+        select(
+            chosen.c.id,
+            chosen.c.contact_id,
+            chosen.c.phone,
+            chosen.c.variant,
+            CONTACTS.c.id.label("contact"),
+            CONTACTS.c.attributes,
+            CONTACTS.c.tags,
+            CONTACTS.c.country,
+            CONTACTS.c.time_zone,
+            CONTACTS.c.time_zone_source,
+            CONTACTS.c.external_id,
+        )
+        .select_from(chosen.outerjoin(CONTACTS, CONTACTS.c.id == chosen.c.contact_id))
+        .order_by(chosen.c.due_at)
+    )
+    rows = (await session.execute(query)).all()
+    if passing_over:
+        rows = [row for row in rows if row.id not in passing_over]
+    return rows
+
+
+def prepare(p: Plan, rows: Sequence[Any], now: datetime, into: Prepared | None = None) -> Prepared:
+    """Decide ``rows`` (from :func:`due`) as far as can be done unlocked."""
+    prepared = Prepared(decided_at=now) if into is None else into
+    for row in rows:
+        prepared.recipient_ids.append(row.id)
+        _decide(p, row, now, prepared)
+    return prepared
 
 
 async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
     """Make messages for up to one batch of due recipients. The caller holds
     the campaign (its lease, and on PostgreSQL its row lock)."""
-    size = BATCH if p.throttle is None else min(BATCH, p.throttle)
-    # The outbox and the recipients grow during a fan-out faster than the
-    # statistics follow: look up by index, never by scanning them per batch.
-    await dialect_of(session).prefer_index_scans(await session.connection())
-    rows = (
-        await session.execute(
-            select(
-                RECIPIENTS.c.id,
-                RECIPIENTS.c.contact_id,
-                RECIPIENTS.c.phone,
-                RECIPIENTS.c.variant,
-                CONTACTS.c.id.label("contact"),
-                CONTACTS.c.attributes,
-                CONTACTS.c.tags,
-                CONTACTS.c.country,
-                CONTACTS.c.time_zone,
-                CONTACTS.c.time_zone_source,
-                CONTACTS.c.external_id,
-            )
-            .select_from(RECIPIENTS.outerjoin(CONTACTS, CONTACTS.c.id == RECIPIENTS.c.contact_id))
-            .where(
-                RECIPIENTS.c.campaign_id == p.campaign_id,
-                RECIPIENTS.c.status == "pending",
-                RECIPIENTS.c.due_at <= now,
-            )
-            # due_at alone: the index (campaign_id, status, due_at) gives that
-            # order, where a second key would sort every pending row per batch.
-            .order_by(RECIPIENTS.c.due_at)
-            .limit(size)
-        )
-    ).all()
+    rows = await due(session, p, now)
     if not rows:
         return Outcome()
-    dialect = dialect_of(session)
-    if dialect.name == "postgresql":
-        # The caps' count and the new messages are one decision per contact:
-        # hold the contacts until commit, in ID order (no deadlock between
-        # two campaigns locking overlapping batches).
-        ids = sorted({row.contact_id for row in rows})
-        await session.execute(
-            select(CONTACTS.c.id)
-            .where(dialect.one_of(CONTACTS.c.id, ids))
-            .order_by(CONTACTS.c.id)
-            .with_for_update()
+    return await commit(session, p, prepare(p, rows, now), now)
+
+
+async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime) -> Outcome:
+    """Finish ``batch`` in the caller's transaction: the caps counted with its
+    contacts held, then the messages, events, links and recipients written.
+    The caller holds the campaign, as for :func:`run_batch`.
+
+    The contacts are held until commit (``FOR UPDATE``, in ID order so two
+    campaigns locking overlapping batches cannot deadlock; SQLite's one writer
+    needs no lock): the caps' count and the new messages are one decision per
+    contact. A contact erased since the batch was read is skipped here."""
+    ids = sorted({made.contact_id for made in batch.made})
+    present = (
+        set(
+            await session.scalars(
+                select(CONTACTS.c.id)
+                .where(dialect_of(session).one_of(CONTACTS.c.id, ids))
+                .order_by(CONTACTS.c.id)
+                .with_for_update()
+            )
         )
-    sent_before = await _recent_messages(session, p, [row.phone for row in rows], now)
-    batch = _Batch()
-    for row in rows:
-        _decide(p, row, now, sent_before, batch)
-    await _write(session, p, batch, now)
-    return Outcome(len(batch.queued_recipients), len(batch.skipped), len(batch.deferred))
+        if ids
+        else set()
+    )
+    skipped = list(batch.skipped)
+    kept: list[_Made] = []
+    for made in batch.made:
+        if made.contact_id in present:
+            kept.append(made)
+        else:
+            skipped.append((made.rid, "contact_removed", _ERASED))
+    if p.caps and kept:
+        sent_before = await _recent_messages(session, p, [made.phone for made in kept], now)
+        capped, kept = kept, []
+        for made in capped:
+            times = sent_before.get(made.phone, [])
+            counted = {c: sum(1 for t in times if t >= c.since(now, made.zone)) for c in p.caps}
+            verdict = frequency.check(p.caps, p.category, counted)
+            if isinstance(verdict, Skip):
+                skipped.append((made.rid, verdict.reason, verdict.detail))
+            else:
+                kept.append(made)
+                # Counted at once, should the number come again in this batch.
+                sent_before.setdefault(made.phone, []).append(now)
+    await _write(session, p, kept, skipped, batch.deferred, now)
+    return Outcome(len(kept), len(skipped), len(batch.deferred))
+
+
+_ERASED = "the contact was erased after the campaign started"
 
 
 async def _recent_messages(
@@ -228,14 +375,12 @@ async def _recent_messages(
     return found
 
 
-def _decide(
-    p: Plan, row: Any, now: datetime, sent_before: dict[str, list[datetime]], batch: _Batch
-) -> None:
+def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
     def skip(reason: str, detail: str | None = None) -> None:
-        batch.skipped.append({"rid": row.id, "reason": reason, "detail": detail})
+        batch.skipped.append((row.id, reason, detail))
 
     if row.contact is None:
-        skip("contact_removed", "the contact was erased after the campaign started")
+        skip("contact_removed", _ERASED)
         return
     zone_names = time_zones.candidates(
         row.phone, row.time_zone, row.time_zone_source, p.install_zone
@@ -255,16 +400,9 @@ def _decide(
         if p.expires_at is not None and decision.until >= p.expires_at:
             skip("quiet_hours_expired", f"{decision.reason} last past the campaign's expiry")
         else:
-            batch.deferred.append({"rid": row.id, "due": decision.until})
+            batch.deferred.append((row.id, decision.until))
         return
     zone = zones[0]
-    if p.caps:
-        times = sent_before.get(row.phone, [])
-        counted = {cap: sum(1 for t in times if t >= cap.since(now, zone)) for cap in p.caps}
-        capped = frequency.check(p.caps, p.category, counted)
-        if isinstance(capped, Skip):
-            skip(capped.reason, capped.detail)
-            return
     arm, compiled = p.arms[row.variant if row.variant in p.arms else next(iter(p.arms))]
     scope = contact_scope(
         phone=row.phone,
@@ -279,104 +417,127 @@ def _decide(
     except RenderError as exc:
         skip("render_error", exc.variable or str(exc))
         return
+    key = (row.variant, text)
+    shape = p.shapes.get(key)
+    if shape is None:
+        if len(p.shapes) >= MAX_SHAPES:
+            p.shapes.clear()
+        shape = p.shapes[key] = _shape(p, arm, text)
+    if isinstance(shape, str):
+        skip("render_error", shape)
+        return
+    version = arm.template_version
+    if shape.cut.has_links:
+        made = shape.cut.mint(p.link_base, version.utm if version is not None else None)
+        text, minted = made.text, made.links
+    else:
+        minted = []
+    text = finish(text, shape.unsubscribe)
+    message = {
+        **p.message_fields,
+        "to": row.phone,
+        "body": text,
+        "media_urls": [],
+        "template_id": shape.template_id,
+        "variant": row.variant,
+        "segments": shape.info.segments,
+        "encoding": shape.info.encoding,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    batch.made.append(_Made(row.id, row.contact_id, row.phone, zone, message, minted))
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A rendered text as every recipient who gets it will be sent it."""
+
+    cut: links.Cut
+    unsubscribe: str | None
+    template_id: str | None
+    info: SegmentInfo
+
+
+MAX_SHAPES = 50_000  # distinct texts kept per run; past that the cache starts again
+
+
+def _shape(p: Plan, arm: Arm, text: str) -> _Shape | str:
+    """Cut ``text`` at its links and hold the result to the content rule every
+    message is held to (the segment limit, Twilio's 1,600 characters, a sender
+    that needs a template ID); the reason it cannot be sent, as a string.
+
+    Measured with stand-in codes: a code is always :data:`links.CODE_LENGTH`
+    characters of the GSM-7 alphabet, so any codes give the same length,
+    encoding and segments."""
     version = arm.template_version
     unsubscribe = (
         p.sender.unsubscribe_text if version is not None and version.append_unsubscribe else None
     )
-    minted: list[tuple[str, str]] = []
-    if p.click_tracking:
-        made = links.mint(text, p.link_base, version.utm if version is not None else None)
-        text, minted = made.text, made.links
-    text = finish(text, unsubscribe)
-    if not text.strip():
-        skip("render_error", "the text came out empty")
-        return
+    measured = links.measure_shortened(text, p.link_base) if p.click_tracking else text
+    measured = finish(measured, unsubscribe)
+    if not measured.strip():
+        return "the text came out empty"
     template_id = version.provider_template_id if version is not None else None
     try:
-        # The rule every message is held to: the segment limit, Twilio's 1,600
-        # characters, a sender that needs a template ID.
-        info = validate_content(p.settings, p.sender, p.provider_type, text, [], template_id)
+        info = validate_content(p.settings, p.sender, p.provider_type, measured, [], template_id)
     except ValidationFailed as exc:
-        skip("render_error", exc.message)
+        return exc.message
+    cut = links.cut(text) if p.click_tracking else links.Cut((text,))
+    return _Shape(cut, unsubscribe, template_id, info)
+
+
+async def _settle(connection: Any, kind: str, rows: list[tuple[Any, ...]]) -> None:
+    """Mark ``rows`` (recipient ID first) as ``kind``; every one must still be
+    pending, or the batch was decided on recipients someone else changed."""
+    if not rows:
         return
-    batch.queued_recipients.append(row.id)
-    batch.minted.append((row.contact_id, minted))
-    batch.messages.append(
-        {
-            "provider_id": p.sender.provider_id,
-            "sender_id": p.sender.id,
-            "to": row.phone,
-            "body": text,
-            "media_urls": [],
-            "template_id": template_id,
-            "campaign": p.name,
-            "campaign_id": p.campaign_id,
-            "variant": row.variant,
-            "category": p.category,
-            "automation": None,
-            "status": status.QUEUED,
-            "segments": info.segments,
-            "encoding": info.encoding,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-            "attempts": 0,
-            "is_test": False,
-            "possible_duplicate": False,
-        }
-    )
-    # Counted at once: the same number later in this batch (it cannot be, numbers
-    # are unique among contacts) or the next cap check sees it.
-    sent_before.setdefault(row.phone, []).append(now)
+    batch, statement = _RECIPIENT_UPDATES[dialect_of(connection).name][kind]
+    result = await bulk.execute(connection, statement, batch.bind(rows))
+    if result.rowcount != len(rows):
+        raise RecipientsMoved(f"{len(rows) - result.rowcount} of {len(rows)} no longer pending")
 
 
-async def _write(session: AsyncSession, p: Plan, batch: _Batch, now: datetime) -> None:
+class RecipientsMoved(RuntimeError):
+    """A batch's recipients changed under it: its transaction must not commit."""
+
+
+async def _write(
+    session: AsyncSession,
+    p: Plan,
+    made: list[_Made],
+    skipped: list[tuple[int, str, str | None]],
+    deferred: list[tuple[int, datetime]],
+    now: datetime,
+) -> None:
     dialect = dialect_of(session)
-    if batch.messages:
-        ids = await dialect.insert_returning_ids(session, MESSAGES, batch.messages)
-        connection = await session.connection()
+    connection = await session.connection()
+    if made:
+        ids = await dialect.insert_returning_ids(session, MESSAGES, [m.message for m in made])
         # Accepted into the outbox like an API message (event_type would read
         # a queued status from anything but the API as a requeue).
         kind = event_type(status.QUEUED, "api")
-        at = dialect.bind_time(now)
-        events = [(mid, kind, status.QUEUED, "campaign", at) for mid in ids]
+        created = dialect.bind_time(now)
+        events = [(mid, kind, status.QUEUED, "campaign", created) for mid in ids]
         await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT, events)
         tracked = [
-            link_store.MessageLinks(mid, contact_id, p.name, minted)
-            for mid, (contact_id, minted) in zip(ids, batch.minted, strict=True)
-            if minted
+            link_store.MessageLinks(mid, m.contact_id, p.name, m.minted)
+            for mid, m in zip(ids, made, strict=True)
+            if m.minted
         ]
         if tracked:
             await link_store.save(connection, tracked)
-        await session.execute(
-            update(RECIPIENTS)
-            .where(RECIPIENTS.c.id == bindparam("rid"))
-            .values(status="queued", message_id=bindparam("mid")),
-            [
-                {"rid": rid, "mid": mid}
-                for rid, mid in zip(batch.queued_recipients, ids, strict=True)
-            ],
+        await _settle(
+            connection, "queued", [(m.rid, mid) for m, mid in zip(made, ids, strict=True)]
         )
-    if batch.skipped:
-        await session.execute(
-            update(RECIPIENTS)
-            .where(RECIPIENTS.c.id == bindparam("rid"))
-            .values(status="skipped", reason=bindparam("reason"), detail=bindparam("detail")),
-            batch.skipped,
-        )
-    if batch.deferred:
-        await session.execute(
-            update(RECIPIENTS)
-            .where(RECIPIENTS.c.id == bindparam("rid"))
-            .values(due_at=bindparam("due")),
-            batch.deferred,
-        )
+    await _settle(connection, "skipped", skipped)
+    await _settle(connection, "deferred", [(rid, dialect.bind_time(at)) for rid, at in deferred])
     values: dict[str, Any] = {
-        "queued": Campaign.queued + len(batch.messages),
-        "skipped": Campaign.skipped + len(batch.skipped),
+        "queued": Campaign.queued + len(made),
+        "skipped": Campaign.skipped + len(skipped),
     }
-    if p.throttle is not None and batch.messages:
-        values["next_batch_at"] = now + timedelta(minutes=len(batch.messages) / p.throttle)
+    if p.throttle is not None and made:
+        values["next_batch_at"] = now + timedelta(minutes=len(made) / p.throttle)
     await session.execute(
         update(Campaign)
         .where(Campaign.id == p.campaign_id)
@@ -458,4 +619,16 @@ async def failure_rate(
     return 100.0 * sum(1 for s in rows if s in FAILED_STATUSES) / len(rows)
 
 
-__all__ = ["BATCH", "Outcome", "Plan", "expire", "lifecycle", "plan", "run_batch"]
+__all__ = [
+    "BATCH",
+    "Outcome",
+    "Plan",
+    "Prepared",
+    "commit",
+    "due",
+    "expire",
+    "lifecycle",
+    "plan",
+    "prepare",
+    "run_batch",
+]

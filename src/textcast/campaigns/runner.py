@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast.campaigns import fanout, lifecycle
 from textcast.campaigns.materialise import materialise
+from textcast.campaigns.read_ahead import ReadAhead
 from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
@@ -133,30 +134,37 @@ async def drive(
             max_failure = campaign.max_failure_rate
         checked: datetime | None = None
         clashes = 0
-        while stop is None or not stop.is_set():
-            now = utcnow()
-            # Before making more: a failing campaign stops at its next look.
-            if max_failure is not None and (checked is None or now - checked >= FAILURE_CHECK):
-                checked = now
-                if await _failure_pause(ctx, campaign_id, max_failure):
+        ahead = ReadAhead(ctx, plan)
+        try:
+            while stop is None or not stop.is_set():
+                now = utcnow()
+                # Before making more: a failing campaign stops at its next look.
+                if max_failure is not None and (checked is None or now - checked >= FAILURE_CHECK):
+                    checked = now
+                    if await _failure_pause(ctx, campaign_id, max_failure):
+                        return
+                try:
+                    async with ctx.write_session() as session:
+                        campaign = await _hold(session, campaign_id, owner, now)
+                        done = await _step(session, campaign, plan, now, queue_ahead, ahead)
+                except (IntegrityError, fanout.RecipientsMoved) as exc:
+                    # A short-link code drawn twice: 7 base-62 characters, so
+                    # with a million links stored a batch of 1,000 new ones
+                    # clashes about once in 3,500 (a 1M-recipient benchmark met
+                    # one). Or recipients settled by someone else since they
+                    # were read. The batch rolled back whole; made again, it
+                    # is read afresh and draws new codes.
+                    await ahead.drop()
+                    clashes += 1
+                    if clashes > MAX_CLASHES:
+                        raise
+                    log.info("campaign %s: batch made again after %s", campaign_id, exc)
+                    continue
+                clashes = 0
+                if done:
                     return
-            try:
-                async with ctx.write_session() as session:
-                    campaign = await _hold(session, campaign_id, owner, now)
-                    done = await _step(session, campaign, plan, now, queue_ahead)
-            except IntegrityError as exc:
-                # A short-link code drawn twice: 7 base-62 characters, so with a
-                # million links stored a batch of 1,000 new ones clashes about
-                # once in 3,500 (a 1M-recipient benchmark met one). The batch
-                # rolled back whole; made again, it draws new codes.
-                clashes += 1
-                if clashes > MAX_CLASHES:
-                    raise
-                log.info("campaign %s: batch made again after %s", campaign_id, exc.orig)
-                continue
-            clashes = 0
-            if done:
-                return
+        finally:
+            await ahead.drop()
     except LeaseLost:
         return
     except ValidationFailed as exc:
@@ -195,21 +203,33 @@ async def _step(
     plan: fanout.Plan,
     now: datetime,
     queue_ahead: int | None,
+    ahead: ReadAhead | None = None,
 ) -> bool:
     """One batch, or the decision that there is nothing to do for now; True
     when the runner should let the campaign go."""
     if campaign.expires_at is not None and campaign.expires_at <= now:
+        if ahead is not None:
+            await ahead.drop()
         await fanout.expire(session, campaign.id)
         return await _finish_or_wait(session, campaign, now)
     if queue_ahead is not None:
         waiting = await fanout.waiting_messages(session, campaign.id, queue_ahead)
         if waiting >= queue_ahead:
+            if ahead is not None:
+                await ahead.drop()
             campaign.next_batch_at = now + LOOK_AGAIN
             return True
-    outcome = await fanout.run_batch(session, plan, now)
-    if outcome.touched == 0:
-        return await _finish_or_wait(session, campaign, now)
-    # Throttled: run_batch set next_batch_at, the throttle's pace.
+    batch = None if ahead is None else await ahead.take()
+    if batch is None:
+        rows = await fanout.due(session, plan, now)
+        if not rows:
+            return await _finish_or_wait(session, campaign, now)
+        batch = fanout.prepare(plan, rows, now)
+    if ahead is not None and plan.throttle is None:
+        # Throttled, the runner lets the campaign go after each batch.
+        ahead.start(batch.recipient_ids)
+    await fanout.commit(session, plan, batch, now)
+    # Throttled: commit set next_batch_at, the throttle's pace.
     return campaign.throttle_per_minute is not None
 
 

@@ -92,10 +92,12 @@ class Record:
 
     def __init__(self, path: str, values: Mapping[str, Any]) -> None:
         self._path = path
-        self._values = {k: _wrap(f"{path}.{k}", v) for k, v in values.items()}
+        # Nested values are wrapped when read, not here: a campaign builds one
+        # of these per recipient and reads two or three of its values.
+        self._values = values
 
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        return _wrap(f"{self._path}.{key}", self._values[key])
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -107,7 +109,7 @@ class Record:
         return len(self._values)
 
     def __str__(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self._values.items())
+        return ", ".join(f"{k}={self[k]}" for k in self._values)
 
 
 def _wrap(path: str, value: Any) -> Any:

@@ -14,7 +14,7 @@ insert-or-skip           ``ON CONFLICT DO NOTHING``      the same, SQLite's cons
 a set as one value       ``= ANY(array)``                ``IN (SELECT ... json_each())``
 a batch as a table       ``unnest(arrays) AS v``         ``json_each(rows) AS v``
 bulk INSERT              ``INSERT ... SELECT unnest()``  an executemany of plain tuples
-IDs of a bulk INSERT     ``RETURNING``, in row order     the block ending at ``max(id)``
+IDs of a bulk INSERT     drawn from the sequence first   the block ending at ``max(id)``
 a datetime to the driver the aware datetime              naive UTC text
 planner nudges           ``SET LOCAL enable_seqscan``    unary ``+`` hides an index
 joins by key look-ups    ``SET LOCAL enable_hashjoin``   nothing: SQLite only loops
@@ -51,7 +51,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    insert,
     literal_column,
     select,
 )
@@ -277,9 +276,25 @@ class PostgresDialect(DatabaseDialect):
     async def insert_returning_ids(
         self, session: AsyncSession, table: Table, rows: list[dict[str, object]]
     ) -> list[int]:
-        # One batched INSERT ... RETURNING.
-        query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(await session.scalars(query, rows))
+        """The IDs drawn from the table's sequence first, then every row in one
+        :meth:`insert_rows` with its ID given: SQLAlchemy's ordered ``INSERT …
+        RETURNING`` binds and converts each row's values one by one, which cost
+        a campaign's fan-out about a third of its CPU per message."""
+        connection = await session.connection()
+        ids = [
+            int(found)
+            for (found,) in await connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+                (table.name, len(rows)),
+            )
+        ]
+        columns = ("id", *rows[0])
+        values = [
+            (mid, *row)
+            for mid, row in zip(ids, self.driver_rows(table, columns[1:], rows), strict=True)
+        ]
+        await self.insert_rows(connection, table, columns, values)
+        return ids
 
     @staticmethod
     def bind_time(value: datetime | None) -> datetime | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,21 +58,13 @@ def with_utm(url: str, utm: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def shorten(text: str, base: str, mint: Callable[[str], str]) -> str:
-    """``text`` with each URL replaced by ``base/<code>``, ``mint(url)`` giving
-    the code (and recording the link)."""
-
-    def replace(found: re.Match[str]) -> str:
-        url = found.group(0)
-        kept = url.rstrip(TRAILING)
-        return f"{base}/{mint(kept)}{url[len(kept) :]}"
-
-    return URL_IN_TEXT.sub(replace, text)
-
-
 def measure_shortened(text: str, base: str) -> str:
-    """``text`` as long as it will be once shortened (previews, segment counts)."""
-    return shorten(text, base, lambda _: "x" * CODE_LENGTH)
+    """``text`` as long as it will be once shortened (previews, segment counts):
+    a code is :data:`CODE_LENGTH` characters of the GSM-7 alphabet, so any
+    stand-in of that length counts the same."""
+    pieces = cut(text).pieces
+    stand_in = f"{base}/{'x' * CODE_LENGTH}"
+    return "".join(piece if index % 2 == 0 else stand_in for index, piece in enumerate(pieces))
 
 
 @dataclass
@@ -83,15 +75,48 @@ class Minted:
     links: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A text cut at its URLs, to mint new codes into again and again: the
+    pieces alternate text, URL, text, … (a URL without the punctuation that
+    ends its sentence). A campaign cuts each distinct rendered text once."""
+
+    pieces: tuple[str, ...]
+
+    @property
+    def has_links(self) -> bool:
+        return len(self.pieces) > 1
+
+    def mint(self, base: str, utm: Mapping[str, str] | None = None) -> Minted:
+        """The text with a new code for each URL (UTM parameters added to the
+        destinations); the caller stores the links with their message."""
+        if not self.has_links:
+            return Minted(self.pieces[0])
+        out: list[str] = []
+        minted: list[tuple[str, str]] = []
+        for index, piece in enumerate(self.pieces):
+            if index % 2 == 0:
+                out.append(piece)
+                continue
+            code = new_code()
+            minted.append((code, with_utm(piece, utm or {})))
+            out.append(f"{base}/{code}")
+        return Minted("".join(out), minted)
+
+
+def cut(text: str) -> Cut:
+    pieces: list[str] = []
+    at = 0
+    for found in URL_IN_TEXT.finditer(text):
+        url = found.group(0)
+        kept = url.rstrip(TRAILING)
+        pieces += [text[at : found.start()], kept]
+        at = found.start() + len(kept)
+    pieces.append(text[at:])
+    return Cut(tuple(pieces))
+
+
 def mint(text: str, base: str, utm: Mapping[str, str] | None = None) -> Minted:
     """Shorten every URL in ``text`` with a new code (UTM parameters added to
     the destination); the caller stores the links with their message."""
-    minted = Minted(text)
-
-    def record(url: str) -> str:
-        code = new_code()
-        minted.links.append((code, with_utm(url, utm or {})))
-        return code
-
-    minted.text = shorten(text, base, record)
-    return minted
+    return cut(text).mint(base, utm)
