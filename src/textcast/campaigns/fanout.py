@@ -48,7 +48,7 @@ from textcast.errors import ValidationFailed
 from textcast.policy import frequency
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
-from textcast.policy.quiet_hours import QuietHours
+from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
 from textcast.services import senders as sender_service
 from textcast.services.messages import validate_content
 from textcast.tracking import link_store, links
@@ -90,7 +90,7 @@ class Plan:
     def quiet_never(self) -> bool:
         """No window can close on this campaign's messages: skip the check."""
         bypass = self.category == "transactional" and self.quiet.bypass_transactional
-        off = self.quiet.window == policies.ALWAYS_OPEN and not self.quiet.follow_law
+        off = self.quiet.window == ALWAYS_OPEN and not self.quiet.follow_law
         return bypass or off
 
 
