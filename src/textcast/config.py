@@ -10,6 +10,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Literal
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -138,8 +139,12 @@ class Settings(BaseSettings):
 
     @field_validator("default_region")
     @classmethod
-    def _upper_region(cls, value: str) -> str:
-        return value.upper()
+    def _known_region(cls, value: str) -> str:
+        # A region libphonenumber does not know reads no national number at all.
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code (two letters, e.g. US or GB)")
+        return region
 
     @field_validator("default_time_zone")
     @classmethod

@@ -17,6 +17,7 @@ BAD_SETTINGS = [
     ("TEXTCAST_SEGMENT_PRICES", "abc", "written as JSON"),
     ("TEXTCAST_SEGMENT_PRICES", '{"*": -1}', "cannot be negative"),
     ("TEXTCAST_QUIET_HOURS_INSIDE", "later", "'defer' or 'skip'"),
+    ("TEXTCAST_DEFAULT_REGION", "XX", "not a region code"),
 ]
 
 
