@@ -14,6 +14,9 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# What happens to a campaign message due inside quiet hours.
+QuietHoursInside = Literal["defer", "skip"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TEXTCAST_", extra="ignore")
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
         description="Campaigns' default quiet hours in each recipient's local time "
         "(FROM-UNTIL, 24 h clock; empty for none). Country law applies on top.",
     )
-    quiet_hours_inside: Literal["defer", "skip"] = Field(
+    quiet_hours_inside: QuietHoursInside = Field(
         "defer", description="A campaign message due inside quiet hours: defer or skip it."
     )
     frequency_caps: str = Field(
