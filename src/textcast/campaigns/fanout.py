@@ -114,7 +114,9 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         provider_type=provider.type,
         arms=found,
         quiet=policies.quiet_hours(settings, campaign.quiet_hours),
-        caps=policies.campaign_caps(settings, campaign.frequency_caps, campaign.category),
+        caps=policies.campaign_caps(
+            settings, campaign.frequency_caps, campaign.category, refuse_looser=False
+        ),
         link_base=links.link_base(settings),
         click_tracking=tracking,
         expires_at=campaign.expires_at,

@@ -67,11 +67,21 @@ def check_settings(settings: Settings) -> None:
     quiet_hours(settings, None)
 
 
-def campaign_caps(settings: Settings, own: list[Any] | None, category: str) -> list[FrequencyCap]:
-    """Every cap binding the campaign's messages: the installation's, then its own."""
+def campaign_caps(
+    settings: Settings,
+    own: list[Any] | None,
+    category: str,
+    *,
+    refuse_looser: bool = True,
+) -> list[FrequencyCap]:
+    """Every cap binding the campaign's messages: the installation's, then its
+    own. A campaign's own cap looser than the installation's is refused when
+    the campaign is saved; when it is fanned out (``refuse_looser=False``) it
+    is kept, harmless, since the installation's caps bind as well: an admin who
+    tightens them must not fail the campaigns already sending."""
     base = installation_caps(settings)
     mine = [cap_of(item, f"frequency_caps[{i}]") for i, item in enumerate(own or [])]
-    if category != "transactional":
+    if category != "transactional" and refuse_looser:
         stricter_only(base, mine)
     return base + mine
 
