@@ -26,8 +26,9 @@ from textcast.providers.http import HttpClient
 class Context:
     # What the code reads: the environment's settings with the installation
     # defaults saved in the database applied. services.installation_defaults
-    # replaces it with a new copy when they change, so read those four from
-    # here when they are used (keeping the object is fine for the others).
+    # replaces it with a new copy when they change, so read the region, quiet
+    # hours and caps from ``ctx.settings`` when they are used (keeping the
+    # object is fine for the other settings, which never change at run time).
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
