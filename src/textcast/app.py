@@ -1,5 +1,6 @@
 """The ASGI application: API, webhooks, health; the dispatcher, the event
-notifier (outgoing webhooks) and the contact import runner run in its lifespan."""
+notifier (outgoing webhooks), the contact import runner, the campaign runner
+and the watch on the saved installation defaults run in its lifespan."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from textcast.api import (
     routes_messages,
     routes_providers,
     routes_segments,
+    routes_settings,
     routes_system,
     routes_templates,
 )
@@ -36,7 +38,7 @@ from textcast.jobs.imports import ImportRunner
 from textcast.notify.deliverer import EventNotifier
 from textcast.redirects.front_door import OPENAPI_PATH as LINK_OPENAPI_PATH
 from textcast.redirects.front_door import LinkRedirects
-from textcast.services import roles
+from textcast.services import installation_defaults, roles
 from textcast.web.audit import ApiAuditLog
 from textcast.web.deps import api_access
 from textcast.web.errors import install_error_handlers
@@ -90,6 +92,8 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         tasks = [asyncio.create_task(app.state.import_runner.run(stop))]
         # Campaigns fan out wherever messages are made (a worker runs one too).
         tasks.append(asyncio.create_task(app.state.campaign_runner.run(stop)))
+        # Defaults saved by another process reach this one within seconds.
+        tasks.append(asyncio.create_task(installation_defaults.watch(ctx, stop)))
         if with_dispatcher:
             app.state.dispatcher = Dispatcher(ctx)
             app.state.notifier = EventNotifier(ctx)
@@ -124,6 +128,7 @@ def create_app(ctx: Context, *, run_dispatcher: bool | None = None) -> TextcastA
         (routes_templates.router, roles.CONTENT_WRITE),
         (routes_campaigns.router, roles.SEND),  # a launch sends messages
         (routes_campaign_stats.router, roles.SEND),  # it only reads
+        (routes_settings.router, roles.SETTINGS_WRITE),
     ):
         app.include_router(router, dependencies=[Depends(api_access(write))])
     # Batches check their rows one by one (a bad row must not stop the others).

@@ -10,8 +10,12 @@ import zoneinfo
 from pathlib import Path
 from typing import Literal
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What happens to a campaign message due inside quiet hours.
+QuietHoursInside = Literal["defer", "skip"]
 
 
 class Settings(BaseSettings):
@@ -60,7 +64,7 @@ class Settings(BaseSettings):
         description="Campaigns' default quiet hours in each recipient's local time "
         "(FROM-UNTIL, 24 h clock; empty for none). Country law applies on top.",
     )
-    quiet_hours_inside: Literal["defer", "skip"] = Field(
+    quiet_hours_inside: QuietHoursInside = Field(
         "defer", description="A campaign message due inside quiet hours: defer or skip it."
     )
     frequency_caps: str = Field(
@@ -138,8 +142,12 @@ class Settings(BaseSettings):
 
     @field_validator("default_region")
     @classmethod
-    def _upper_region(cls, value: str) -> str:
-        return value.upper()
+    def _known_region(cls, value: str) -> str:
+        # A region libphonenumber does not know reads no national number at all.
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region code (two letters, e.g. US or GB)")
+        return region
 
     @field_validator("default_time_zone")
     @classmethod

@@ -24,6 +24,11 @@ from textcast.providers.http import HttpClient
 
 @dataclass
 class Context:
+    # What the code reads: the environment's settings with the installation
+    # defaults saved in the database applied. services.installation_defaults
+    # replaces it with a new copy when they change, so read the region, quiet
+    # hours and caps from ``ctx.settings`` when they are used (keeping the
+    # object is fine for the other settings, which never change at run time).
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -31,6 +36,13 @@ class Context:
     guard: TargetGuard
     _http: HttpClient | None = field(default=None, repr=False)
     _write_turns: asyncio.Lock | None = field(default=None, repr=False)
+    # The settings as the environment gave them (a saved default falls back to
+    # these), and the version of the saved defaults applied to ``settings``.
+    environment: Settings = field(init=False, repr=False)
+    defaults_version: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.environment = self.settings
 
     @classmethod
     def create(cls, settings: Settings) -> Context:

@@ -21,7 +21,7 @@ from textcast.db import migrate
 from textcast.db.models import Provider as ProviderRow
 from textcast.dispatch.dispatcher import Dispatcher
 from textcast.notify.deliverer import EventNotifier
-from textcast.services import apikeys, users
+from textcast.services import apikeys, installation_defaults, users
 from textcast.services.providers import create_provider
 from textcast.simulator import SimulatorState, start_simulator
 
@@ -45,6 +45,7 @@ async def prepare(settings: Settings) -> Prepared:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.effective_database_url)
     ctx = Context.create(settings)
+    await installation_defaults.refresh(ctx)  # the first request sees the saved defaults
     async with ctx.session() as session:
         configured = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
         new_key = await apikeys.ensure_admin_key(session, configured)
@@ -238,6 +239,7 @@ async def _dispatch_until(ctx: Context, stop: asyncio.Event) -> None:
             Dispatcher(ctx).run(stop),
             EventNotifier(ctx).run(stop),
             CampaignRunner(ctx).run(stop),
+            installation_defaults.watch(ctx, stop),
         )
     finally:
         if metrics_runner is not None:

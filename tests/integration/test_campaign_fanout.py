@@ -1,7 +1,8 @@
 """The fan-out on both databases, at chosen moments: local-time scheduling
 across zones and a DST change, quiet hours (defer, skip, expiry), expiry,
 frequency caps (two campaigns racing for the same contacts), the control
-group, A/B variants, and what each message carries."""
+group, A/B variants, what each message carries, and the installation's
+defaults saved at run time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -28,8 +30,9 @@ from textcast.db.models import (
     ShortLink,
 )
 from textcast.dispatch import claims
-from textcast.services import events
+from textcast.services import events, installation_defaults
 from textcast.services.providers import create_provider
+from textcast.services.roles import CLI
 
 OPEN_ALL_DAY = {"off": True, "follow_law": False}
 NEW_YORK, LONDON, TOKYO = "+12125550101", "+442079460101", "+81312345678"
@@ -516,3 +519,55 @@ async def test_a_batch_whose_recipients_moved_is_not_written(ctx: Context) -> No
         raise AssertionError("a stale batch was written")
     async with ctx.session() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 5
+async def test_the_fan_out_follows_defaults_saved_by_another_process(ctx: Context) -> None:
+    """Quiet hours and caps saved elsewhere (the API's process) bind a campaign
+    the runner plans here, with no wait: it reads them when it plans. A cap
+    tightened under a campaign's own looser one does not fail it."""
+    await add_provider(ctx)
+    london = ZoneInfo("Europe/London")  # no country law: only the saved window counts
+    people: list[tuple[str, dict[str, Any], str | None]] = [
+        (f"+4420794601{i:02d}", {}, "Europe/London") for i in range(3)
+    ]
+    await add_contacts(ctx, people)
+    admin = Context.create(ctx.environment)
+    try:
+        now = datetime.now(london)
+        around_now = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=2):%H:%M}"
+        await installation_defaults.change(
+            admin, CLI, {"quiet_hours": around_now, "quiet_hours_inside": "skip"}
+        )
+        night = await launch(ctx, name="night", quiet_hours=None)
+        own_caps = [{"limit": 5, "hours": 24}]  # fine while the installation has none
+        async with ctx.session() as session:
+            data = {"name": "later", "body": "Hi", "audience": {"rules": {"all": []}}}
+            later = (
+                await service.create(
+                    ctx.settings, session, CampaignIn(**data, frequency_caps=own_caps)
+                )
+            ).id
+        await drive_all(ctx, night)
+        assert {r.reason for r in (await recipients(ctx, night)).values()} == {"quiet_hours"}
+
+        await installation_defaults.change(
+            admin, CLI, {"quiet_hours": "", "frequency_caps": "1/24h"}
+        )
+        first = await launch(ctx, name="first", quiet_hours=None)
+        await drive_all(ctx, first)
+        assert {r.status for r in (await recipients(ctx, first)).values()} == {"queued"}
+        async with ctx.session() as session:
+            campaign = await session.get(Campaign, later)
+            assert campaign is not None
+            await service.launch(ctx.settings, session, campaign)
+        await drive_all(ctx, later)
+        got = await recipients(ctx, later)
+        assert {r.reason for r in got.values()} == {"frequency_cap"}
+        async with ctx.session() as session:
+            campaign = await session.get(Campaign, later)
+        assert campaign is not None and campaign.status != "failed", campaign.status_reason
+    finally:
+        await admin.close()
+
+
+async def drive_all(ctx: Context, campaign_id: int) -> None:
+    assert await runner.claim(ctx, "w1") == campaign_id
+    await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)

@@ -13,7 +13,13 @@ from textcast.errors import ValidationFailed
 from textcast.policy import frequency
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
-from textcast.policy.quiet_hours import QuietHours, SendingWindow, earliest_open
+from textcast.policy.quiet_hours import (
+    ALWAYS_OPEN,
+    QuietHours,
+    SendingWindow,
+    earliest_open,
+    window_of_setting,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -191,3 +197,29 @@ def test_a_cap_needs_exactly_one_kind_of_period() -> None:
         FrequencyCap(1)
     with pytest.raises(ValidationFailed):
         FrequencyCap(1, rolling=timedelta(hours=1), calendar="day")
+
+
+def test_installation_caps_are_read_from_their_written_form() -> None:
+    caps = frequency.caps_of_setting(" 2/24h, 5/week ,3/7d", "frequency_caps")
+    assert [(c.limit, c.rolling, c.calendar) for c in caps] == [
+        (2, timedelta(hours=24), None),
+        (5, None, "week"),
+        (3, timedelta(days=7), None),
+    ]
+    assert frequency.caps_of_setting("", "frequency_caps") == []
+
+
+@pytest.mark.parametrize("written", ["2/banana", "2/0h", "2/99999999999999999d", "-1/day"])
+def test_an_unreadable_installation_cap_names_the_setting_and_the_part(written: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        frequency.caps_of_setting(f"1/day,{written}", "frequency_caps")
+    assert refused.value.field == "frequency_caps"
+    assert repr(written) in refused.value.message
+
+
+def test_installation_quiet_hours_are_read_from_their_written_form() -> None:
+    assert window_of_setting("22:30 - 07:00", "quiet_hours") == SendingWindow(time(7), time(22, 30))
+    assert window_of_setting(" ", "quiet_hours") == ALWAYS_OPEN
+    with pytest.raises(ValidationFailed) as refused:
+        window_of_setting("22:00-7", "quiet_hours")
+    assert refused.value.field == "quiet_hours"

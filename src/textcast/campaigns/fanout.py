@@ -55,7 +55,7 @@ from textcast.errors import ValidationFailed
 from textcast.policy import frequency
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
-from textcast.policy.quiet_hours import QuietHours
+from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
 from textcast.services import senders as sender_service
 from textcast.services.messages import validate_content
 from textcast.sms_segments import SegmentInfo
@@ -150,7 +150,7 @@ class Plan:
     def quiet_never(self) -> bool:
         """No window can close on this campaign's messages: skip the check."""
         bypass = self.category == "transactional" and self.quiet.bypass_transactional
-        off = self.quiet.window == policies.ALWAYS_OPEN and not self.quiet.follow_law
+        off = self.quiet.window == ALWAYS_OPEN and not self.quiet.follow_law
         return bypass or off
 
 
@@ -174,7 +174,9 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         provider_type=provider.type,
         arms=found,
         quiet=policies.quiet_hours(settings, campaign.quiet_hours),
-        caps=policies.campaign_caps(settings, campaign.frequency_caps, campaign.category),
+        caps=policies.campaign_caps(
+            settings, campaign.frequency_caps, campaign.category, refuse_looser=False
+        ),
         link_base=links.link_base(settings),
         click_tracking=tracking,
         expires_at=campaign.expires_at,

@@ -13,25 +13,19 @@ Quiet hours: ``{"from": "21:00", "until": "08:00", "inside": "defer"|"skip",
 
 from __future__ import annotations
 
-import re
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Any, cast, get_args
 
 from textcast.config import Settings
 from textcast.errors import ValidationFailed
-from textcast.policy.frequency import Calendar, FrequencyCap, stricter_only
-from textcast.policy.quiet_hours import QuietHours, SendingWindow
-
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_SETTING_CAP = re.compile(r"^(\d+)/(?:(\d+)(h|d)|(day|week|month))$")
-# A window that is always open: quiet hours switched off for a campaign.
-ALWAYS_OPEN = SendingWindow(time(0), time(0))
-
-
-def clock(value: object, field: str) -> time:
-    if not isinstance(value, str) or not (found := _CLOCK.match(value)):
-        raise ValidationFailed(field, "must be a time of day as HH:MM (24 h clock)")
-    return time(int(found.group(1)), int(found.group(2)))
+from textcast.policy.frequency import Calendar, FrequencyCap, caps_of_setting, stricter_only
+from textcast.policy.quiet_hours import (
+    ALWAYS_OPEN,
+    QuietHours,
+    SendingWindow,
+    clock,
+    window_of_setting,
+)
 
 
 def cap_of(raw: object, field: str) -> FrequencyCap:
@@ -62,18 +56,7 @@ def caps_json(raw: object, field: str = "frequency_caps") -> list[dict[str, Any]
 
 
 def installation_caps(settings: Settings) -> list[FrequencyCap]:
-    caps = []
-    for part in filter(None, (p.strip() for p in settings.frequency_caps.split(","))):
-        found = _SETTING_CAP.match(part)
-        if found is None:
-            raise ValidationFailed("TEXTCAST_FREQUENCY_CAPS", f"cannot read {part!r} (e.g. 2/24h)")
-        limit = int(found.group(1))
-        if found.group(4):
-            caps.append(FrequencyCap(limit, calendar=cast(Calendar, found.group(4))))
-        else:
-            hours = int(found.group(2)) * (24 if found.group(3) == "d" else 1)
-            caps.append(FrequencyCap(limit, rolling=timedelta(hours=hours)))
-    return caps
+    return caps_of_setting(settings.frequency_caps, "TEXTCAST_FREQUENCY_CAPS")
 
 
 def check_settings(settings: Settings) -> None:
@@ -84,11 +67,21 @@ def check_settings(settings: Settings) -> None:
     quiet_hours(settings, None)
 
 
-def campaign_caps(settings: Settings, own: list[Any] | None, category: str) -> list[FrequencyCap]:
-    """Every cap binding the campaign's messages: the installation's, then its own."""
+def campaign_caps(
+    settings: Settings,
+    own: list[Any] | None,
+    category: str,
+    *,
+    refuse_looser: bool = True,
+) -> list[FrequencyCap]:
+    """Every cap binding the campaign's messages: the installation's, then its
+    own. A campaign's own cap looser than the installation's is refused when
+    the campaign is saved; when it is fanned out (``refuse_looser=False``) it
+    is kept, harmless, since the installation's caps bind as well: an admin who
+    tightens them must not fail the campaigns already sending."""
     base = installation_caps(settings)
     mine = [cap_of(item, f"frequency_caps[{i}]") for i, item in enumerate(own or [])]
-    if category != "transactional":
+    if category != "transactional" and refuse_looser:
         stricter_only(base, mine)
     return base + mine
 
@@ -127,11 +120,5 @@ def quiet_hours(settings: Settings, own: dict[str, Any] | None) -> QuietHours:
             inside=own.get("inside", "defer"),
             follow_law=bool(own.get("follow_law", True)),
         )
-    setting = settings.quiet_hours.strip()
-    if not setting:
-        return QuietHours(window=ALWAYS_OPEN, inside=settings.quiet_hours_inside)
-    start, _, end = setting.partition("-")
-    window = SendingWindow.outside_quiet(
-        clock(start.strip(), "TEXTCAST_QUIET_HOURS"), clock(end.strip(), "TEXTCAST_QUIET_HOURS")
-    )
+    window = window_of_setting(settings.quiet_hours, "TEXTCAST_QUIET_HOURS")
     return QuietHours(window=window, inside=settings.quiet_hours_inside)

@@ -31,6 +31,7 @@ from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
 from textcast.jobs.leased import LeasedRunner
+from textcast.services import installation_defaults
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -127,10 +128,12 @@ async def drive(
     """Work on the campaign while it has something due, then let it go."""
     try:
         await _start(ctx, campaign_id, owner)
+        # The quiet hours and caps saved a moment ago, whichever process saved them.
+        settings = await installation_defaults.refresh(ctx)
         async with ctx.session() as session:
             campaign = await session.get(Campaign, campaign_id)
             assert campaign is not None
-            plan = await fanout.plan(ctx.settings, session, campaign)
+            plan = await fanout.plan(settings, session, campaign)
             max_failure = campaign.max_failure_rate
         checked: datetime | None = None
         clashes = 0

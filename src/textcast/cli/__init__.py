@@ -21,6 +21,7 @@ from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, s
 from textcast.cli.provider_stats import provider_stats_command
 from textcast.cli.providers import providers_app, senders_app
 from textcast.cli.segments import segments_app
+from textcast.cli.settings import settings_app
 from textcast.cli.templates import templates_app
 from textcast.cli.users import users_app
 
@@ -41,6 +42,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(users_app, name="users")
+app.add_typer(settings_app, name="settings")
 app.command("send")(send)
 app.command("send-test")(send_test)
 app.command("send-batch")(send_batch)

@@ -22,6 +22,7 @@ from textcast.db import migrate
 from textcast.db.models import MAX_ID
 from textcast.errors import ProviderError, TextcastError, ValidationFailed
 from textcast.netguard import TargetRefused
+from textcast.services import installation_defaults
 
 T = TypeVar("T")
 # Values are shown as they are: "[SALE]" in a body is text, not Rich markup.
@@ -92,6 +93,7 @@ def run(action: Callable[[Context], Awaitable[T]]) -> T:
         migrate.upgrade(settings.effective_database_url)
         ctx = Context.create(settings)
         try:
+            await installation_defaults.refresh(ctx)  # what an admin saved applies here too
             return await action(ctx)
         finally:
             await ctx.close()

@@ -104,6 +104,7 @@ CanManageProviders = Annotated[Visitor, Depends(allowed(roles.PROVIDERS_WRITE))]
 CanManageWebhooks = Annotated[Visitor, Depends(allowed(roles.WEBHOOKS_WRITE))]
 CanManageKeys = Annotated[Visitor, Depends(allowed(roles.KEYS_MANAGE))]
 CanManageUsers = Annotated[Visitor, Depends(allowed(roles.USERS_MANAGE))]
+CanChangeSettings = Annotated[Visitor, Depends(allowed(roles.SETTINGS_WRITE))]
 CanReadAudit = Annotated[Visitor, Depends(allowed(roles.AUDIT_READ))]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -752,3 +753,23 @@ class CampaignStatProgress(Base):
         BigId, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
     )
     rolled_until: Mapped[datetime]
+
+
+class InstallationDefaults(Base):
+    """The installation's defaults as changed at run time (dashboard, API, CLI):
+    one row, ``id`` 1. A column left NULL falls back to its environment setting
+    (``TEXTCAST_DEFAULT_REGION`` …); values are written as those settings are.
+    ``version`` grows with every change: what other processes look at to learn
+    of one (:mod:`textcast.services.installation_defaults`)."""
+
+    __tablename__ = "installation_defaults"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_installation_defaults_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    default_region: Mapped[str | None] = mapped_column(String(2), default=None)
+    quiet_hours: Mapped[str | None] = mapped_column(String(32), default=None)
+    quiet_hours_inside: Mapped[str | None] = mapped_column(String(8), default=None)
+    frequency_caps: Mapped[str | None] = mapped_column(String(200), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_by: Mapped[str | None] = mapped_column(String(150), default=None)

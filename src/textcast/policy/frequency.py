@@ -15,16 +15,18 @@ racing for one contact on several workers cannot pass a cap together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from textcast.errors import ValidationFailed
 from textcast.policy.decision import SEND, Decision, Skip
 
 Calendar = Literal["day", "week", "month"]
+_SETTING_CAP = re.compile(r"^(\d+)/(?:(\d+)(h|d)|(day|week|month))$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,31 @@ class FrequencyCap:
             else f"per rolling {_span(self.rolling)}"
         )
         return f"at most {self.limit} {'/'.join(sorted(self.categories))} {per}"
+
+
+def caps_of_setting(text: str, field: str) -> list[FrequencyCap]:
+    """Caps written ``LIMIT/SPAN`` and comma separated, SPAN a number of hours
+    or days (``24h``, ``7d``) or a calendar period (``day``, ``week``,
+    ``month``): ``2/24h,5/week``; empty for none. The installation's caps are
+    written so, in the environment and when saved. A part that cannot be read
+    is a :class:`ValidationFailed` naming ``field`` and quoting the part."""
+    caps = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        unreadable = ValidationFailed(field, f"cannot read {part!r} (e.g. 2/24h)")
+        found = _SETTING_CAP.match(part)
+        if found is None:
+            raise unreadable
+        limit = int(found.group(1))
+        try:
+            if found.group(4):
+                caps.append(FrequencyCap(limit, calendar=cast(Calendar, found.group(4))))
+            else:
+                hours = int(found.group(2)) * (24 if found.group(3) == "d" else 1)
+                caps.append(FrequencyCap(limit, rolling=timedelta(hours=hours)))
+        # A zero span (2/0h) or one past timedelta's range is as unreadable as 2/banana.
+        except (OverflowError, ValidationFailed):
+            raise unreadable from None
+    return caps
 
 
 def _span(span: timedelta | None) -> str:

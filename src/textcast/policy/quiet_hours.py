@@ -35,12 +35,14 @@ counsel, laws change):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from textcast.errors import ValidationFailed
 from textcast.policy.decision import SEND, Decision, Defer, Skip
 
 EVERY_DAY = frozenset(range(7))  # 0 is Monday, as datetime.weekday() counts
@@ -86,6 +88,29 @@ class SendingWindow:
             if at < closes:
                 return max(at, opens)
         raise ValueError("a sending window must be open on at least one day of the week")
+
+
+# A window that is always open: no quiet hours of the operator's own.
+ALWAYS_OPEN = SendingWindow(time(0), time(0))
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def clock(value: object, field: str) -> time:
+    """A time of day written HH:MM (24 h clock), or :class:`ValidationFailed` naming ``field``."""
+    if not isinstance(value, str) or not (found := _CLOCK.match(value)):
+        raise ValidationFailed(field, "must be a time of day as HH:MM (24 h clock)")
+    return time(int(found.group(1)), int(found.group(2)))
+
+
+def window_of_setting(text: str, field: str) -> SendingWindow:
+    """The window quiet hours written ``FROM-UNTIL`` leave open (``21:00-08:00``
+    sends 08:00-21:00; empty: no quiet hours, always open). The installation's
+    quiet hours are written so, in the environment and when saved."""
+    setting = text.strip()
+    if not setting:
+        return ALWAYS_OPEN
+    start, _, end = setting.partition("-")
+    return SendingWindow.outside_quiet(clock(start.strip(), field), clock(end.strip(), field))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Who may do what: the three roles shared by dashboard users and API keys.
 
 * ``admin``: everything, including provider credentials, senders, outgoing
-  webhooks (their signing secrets), API keys, users and the audit log.
+  webhooks (their signing secrets), API keys, users, the installation's
+  defaults and the audit log.
 * ``editor``: the day-to-day work: send (test messages, inbox replies, the
   messages API), contacts and their tags, suppressions, keyword rules,
   message templates; reads everything except secrets and the audit log.
@@ -26,6 +27,7 @@ PROVIDERS_WRITE = "providers.write"  # providers, credentials, senders, relay se
 SECRETS_READ = "secrets.read"  # masked credentials, receipt URLs (they carry a token)
 WEBHOOKS_WRITE = "webhooks.write"  # outgoing webhook endpoints and their secrets
 KEYS_MANAGE = "keys.manage"
+SETTINGS_WRITE = "settings.write"  # the installation's defaults (region, quiet hours, caps)
 USERS_MANAGE = "users.manage"
 AUDIT_READ = "audit.read"
 
@@ -36,6 +38,7 @@ _ADMIN = _EDITOR | {
     SECRETS_READ,
     WEBHOOKS_WRITE,
     KEYS_MANAGE,
+    SETTINGS_WRITE,
     USERS_MANAGE,
     AUDIT_READ,
 }

@@ -1,5 +1,6 @@
-"""Settings: your password; API keys (create with a role, revoke), dashboard
-users and the audit log, for admins."""
+"""Settings: your password; the installation's defaults (read by everyone,
+changed by admins); API keys (create with a role, revoke), dashboard users and
+the audit log, for admins."""
 
 from __future__ import annotations
 
@@ -8,20 +9,85 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from textcast.dashboard.auth import CanManageKeys, CanManageUsers, CanRead, CanReadAudit, Visitor
+from textcast.dashboard.auth import (
+    CanChangeSettings,
+    CanManageKeys,
+    CanManageUsers,
+    CanRead,
+    CanReadAudit,
+    Visitor,
+)
 from textcast.dashboard.render import field_errors, page
 from textcast.errors import Conflict, ValidationFailed
-from textcast.services import apikeys, audit, users
+from textcast.services import apikeys, audit, installation_defaults, users
+from textcast.services.installation_defaults import FIELDS
 from textcast.services.roles import ROLES
+from textcast.views.settings import defaults_view
 from textcast.web.deps import IdPath, IdQuery
 
 router = APIRouter(prefix="/dashboard/settings", include_in_schema=False)
 Field = Annotated[str, Form(max_length=300)]
 
 
+async def _settings_page(
+    request: Request, me: Visitor, *, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    async with me.ctx.sessions() as session:
+        saved = await installation_defaults.load(session)
+    shown = defaults_view(me.ctx.environment, saved)
+    values.setdefault("v", {name: shown[name]["value"] for name in FIELDS})
+    return page(
+        request,
+        "settings/index.html",
+        "Settings",
+        defaults=shown,
+        status_code=status_code,
+        **values,
+    )
+
+
 @router.get("")
 async def settings(request: Request, me: CanRead) -> HTMLResponse:
-    return page(request, "settings/index.html", "Settings")
+    return await _settings_page(request, me)
+
+
+@router.post("/defaults")
+async def change_defaults(
+    request: Request,
+    me: CanChangeSettings,
+    default_region: Field = "",
+    quiet_hours: Field = "",
+    quiet_hours_inside: Field = "",
+    frequency_caps: Field = "",
+) -> Response:
+    """Save the defaults the form changed: one left as shown keeps following
+    the environment, if that is where it comes from."""
+    form = {
+        "default_region": default_region,
+        "quiet_hours": quiet_hours,
+        "quiet_hours_inside": quiet_hours_inside,
+        "frequency_caps": frequency_caps,
+    }
+    async with me.ctx.sessions() as session:
+        shown = defaults_view(me.ctx.environment, await installation_defaults.load(session))
+    changes: dict[str, str | None] = {
+        name: value for name, value in form.items() if value.strip() != shown[name]["value"]
+    }
+    try:
+        await installation_defaults.change(me.ctx, me.actor, changes)
+    except ValidationFailed as exc:
+        return await _settings_page(request, me, errors=field_errors(exc), v=form, status_code=422)
+    return await _settings_page(request, me, notice="Defaults saved.")
+
+
+@router.post("/defaults/reset")
+async def reset_default(request: Request, me: CanChangeSettings, reset: Field = "") -> Response:
+    """Go back to the environment's value of one default."""
+    try:
+        await installation_defaults.change(me.ctx, me.actor, {reset: None})
+    except ValidationFailed as exc:
+        return await _settings_page(request, me, errors=field_errors(exc), status_code=422)
+    return await _settings_page(request, me, notice="Back to the environment's value.")
 
 
 @router.post("/password")
@@ -46,7 +112,7 @@ async def change_password(
         except ValidationFailed as exc:
             errors = {"new": exc.message}
     if errors:
-        return page(request, "settings/index.html", "Settings", errors=errors, status_code=422)
+        return await _settings_page(request, me, errors=errors, status_code=422)
     # Changing the password ended every session, this one too.
     return RedirectResponse("/dashboard/login", status_code=303)
 
