@@ -21,6 +21,7 @@ already measured (:data:`MAX_SHAPES` at most).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
 from textcast.services import senders as sender_service
+from textcast.services.message_content import is_content_sid
 from textcast.services.messages import validate_content
 from textcast.sms_segments import SegmentInfo
 from textcast.tracking import link_store, links
@@ -118,6 +120,8 @@ class Plan:
     sender: Sender
     provider_type: str
     arms: dict[str | None, tuple[Arm, Compiled]]
+    # An arm whose template is a Twilio Content SID: each ContentVariables slot, compiled.
+    content_slots: dict[str | None, dict[str, Compiled]]
     quiet: QuietHours
     caps: list[FrequencyCap]
     link_base: str
@@ -162,6 +166,7 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         raise ValidationFailed("sender", "the campaign's sender was deleted")
     provider = await sender_service.provider_of(session, sender)
     found = {arm.name: (arm, compile_template(arm.body)) for arm in await arms(session, campaign)}
+    slots = {name: _content_slots(arm) for name, (arm, _) in found.items()}
     tracking = campaign.click_tracking or any(
         a.template_version is not None and a.template_version.click_tracking
         for a, _ in found.values()
@@ -173,6 +178,7 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         sender=sender,
         provider_type=provider.type,
         arms=found,
+        content_slots={name: compiled for name, compiled in slots.items() if compiled},
         quiet=policies.quiet_hours(settings, campaign.quiet_hours),
         caps=policies.campaign_caps(
             settings, campaign.frequency_caps, campaign.category, refuse_looser=False
@@ -419,6 +425,14 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
     except RenderError as exc:
         skip("render_error", exc.variable or str(exc))
         return
+    variables = None
+    if arm.name in p.content_slots:
+        try:
+            rendered = {k: c.render(scope, {}, zone) for k, c in p.content_slots[arm.name].items()}
+        except RenderError as exc:
+            skip("render_error", exc.variable or str(exc))
+            return
+        variables = json.dumps(rendered, ensure_ascii=False)
     key = (row.variant, text)
     shape = p.shapes.get(key)
     if shape is None:
@@ -441,6 +455,7 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
         "body": text,
         "media_urls": [],
         "template_id": shape.template_id,
+        "content_variables": variables,
         "variant": row.variant,
         "segments": shape.info.segments,
         "encoding": shape.info.encoding,
@@ -449,6 +464,18 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
         "updated_at": now,
     }
     batch.made.append(_Made(row.id, row.contact_id, row.phone, zone, message, minted))
+
+
+def _content_slots(arm: Arm) -> dict[str, Compiled]:
+    """The arm's ContentVariables slots, compiled, when its template is a
+    Twilio Content SID; Twilio fills the approved template with them."""
+    version = arm.template_version
+    if version is None or not is_content_sid(version.provider_template_id):
+        return {}
+    return {
+        slot: compile_template(source, f"content_variables.{slot}")
+        for slot, source in (version.content_variables or {}).items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,9 +505,10 @@ def _shape(p: Plan, arm: Arm, text: str) -> _Shape | str:
     )
     measured = links.measure_shortened(text, p.link_base) if p.click_tracking else text
     measured = finish(measured, unsubscribe)
-    if not measured.strip():
-        return "the text came out empty"
     template_id = version.provider_template_id if version is not None else None
+    # A Twilio Content template carries its own text (the body is what Textcast shows).
+    if not measured.strip() and not is_content_sid(template_id):
+        return "the text came out empty"
     try:
         info = validate_content(p.settings, p.sender, p.provider_type, measured, [], template_id)
     except ValidationFailed as exc:
