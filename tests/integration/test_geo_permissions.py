@@ -73,3 +73,31 @@ async def test_allowed_countries_are_stored_shown_and_changed(
 
     status, cleared = await call(server, http, "PATCH", path, {"allowed_countries": []})
     assert status == 200 and "allowed_countries" not in cleared["config"], cleared
+
+
+async def test_a_message_to_a_country_not_allowed_is_refused_naming_to(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http, allowed_countries=["US", "CA"])
+    status, refused = await call(server, http, "POST", "messages", {"to": UK, "body": "hi"})
+    assert status == 422, refused
+    assert refused["field"] == "to"
+    assert "'twilio-sim'" in refused["message"] and "exclude GB" in refused["message"]
+    for allowed in (US, CANADA):
+        status, queued = await call(server, http, "POST", "messages", {"to": allowed, "body": "hi"})
+        assert status == 202, queued
+    _, listed = await call(server, http, "GET", "messages")
+    assert sorted(m["to"] for m in listed["messages"]) == sorted([US, CANADA])
+
+
+async def test_a_batch_refuses_the_row_to_a_country_not_allowed_and_queues_the_rest(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http, allowed_countries=["US"])
+    rows = [{"to": US, "body": "one"}, {"to": UK, "body": "two"}, {"to": US, "body": "three"}]
+    status, answer = await call(server, http, "POST", "messages/batch", {"messages": rows})
+    assert status == 202, answer
+    assert [m["index"] for m in answer["messages"]] == [0, 2]
+    [error] = answer["errors"]
+    assert (error["index"], error["field"]) == (1, "to")
+    assert "exclude GB" in error["message"]
