@@ -5,13 +5,14 @@ countries refused, campaign recipients there skipped with geo_not_allowed
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api
+from tests.integration.helpers import api, cli
 
 US, CANADA, UK = "+14155552671", "+14165550123", "+442079460958"
 
@@ -101,3 +102,31 @@ async def test_a_batch_refuses_the_row_to_a_country_not_allowed_and_queues_the_r
     [error] = answer["errors"]
     assert (error["index"], error["field"]) == (1, "to")
     assert "exclude GB" in error["message"]
+
+
+async def test_the_cli_sets_changes_and_honours_the_list(
+    server: RunningServer, simulator: Simulator
+) -> None:
+    ctx = server.ctx
+    base = ["providers", "add", "--name", "sim", "--account-sid", simulator.account_sid,
+            "--auth-token", simulator.auth_token, "--base-url", simulator.url,
+            "--sender-id", "+15005550006"]  # fmt: skip
+    bad = await cli(ctx, *base, "--allowed-countries", "US,XX")
+    assert bad.exit_code == 2 and "allowed_countries: 'XX'" in words(bad.output), bad.output
+    made = await cli(ctx, *base, "--allowed-countries", "us, ca", "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["config"]["allowed_countries"] == ["CA", "US"]
+
+    refused = await cli(ctx, "send", "--to", UK, "--body", "hi")
+    assert refused.exit_code == 2 and "exclude GB" in words(refused.output), refused.output
+
+    changed = await cli(ctx, "providers", "update", "sim", "--allowed-countries", "GB", "--json")
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.output)["config"]["allowed_countries"] == ["GB"]
+    shown = await cli(ctx, "providers", "show", "sim")
+    assert "GB" in shown.output
+    sent = await cli(ctx, "send", "--to", UK, "--body", "hi", "--json")
+    assert sent.exit_code == 0, sent.output
+
+    cleared = await cli(ctx, "providers", "update", "sim", "--allowed-countries", "", "--json")
+    assert "allowed_countries" not in json.loads(cleared.output)["config"]
