@@ -43,17 +43,19 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+PROVIDER = {
+    "name": "twilio",
+    "type": "twilio",
+    "account_sid": "AC" + "0" * 32,
+    "auth_token": "t" * 32,
+    "base_url": "https://api.twilio.com",
+    "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
+}
+
+
 async def add_provider(ctx: Context) -> None:
-    payload = {
-        "name": "twilio",
-        "type": "twilio",
-        "account_sid": "AC" + "0" * 32,
-        "auth_token": "t" * 32,
-        "base_url": "https://api.twilio.com",
-        "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
-    }
     async with ctx.session() as session:
-        await create_provider(ctx, session, payload)
+        await create_provider(ctx, session, PROVIDER)
 
 
 async def add_contacts(

@@ -6,13 +6,19 @@ countries refused, campaign recipients there skipped with geo_not_allowed
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
+from tests.integration import test_campaign_fanout as fanout_tests
 from tests.integration.helpers import api, cli
+from textcast.campaigns.materialise import bucket_of
+from textcast.context import Context
+from textcast.services import campaign_stats
+from textcast.services.providers import create_provider
 
 US, CANADA, UK = "+14155552671", "+14165550123", "+442079460958"
 
@@ -130,3 +136,48 @@ async def test_the_cli_sets_changes_and_honours_the_list(
 
     cleared = await cli(ctx, "providers", "update", "sim", "--allowed-countries", "", "--json")
     assert "allowed_countries" not in json.loads(cleared.output)["config"]
+
+
+async def test_campaign_recipients_in_a_country_not_allowed_are_skipped_and_the_rest_queued(
+    ctx: Context,
+) -> None:
+    payload = {**fanout_tests.PROVIDER, "allowed_countries": ["US", "CA"]}
+    async with ctx.session() as session:
+        await create_provider(ctx, session, payload)
+    americans = [f"+1415555{2600 + i}" for i in range(12)]
+    londoners = [f"+4420794600{i:02d}" for i in range(12)]
+    await fanout_tests.add_contacts(ctx, [(p, {}, None) for p in [*americans, CANADA, *londoners]])
+    # Half held out: the control group is drawn from recipients who could be messaged only.
+    campaign_id = await fanout_tests.launch(ctx, control_percent=50)
+    now = datetime.now(UTC)
+    await fanout_tests.choose(ctx, campaign_id, now)
+    found = await fanout_tests.recipients(ctx, campaign_id)
+
+    held = [p for p in londoners if bucket_of(found[p].contact_id, campaign_id)[0] < 50]
+    assert held, "no Londoner drew a control bucket: the check below would prove nothing"
+    for number in londoners:
+        row = found[number]
+        assert (row.status, row.reason, row.variant) == ("skipped", "geo_not_allowed", None)
+        assert row.detail == "GB is not among the allowed countries of provider 'twilio'"
+    reachable = [*americans, CANADA]
+    for number in reachable:
+        in_control = bucket_of(found[number].contact_id, campaign_id)[0] < 50
+        assert found[number].status == ("control" if in_control else "pending"), number
+        assert found[number].reason is None and found[number].detail is None
+
+    await fanout_tests.fan_out(ctx, campaign_id, now)
+    found = await fanout_tests.recipients(ctx, campaign_id)
+    queued = {p for p, r in found.items() if r.status == "queued"}
+    assert queued == {p for p in reachable if found[p].status != "control"} and queued
+    numbers = await campaign_stats.campaign_stats(ctx, campaign_id)
+    assert numbers["skipped"] == {"geo_not_allowed": len(londoners)}
+    assert numbers["targeted"] == len(found)
+
+
+async def test_a_provider_without_a_list_skips_nobody_for_their_country(ctx: Context) -> None:
+    await fanout_tests.add_provider(ctx)
+    await fanout_tests.add_contacts(ctx, [(US, {}, None), (UK, {}, None)])
+    campaign_id = await fanout_tests.launch(ctx)
+    await fanout_tests.choose(ctx, campaign_id, datetime.now(UTC))
+    found = await fanout_tests.recipients(ctx, campaign_id)
+    assert {p: r.status for p, r in found.items()} == {US: "pending", UK: "pending"}
