@@ -18,7 +18,7 @@ from tests.integration.helpers import api, cli
 from textcast.campaigns.materialise import bucket_of
 from textcast.context import Context
 from textcast.services import campaign_stats
-from textcast.services.providers import create_provider
+from textcast.services.providers import create_provider, update_provider
 
 US, CANADA, UK = "+14155552671", "+14165550123", "+442079460958"
 
@@ -181,3 +181,23 @@ async def test_a_provider_without_a_list_skips_nobody_for_their_country(ctx: Con
     await fanout_tests.choose(ctx, campaign_id, datetime.now(UTC))
     found = await fanout_tests.recipients(ctx, campaign_id)
     assert {p: r.status for p, r in found.items()} == {US: "pending", UK: "pending"}
+
+
+async def test_a_country_left_out_after_recipients_were_chosen_is_skipped_at_fan_out(
+    ctx: Context,
+) -> None:
+    await fanout_tests.add_provider(ctx)
+    await fanout_tests.add_contacts(ctx, [(US, {}, None), (UK, {}, None)])
+    campaign_id = await fanout_tests.launch(ctx)
+    now = datetime.now(UTC)
+    await fanout_tests.choose(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        await update_provider(ctx, session, "twilio", {"allowed_countries": ["US"]})
+    await fanout_tests.fan_out(ctx, campaign_id, now)
+    found = await fanout_tests.recipients(ctx, campaign_id)
+    assert (found[US].status, found[UK].status, found[UK].reason) == (
+        "queued",
+        "skipped",
+        "geo_not_allowed",
+    )
+    assert found[UK].detail == "GB is not among the allowed countries of provider 'twilio'"

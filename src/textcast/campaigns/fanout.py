@@ -2,7 +2,8 @@
 
 A batch is at most :data:`BATCH` pending recipients due now (with their
 contacts), read by :func:`due`. :func:`prepare` decides what can be decided
-without holding anything — quiet hours (defer or skip), expiry, rendering,
+without holding anything — the provider's countries (a list changed since
+the recipients were chosen), quiet hours (defer or skip), expiry, rendering,
 links, the content rule — and :func:`commit` finishes it in the writing
 transaction: the frequency caps, then the messages, their ``message.queued``
 events, their tracked links and the recipients' new states. So a batch is
@@ -53,7 +54,7 @@ from textcast.db.models import (
     event_type,
 )
 from textcast.errors import ValidationFailed
-from textcast.policy import frequency
+from textcast.policy import frequency, geo
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
@@ -119,6 +120,8 @@ class Plan:
     category: str
     sender: Sender
     provider_type: str
+    provider_name: str
+    allowed_countries: frozenset[str]
     arms: dict[str | None, tuple[Arm, Compiled]]
     # An arm whose template is a Twilio Content SID: each ContentVariables slot, compiled.
     content_slots: dict[str | None, dict[str, Compiled]]
@@ -177,6 +180,8 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         category=campaign.category,
         sender=sender,
         provider_type=provider.type,
+        provider_name=provider.name,
+        allowed_countries=geo.allowed_of(provider.config),
         arms=found,
         content_slots={name: compiled for name, compiled in slots.items() if compiled},
         quiet=policies.quiet_hours(settings, campaign.quiet_hours),
@@ -389,6 +394,11 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
 
     if row.contact is None:
         skip("contact_removed", _ERASED)
+        return
+    if p.allowed_countries and row.country not in p.allowed_countries:
+        # Chosen before the provider's list left the country out (materialise
+        # skips the others): Twilio would fail it with 21408.
+        skip(geo.SKIP_REASON, geo.skip_detail_text(row.country, p.provider_name))
         return
     zone_names = time_zones.candidates(
         row.phone, row.time_zone, row.time_zone_source, p.install_zone

@@ -99,7 +99,16 @@ def excluded(country: ColumnElement[str], allowed: Iterable[str]) -> ColumnEleme
     return country.not_in(codes) if codes else false()
 
 
+def _not_among(provider: str) -> str:
+    return f" is not among the allowed countries of provider {provider!r}"
+
+
 def skip_detail(country: ColumnElement[str], provider: str) -> ColumnElement[str]:
     """What a skipped recipient's ``detail`` says, built in SQL: its country
     and the provider whose list leaves it out."""
-    return country + literal(f" is not among the allowed countries of provider {provider!r}")
+    return country + literal(_not_among(provider))
+
+
+def skip_detail_text(country: str, provider: str) -> str:
+    """:func:`skip_detail` for one recipient decided in Python."""
+    return country + _not_among(provider)
