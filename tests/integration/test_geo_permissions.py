@@ -201,3 +201,19 @@ async def test_a_country_left_out_after_recipients_were_chosen_is_skipped_at_fan
         "geo_not_allowed",
     )
     assert found[UK].detail == "GB is not among the allowed countries of provider 'twilio'"
+
+
+async def test_a_test_send_to_a_country_not_allowed_is_refused_naming_the_number(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http, allowed_countries=["US"])
+    draft = {"name": "spring", "body": "Spring sale", "audience": {"phones": [US]}}
+    assert (await call(server, http, "POST", "campaigns", draft))[0] == 201
+    numbers = {"phones": [US, UK]}
+    status, refused = await call(server, http, "POST", "campaigns/spring/test", numbers)
+    assert (status, refused["field"]) == (422, "phones[1]"), refused
+    assert "exclude GB" in refused["message"]
+    _, listed = await call(server, http, "GET", "messages")
+    assert listed["messages"] == []  # all or nothing, as for any refused number
+    status, sent = await call(server, http, "POST", "campaigns/spring/test", {"phones": [US]})
+    assert status == 201 and sent["messages"][0]["is_test"], sent
