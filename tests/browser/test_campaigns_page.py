@@ -3,9 +3,9 @@ content → schedule → review) saving a draft, the draft edited and launched
 against the simulator, the campaign's live progress and its Stats tab
 watched until the deliveries arrive, the Errors tab, a started campaign's
 edit refused with the service's reason; the provider's Stats tab; recipients
-in a country the provider may not send to shown skipped and why; a viewer
-refused, a form without its CSRF token refused; every new page at phone
-width and through axe."""
+in a country the provider may not send to shown skipped and why; the list
+paged on to older campaigns; a viewer refused, a form without its CSRF token
+refused; every new page at phone width and through axe."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tests.browser.conftest import (
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
+from textcast.dashboard.pages import campaigns as campaigns_page
 
 VIP = ("+14155552671", "+14155552672", "+15005550001")  # the last: the simulator refuses it (21211)
 OPTED_OUT = "+14155552673"  # a VIP too, suppressed on the provider: skipped as opted out
@@ -347,3 +348,28 @@ async def test_recipients_the_provider_may_not_send_to_are_shown_skipped_and_why
     await accessible(page)
     await page.click("nav[aria-label='Campaign tabs'] >> text=Errors")
     await expect(page.locator("main")).to_contain_text(label)
+
+
+async def test_the_list_pages_on_to_older_campaigns(
+    server: RunningServer, simulator: Simulator, browser: Browser, monkeypatch: Any
+) -> None:
+    await add_provider(server, simulator)
+    await vip_segment(server)
+    for name in ("oldest", "middle", "newest"):
+        await draft_for_2099(server, name)
+    monkeypatch.setattr(campaigns_page, "PAGE_SIZE", 2)
+    for viewport in (DESKTOP, PHONE):
+        page = await sign_in(browser, server, "viewer", viewport=viewport)
+        await page.goto(f"{server.url}/dashboard/campaigns?status=draft")
+        rows = page.locator("tr[data-campaign]")
+        await expect(rows).to_have_count(2)
+        await expect(rows.first).to_have_attribute("data-campaign", "newest")
+        await no_sideways_scroll(page)
+        if viewport == DESKTOP:
+            await accessible(page)
+        await page.click("text=Older campaigns")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-campaign", "oldest")
+        await expect(page.locator("#f-status")).to_have_value("draft")  # the filter kept
+        await expect(page.locator("text=Older campaigns")).to_have_count(0)
+        await page.close()
