@@ -228,7 +228,7 @@ class Prepared:
     quiet hours, expiry, rendering, links and the content rule. The caps wait
     for :func:`commit`, which counts them with the contacts locked."""
 
-    decided_at: datetime | None = None
+    decided_at: datetime
     recipient_ids: list[int] = field(default_factory=list)
     made: list[_Made] = field(default_factory=list)
     skipped: list[tuple[int, str, str | None]] = field(default_factory=list)
@@ -242,16 +242,18 @@ async def due(
     with their contacts; none of ``passing_over``, a batch read earlier and
     being written now.
 
-    That batch was the head of the same order and is still pending to this
-    transaction, so it is skipped by position (``OFFSET``) — an exclusion by
-    ID cost PostgreSQL a search of the batch's IDs for every row it passed —
-    and any ID of it still met is dropped here. A recipient passed over by
-    mistake stays pending for a later batch; one met twice fails that batch's
-    commit (:class:`RecipientsMoved`)."""
+    That batch was the head of the same order, so as many of it as are still
+    pending to this statement (its commit may come before or after) are
+    skipped by position (``OFFSET``) — an exclusion by ID cost PostgreSQL a
+    search of the batch's IDs for every row it passed — and any ID of it
+    still met is dropped here. A recipient passed over by mistake stays
+    pending for a later batch; one met twice fails that batch's commit
+    (:class:`RecipientsMoved`)."""
     size = BATCH if p.throttle is None else min(BATCH, p.throttle)
+    dialect = dialect_of(session)
     # The outbox and the recipients grow during a fan-out faster than the
     # statistics follow: look up by index, never by scanning them per batch.
-    await dialect_of(session).prefer_index_scans(await session.connection())
+    await dialect.prefer_index_scans(await session.connection())
     chosen = (
         select(
             RECIPIENTS.c.id,
@@ -268,7 +270,7 @@ async def due(
         # due_at alone: the index (campaign_id, status, due_at) gives that
         # order, where a second key would sort every pending row per batch.
         .order_by(RECIPIENTS.c.due_at)
-        .offset(len(passing_over))
+        .offset(_still_pending(dialect, passing_over) if passing_over else 0)
         .limit(size)
         .subquery("r")
     )
@@ -295,9 +297,17 @@ async def due(
     return rows
 
 
+def _still_pending(dialect: DatabaseDialect, ids: Collection[int]) -> Any:
+    return (
+        select(func.count())
+        .where(dialect.one_of(RECIPIENTS.c.id, ids), RECIPIENTS.c.status == "pending")
+        .scalar_subquery()
+    )
+
+
 def prepare(p: Plan, rows: Sequence[Any], now: datetime, into: Prepared | None = None) -> Prepared:
     """Decide ``rows`` (from :func:`due`) as far as can be done unlocked."""
-    prepared = Prepared(decided_at=now) if into is None else into
+    prepared = Prepared(now) if into is None else into
     for row in rows:
         prepared.recipient_ids.append(row.id)
         _decide(p, row, now, prepared)
@@ -322,12 +332,14 @@ async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime)
     campaigns locking overlapping batches cannot deadlock; SQLite's one writer
     needs no lock): the caps' count and the new messages are one decision per
     contact. A contact erased since the batch was read is skipped here."""
+    dialect = dialect_of(session)
+    await dialect.prefer_index_scans(await session.connection())
     ids = sorted({made.contact_id for made in batch.made})
     present = (
         set(
             await session.scalars(
                 select(CONTACTS.c.id)
-                .where(dialect_of(session).one_of(CONTACTS.c.id, ids))
+                .where(dialect.one_of(CONTACTS.c.id, ids))
                 .order_by(CONTACTS.c.id)
                 .with_for_update()
             )
@@ -339,6 +351,10 @@ async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime)
     kept: list[_Made] = []
     for made in batch.made:
         if made.contact_id in present:
+            # Stamped now, as the caps count it: decided a moment ago (read
+            # ahead), a message stamped then could fall on the day before
+            # the one whose cap it passed.
+            made.message.update(created_at=now, updated_at=now, next_attempt_at=now)
             kept.append(made)
         else:
             skipped.append((made.rid, "contact_removed", _ERASED))
@@ -446,9 +462,11 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
     key = (row.variant, text)
     shape = p.shapes.get(key)
     if shape is None:
-        if len(p.shapes) >= MAX_SHAPES:
-            p.shapes.clear()
-        shape = p.shapes[key] = _shape(p, arm, text)
+        shape = _shape(p, arm, text)
+        if len(text) <= SHAPED_TEXT:
+            if len(p.shapes) >= MAX_SHAPES:
+                p.shapes.clear()
+            p.shapes[key] = shape
     if isinstance(shape, str):
         skip("render_error", shape)
         return
@@ -498,7 +516,11 @@ class _Shape:
     info: SegmentInfo
 
 
-MAX_SHAPES = 50_000  # distinct texts kept per run; past that the cache starts again
+# Distinct texts kept per run (past that the cache starts again), and the
+# longest kept: at most ~30 MB however personal the texts, where most
+# campaigns' few texts take kilobytes.
+MAX_SHAPES = 10_000
+SHAPED_TEXT = 1_600
 
 
 def _shape(p: Plan, arm: Arm, text: str) -> _Shape | str:

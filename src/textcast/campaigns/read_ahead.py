@@ -62,7 +62,7 @@ class ReadAhead:
             rows = await fanout.due(session, self._plan, now, passing_over)
         if not rows:
             return None
-        prepared = fanout.Prepared(decided_at=now)
+        prepared = fanout.Prepared(now)
         for start in range(0, len(rows), SLICE):
             fanout.prepare(self._plan, rows[start : start + SLICE], now, prepared)
             await asyncio.sleep(0)

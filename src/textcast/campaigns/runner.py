@@ -38,6 +38,9 @@ LEASE = timedelta(seconds=60)
 LOOK_AGAIN = timedelta(seconds=2)  # a campaign waiting for its outbox to drain
 IDLE_LOOK = timedelta(seconds=30)  # at most this long between looks at a sending campaign
 FAILURE_CHECK = timedelta(seconds=5)
+# A batch read ahead is written within milliseconds; one older than this (the
+# runner waited on a lock) is decided again, its quiet hours and expiry with it.
+STALE = timedelta(seconds=5)
 MAX_CLASHES = 5  # unique-key clashes in a row before the runner gives up for now
 
 
@@ -146,10 +149,14 @@ async def drive(
                     checked = now
                     if await _failure_pause(ctx, campaign_id, max_failure):
                         return
+                # Taken before the write transaction, which must not wait on it.
+                batch = await ahead.take()
+                if batch is not None and now - batch.decided_at > STALE:
+                    batch = None  # decided too long ago (quiet hours, expiry): decide again
                 try:
                     async with ctx.write_session() as session:
                         campaign = await _hold(session, campaign_id, owner, now)
-                        done = await _step(session, campaign, plan, now, queue_ahead, ahead)
+                        done = await _step(session, campaign, plan, now, queue_ahead, ahead, batch)
                 except (IntegrityError, fanout.RecipientsMoved) as exc:
                     # A short-link code drawn twice: 7 base-62 characters, so
                     # with a million links stored a batch of 1,000 new ones
@@ -207,22 +214,19 @@ async def _step(
     now: datetime,
     queue_ahead: int | None,
     ahead: ReadAhead | None = None,
+    batch: fanout.Prepared | None = None,
 ) -> bool:
-    """One batch, or the decision that there is nothing to do for now; True
-    when the runner should let the campaign go."""
+    """One batch (``batch`` when one was read ahead), or the decision that
+    there is nothing to do for now; True when the runner should let the
+    campaign go. A batch read ahead and not written stays pending."""
     if campaign.expires_at is not None and campaign.expires_at <= now:
-        if ahead is not None:
-            await ahead.drop()
         await fanout.expire(session, campaign.id)
         return await _finish_or_wait(session, campaign, now)
     if queue_ahead is not None:
         waiting = await fanout.waiting_messages(session, campaign.id, queue_ahead)
         if waiting >= queue_ahead:
-            if ahead is not None:
-                await ahead.drop()
             campaign.next_batch_at = now + LOOK_AGAIN
             return True
-    batch = None if ahead is None else await ahead.take()
     if batch is None:
         rows = await fanout.due(session, plan, now)
         if not rows:

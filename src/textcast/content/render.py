@@ -88,16 +88,25 @@ class Record:
     Not a dict: ``contact.items`` must find an attribute called ``items``,
     not the dict method, and a missing key must name its whole path."""
 
-    __slots__ = ("_path", "_values")
+    __slots__ = ("_nested", "_path", "_values")
 
     def __init__(self, path: str, values: Mapping[str, Any]) -> None:
         self._path = path
-        # Nested values are wrapped when read, not here: a campaign builds one
-        # of these per recipient and reads two or three of its values.
+        # Nested values are wrapped when first read, not here: a campaign
+        # builds one of these per recipient and reads two or three of its values.
         self._values = values
+        self._nested: dict[str, Record] | None = None
 
     def __getitem__(self, key: str) -> Any:
-        return _wrap(f"{self._path}.{key}", self._values[key])
+        value = self._values[key]
+        if not isinstance(value, Mapping):
+            return value
+        if self._nested is None:
+            self._nested = {}
+        found = self._nested.get(key)
+        if found is None:  # one record per value, as when they were wrapped up front
+            found = self._nested[key] = Record(f"{self._path}.{key}", value)
+        return found
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -110,10 +119,6 @@ class Record:
 
     def __str__(self) -> str:
         return ", ".join(f"{k}={self[k]}" for k in self._values)
-
-
-def _wrap(path: str, value: Any) -> Any:
-    return Record(path, value) if isinstance(value, Mapping) else value
 
 
 def contact_scope(

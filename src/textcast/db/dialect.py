@@ -45,6 +45,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
+    String,
     Subquery,
     Table,
     Text,
@@ -262,7 +263,7 @@ class PostgresDialect(DatabaseDialect):
         dialect = connection.dialect
         quote = dialect.identifier_preparer.quote
         casts = ", ".join(
-            f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+            f"${i}::{_array_element(table.c[name].type).compile(dialect=dialect)}[]"
             for i, name in enumerate(columns, start=1)
         )
         sql = (
@@ -338,6 +339,15 @@ class PostgresDialect(DatabaseDialect):
             *(func.percentile_cont(f).within_group(values.c.v) for f in fractions),
         ).group_by(values.c.key)
         return {row[0]: [float(x) for x in row[1:]] for row in await session.execute(query)}
+
+
+def _array_element(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The type an array of a column's values is cast to: a string without
+    its length, so a value too long for the column is refused by the column
+    (an explicit cast to ``VARCHAR(n)`` would cut it short without a word)."""
+    if isinstance(column_type, String) and column_type.length is not None:
+        return Text()
+    return column_type
 
 
 class SqliteDialect(DatabaseDialect):

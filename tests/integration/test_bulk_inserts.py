@@ -1,0 +1,63 @@
+"""The dialects' bulk inserts keep the columns' rules: a value too long for
+its column is refused, not cut short (PostgreSQL's unnest INSERT casts each
+array, and a cast to VARCHAR(n) would truncate without a word), and the IDs
+come back in the rows' order."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, select
+from sqlalchemy.exc import DBAPIError
+
+from textcast.context import Context
+from textcast.db.dialect import dialect_of
+from textcast.db.models import Message, Provider, Sender, utcnow
+from textcast.services.providers import create_provider
+
+MESSAGES = cast(Table, Message.__table__)
+
+
+async def rows(ctx: Context, count: int, **changes: Any) -> list[dict[str, object]]:
+    async with ctx.session() as session:
+        await create_provider(
+            ctx,
+            session,
+            {
+                "name": "twilio",
+                "type": "twilio",
+                "account_sid": "AC" + "0" * 32,
+                "auth_token": "t" * 32,
+                "base_url": "https://api.twilio.com",
+                "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
+            },
+        )
+        provider_id = await session.scalar(select(Provider.id))
+        sender_id = await session.scalar(select(Sender.id))
+    now = utcnow()
+    base = {
+        "provider_id": provider_id, "sender_id": sender_id, "body": "hi", "media_urls": [],
+        "status": "queued", "segments": 1, "encoding": "GSM-7", "next_attempt_at": now,
+        "created_at": now, "updated_at": now, "attempts": 0, "is_test": False,
+        "possible_duplicate": False,
+    }  # fmt: skip
+    return [{**base, "to": f"+1415555{i:04d}", **changes} for i in range(count)]
+
+
+async def test_ids_come_back_in_the_rows_order(ctx: Context) -> None:
+    made = await rows(ctx, 50)
+    async with ctx.session() as session:
+        ids = await dialect_of(session).insert_returning_ids(session, MESSAGES, made)
+    async with ctx.session() as session:
+        stored = dict((await session.execute(select(Message.id, Message.to))).all())
+    assert [stored[i] for i in ids] == [row["to"] for row in made]
+
+
+async def test_a_value_too_long_for_its_column_is_refused(ctx: Context) -> None:
+    if ctx.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps a text of any length")
+    made = await rows(ctx, 1, variant="v" * 40)  # variant is VARCHAR(32)
+    with pytest.raises(DBAPIError, match="too long"):
+        async with ctx.session() as session:
+            await dialect_of(session).insert_returning_ids(session, MESSAGES, made)
