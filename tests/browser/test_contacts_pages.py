@@ -15,35 +15,15 @@ from pathlib import Path
 import aiohttp
 import anyio
 import pytest
-from playwright.async_api import Browser, Download, Page, expect
+from playwright.async_api import Browser, Download, expect
 
-from tests.browser.conftest import (
-    DESKTOP,
-    PHONE,
-    accessible,
-    no_sideways_scroll,
-    screenshot,
-    sign_in,
-)
+from tests.browser.conftest import fits_and_passes, sign_in
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider, write_in
 from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import api, eventually
 from textcast.dashboard.pages import contacts as contacts_page
 from textcast.db.models import Message, ShortLink
 from textcast.tracking.links import new_code
-
-
-async def fits_and_passes(page: Page, name: str) -> None:
-    """The page as it is now: axe-clean at desktop width, then at 390 px with
-    nothing scrolling sideways (the same page resized: a form's answer cannot
-    be fetched again); both kept as screenshots."""
-    await no_sideways_scroll(page)
-    await accessible(page)
-    await screenshot(page, f"{name}-desktop")
-    await page.set_viewport_size(PHONE)
-    await no_sideways_scroll(page)
-    await screenshot(page, f"{name}-phone")
-    await page.set_viewport_size(DESKTOP)
 
 
 async def click_a_link_in(
