@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import fits_and_passes, screenshot, sign_in
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api
+from tests.integration.helpers import api, eventually
 
 SUBSCRIBER = "+14155552671"
 
@@ -141,6 +141,39 @@ async def test_reply_from_the_inbox_until_the_contact_opts_out(
     await expect(page.locator(".thread")).to_contain_text("STOP")
 
 
+async def test_a_number_twilio_refuses_with_21610_is_suppressed_with_that_reason(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    await add_provider(server, simulator)
+    unsubscribed = "+15005550004"  # the simulator answers 21610 for it
+    async with aiohttp.ClientSession() as http:
+        status, sent = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/messages",
+            server.headers,
+            {"to": unsubscribed, "body": "Hello"},
+        )
+        assert status == 202, sent
+
+        async def failed() -> bool:
+            _, body = await api(
+                http, "GET", f"{server.url}/api/v1/messages/{sent['id']}", server.headers
+            )
+            return bool(body["status"] == "failed")
+
+        await eventually(failed)
+    page = await sign_in(browser, server, "viewer")
+    await page.goto(f"{server.url}/dashboard/suppressions")
+    row = page.locator("tr", has_text=unsubscribed)
+    await expect(row.locator("[data-reason]")).to_have_text("provider error 21610")
+    await expect(row).to_contain_text("provider_error (21610)")
+    await expect(row).to_contain_text("whole account")
+    await page.goto(f"{server.url}/dashboard/messages/{sent['id']}")
+    await expect(page.locator("[data-error]")).to_contain_text("21610")
+    await expect(page.locator("[data-error]")).to_contain_text("Unsubscribed recipient")
+
+
 async def test_keyword_rules_are_added_changed_and_removed(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
@@ -163,6 +196,7 @@ async def test_keyword_rules_are_added_changed_and_removed(
     # A rule is changed under the same checks, its refusals next to the field.
     await page.get_by_role("link", name="Edit HOURS").click()
     await expect(page.locator("#f-keyword")).to_have_value("HOURS")
+    await fits_and_passes(page, "keyword-edit")
     await page.fill("#f-reply", "")
     await page.get_by_role("button", name="Save rule", exact=True).click()
     await expect(page.locator("#f-reply-error")).to_contain_text("reply text")
