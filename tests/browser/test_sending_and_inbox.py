@@ -6,6 +6,7 @@ and suppressions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -90,6 +91,61 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
     await expect(page.locator("[data-totals]")).not_to_contain_text("delivered")
     await screenshot(page, "events-desktop")
+
+
+async def test_messages_and_events_are_filtered_by_sender_campaign_and_day(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    senders = [
+        {"name": "main", "type": "long_code", "sender_id": "+15005550006", "mps": 500},
+        {"name": "promo", "type": "long_code", "sender_id": "+15005550007", "mps": 500},
+    ]
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/providers",
+            server.headers,
+            twilio_provider_payload(simulator, senders=senders),
+        )
+        assert status == 201, body
+        for message in (
+            {"to": "+14155550101", "body": "Spring is here", "campaign": "spring"},
+            {"to": "+14155550102", "body": "Promo", "sender": "promo"},
+        ):
+            status, body = await api(
+                http, "POST", f"{server.url}/api/v1/messages", server.headers, message
+            )
+            assert status == 202, body
+    today = datetime.now(UTC).date()
+    page = await sign_in(browser, server, "viewer")
+    await page.goto(f"{server.url}/dashboard/messages")
+    rows = page.locator("main tbody tr")
+    await expect(rows).to_have_count(2)
+    await page.select_option("#f-sender", label="promo (+15005550007)")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550102")
+    await page.select_option("#f-sender", "")
+    await page.fill("#f-campaign", "spring")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550101")
+    await page.fill("#f-campaign", "")
+    await page.fill("#f-since", (today + timedelta(days=1)).isoformat())
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows.first).to_contain_text("No messages match")
+    await page.fill("#f-since", today.isoformat())
+    await page.fill("#f-until", today.isoformat())  # the "to" day is included
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(2)
+
+    await page.goto(f"{server.url}/dashboard/events?campaign=spring")
+    events = page.locator("main .table-wrap tbody tr")
+    await expect(events.first).to_contain_text("spring")
+    for number in range(await events.count()):
+        await expect(events.nth(number)).not_to_contain_text("+14155550102")
+    await expect(page.locator("[data-totals]")).to_contain_text("message.queued: 1")
 
 
 async def test_reply_from_the_inbox_until_the_contact_opts_out(
