@@ -32,8 +32,9 @@ async def add_provider(server: RunningServer, simulator: Simulator) -> dict[str,
     return dict(body)
 
 
-async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> None:
-    """The subscriber texts the sender (through the simulator, signed like Twilio)."""
+async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> str:
+    """The subscriber texts the sender (through the simulator, signed like Twilio);
+    Textcast's answer (TwiML, with any auto-reply)."""
     result = await simulator.control(
         "POST",
         "inbound",
@@ -46,6 +47,7 @@ async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> N
         },
     )
     assert result.get("status") == 200, result
+    return str(result["body"])
 
 
 async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_description(
@@ -266,3 +268,37 @@ async def test_keyword_rules_are_added_changed_and_removed(
     await expect(table).to_contain_text("Open 8 to 6")
     await page.locator("tr", has_text="OPENING HOURS").locator("text=Delete").click()
     await expect(table).not_to_contain_text("HOURS")
+
+
+async def test_a_sender_can_leave_keyword_answers_to_the_provider(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    provider = await add_provider(server, simulator)
+    sender = provider["senders"][0]
+    page = await sign_in(browser, server, "admin")
+    await page.goto(f"{server.url}/dashboard/keywords")
+    await page.fill("#f-keyword", "hours")
+    await page.fill("#f-reply", "Open 9 to 5.")
+    await page.get_by_role("button", name="Add rule", exact=True).click()
+    assert "<Message>Open 9 to 5.</Message>" in await write_in(simulator, sender, "hours")
+
+    await page.goto(f"{server.url}/dashboard/senders/{sender['id']}")
+    toggle = page.get_by_label("Manage keyword-based responses")
+    await expect(toggle).to_be_checked()
+    await toggle.uncheck()
+    await page.get_by_role("button", name="Save sender").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(toggle).not_to_be_checked()
+    await fits_and_passes(page, "sender")
+    await page.goto(f"{server.url}/dashboard/keywords")
+    await expect(page.locator("[data-unanswered]")).to_contain_text("main")
+    assert "<Message>" not in await write_in(simulator, sender, "hours")
+    # STOP is still an opt-out: the provider blocks the number either way.
+    assert "<Message>" not in await write_in(simulator, sender, "STOP")
+    await page.goto(f"{server.url}/dashboard/suppressions")
+    row = page.locator("tr", has_text=SUBSCRIBER)
+    await expect(row.locator("[data-reason]")).to_have_text("replied STOP")
+
+    viewer = await sign_in(browser, server, "viewer")
+    await viewer.goto(f"{server.url}/dashboard/senders/{sender['id']}")
+    await expect(viewer.locator("[data-keyword-responses]")).to_have_text("left to the provider")
