@@ -2,13 +2,15 @@
 content → schedule → review) saving a draft, the draft edited and launched
 against the simulator, the campaign's live progress and its Stats tab
 watched until the deliveries arrive, the Errors tab, a started campaign's
-edit refused with the service's reason; the provider's Stats tab; a viewer
-refused, a form without its CSRF token refused; every new page at phone
-width and through axe."""
+edit refused with the service's reason; the provider's Stats tab; recipients
+in a country the provider may not send to shown skipped and why; the list
+paged on to older campaigns; a viewer refused, a form without its CSRF token
+refused; every new page at phone width and through axe."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, Page, expect
@@ -22,8 +24,9 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.browser.test_sending_and_inbox import add_provider
-from tests.conftest import RunningServer, Simulator
+from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
+from textcast.dashboard.pages import campaigns as campaigns_page
 
 VIP = ("+14155552671", "+14155552672", "+15005550001")  # the last: the simulator refuses it (21211)
 OPTED_OUT = "+14155552673"  # a VIP too, suppressed on the provider: skipped as opted out
@@ -302,3 +305,71 @@ async def test_a_viewer_is_refused_and_a_form_without_its_token_too(
     await editor.get_by_role("button", name="Cancel campaign", exact=True).click()
     await expect(editor.locator("[data-campaign-status]")).to_have_text("cancelled")
     await expect(editor.get_by_role("button", name="Resume")).to_have_count(0)
+
+
+async def test_recipients_the_provider_may_not_send_to_are_shown_skipped_and_why(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    us, uk = "+14155552671", "+442079460958"
+    campaign = {
+        "name": "us-only",
+        "body": "Hello",
+        "audience": {"phones": [us, uk]},
+        "quiet_hours": {"off": True, "follow_law": False},
+    }
+
+    async def post(path: str, payload: dict[str, Any] | None = None) -> None:
+        async with aiohttp.ClientSession() as http:
+            url = f"{server.url}/api/v1/{path}"
+            status, body = await api(http, "POST", url, server.headers, payload)
+        assert status in (200, 201), body
+
+    await post("providers", twilio_provider_payload(simulator, allowed_countries=["US"]))
+    await post("campaigns", campaign)
+    page = await sign_in(browser, server, "editor")
+    # A test send to a country the provider may not send to: refused next to the field.
+    await page.goto(f"{server.url}/dashboard/campaigns/1")
+    await page.fill("#f-phones", uk)
+    await page.get_by_role("button", name="Send test", exact=True).click()
+    await expect(page.locator("#f-phones-error")).to_contain_text("exclude GB")
+
+    await post("campaigns/us-only/launch")
+    await page.goto(f"{server.url}/dashboard/campaigns/1")
+    label = "country not allowed for the provider"
+    tag = page.locator("[data-skipped=geo_not_allowed]")
+    await expect(tag).to_have_text(f"{label}: 1", timeout=20_000)
+    await page.reload()
+    row = page.locator("[data-recipients] tr", has_text=uk)
+    await expect(row.locator("[data-reason]")).to_contain_text(label)
+    await expect(row.locator("[data-reason]")).to_contain_text("GB is not among")
+    await page.select_option("#f-reason", label=label)
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-recipients] tbody tr")).to_have_count(1)
+    await accessible(page)
+    await page.click("nav[aria-label='Campaign tabs'] >> text=Errors")
+    await expect(page.locator("main")).to_contain_text(label)
+
+
+async def test_the_list_pages_on_to_older_campaigns(
+    server: RunningServer, simulator: Simulator, browser: Browser, monkeypatch: Any
+) -> None:
+    await add_provider(server, simulator)
+    await vip_segment(server)
+    for name in ("oldest", "middle", "newest"):
+        await draft_for_2099(server, name)
+    monkeypatch.setattr(campaigns_page, "PAGE_SIZE", 2)
+    for viewport in (DESKTOP, PHONE):
+        page = await sign_in(browser, server, "viewer", viewport=viewport)
+        await page.goto(f"{server.url}/dashboard/campaigns?status=draft")
+        rows = page.locator("tr[data-campaign]")
+        await expect(rows).to_have_count(2)
+        await expect(rows.first).to_have_attribute("data-campaign", "newest")
+        await no_sideways_scroll(page)
+        if viewport == DESKTOP:
+            await accessible(page)
+        await page.click("text=Older campaigns")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-campaign", "oldest")
+        await expect(page.locator("#f-status")).to_have_value("draft")  # the filter kept
+        await expect(page.locator("text=Older campaigns")).to_have_count(0)
+        await page.close()

@@ -1,5 +1,6 @@
 """Providers in the browser: a Twilio account added through the form and
-verified against the simulator, its senders (custom callback URL and Restore,
+verified against the simulator, the countries it may send to (set when added,
+changed in its settings), its senders (custom callback URL and Restore,
 mark as default), balance, re-authentication and deletion; a generic HTTP
 provider filled from a preset, its request shown with secrets masked."""
 
@@ -21,10 +22,12 @@ async def add_twilio_provider(page: Page, server: RunningServer, simulator: Simu
     await page.fill("#f-sender_name", "us-number")
     await page.select_option("#f-sender_type", "long_code")
     await page.fill("#f-sender_id", "+15005550006")
+    await page.fill("#f-allowed_countries", "us, ca")
     await page.click("text=Save provider")
     # Verified on save: the simulator refuses the token, nothing is stored.
     await expect(page.locator("#f-auth_token-error")).to_contain_text("refused")
     await expect(page.locator("#f-name")).to_have_value("twilio-main")
+    await expect(page.locator("#f-allowed_countries")).to_have_value("us, ca")
     await page.fill("#f-auth_token", simulator.auth_token)
     await page.click("text=Save provider")
     await expect(page.get_by_role("status")).to_contain_text("Provider added")
@@ -37,7 +40,23 @@ async def test_add_a_twilio_provider_and_manage_its_senders(
     await add_twilio_provider(page, server, simulator)
     await expect(page.locator("#inbound-url")).to_contain_text("/webhooks/twilio/")
     await expect(page.locator("[data-secret]")).to_contain_text("••••")
+    await expect(page.locator("[data-allowed-countries]")).to_have_text("CA, US")
     await screenshot(page, "provider-desktop")
+
+    # The countries it may send to, changed in its settings: a bad code is
+    # refused next to the field, a good list saved, an empty one allows all.
+    countries = page.locator("#settings-allowed-countries")
+    await expect(countries).to_have_value("CA, US")
+    await countries.fill("GB, XX")
+    await page.click("text=Save settings")
+    await expect(page.locator("#settings-allowed-countries-error")).to_contain_text("'XX'")
+    await expect(page.locator("[data-allowed-countries]")).to_have_text("CA, US")
+    await countries.fill("gb")
+    await page.click("text=Save settings")
+    await expect(page.locator("[data-allowed-countries]")).to_have_text("GB")
+    await countries.fill("")
+    await page.click("text=Save settings")
+    await expect(page.locator("[data-allowed-countries]")).to_have_text("every country")
 
     await page.click("text=Check balance")
     await expect(page.locator("[data-balance]")).to_contain_text("USD")
@@ -103,6 +122,7 @@ async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_m
 
     await page.fill("#f-sender_name", "plivo-number")
     await page.fill("#f-sender_id", "+14155550123")
+    await page.fill("#f-allowed_countries", "US")
     await page.click("text=Show the request")
     preview = page.locator("[data-preview]")
     await expect(preview).to_contain_text("POST http://127.0.0.1:9/v1/Account/MA1234/Message/")
@@ -113,4 +133,5 @@ async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_m
     await page.click("text=Save provider")
     await expect(page.get_by_role("status")).to_contain_text("Provider added")
     await expect(page.locator("#receipt-url")).to_contain_text("/webhooks/generic/")
+    await expect(page.locator("[data-allowed-countries]")).to_have_text("US")
     await expect(page.locator("tr", has_text="plivo-number")).to_contain_text("default")

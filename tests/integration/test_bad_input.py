@@ -93,12 +93,14 @@ BEYOND_64_BITS = "99999999999999999999"
         ("GET", f"/api/v1/events?after_id={BEYOND_64_BITS}"),
         ("GET", f"/api/v1/events?message_id={BEYOND_64_BITS}"),
         ("GET", f"/api/v1/suppressions?before_id={BEYOND_64_BITS}"),
+        ("GET", f"/api/v1/campaigns?before_id={BEYOND_64_BITS}"),
         ("POST", f"/webhooks/twilio/{BEYOND_64_BITS}/inbound"),
         ("GET", f"/webhooks/twilio/{BEYOND_64_BITS}/inbound"),
         ("POST", f"/webhooks/twilio/1/inbound/{BEYOND_64_BITS}"),
         ("POST", f"/webhooks/twilio/{BEYOND_64_BITS}/status"),
         ("POST", f"/webhooks/generic/{BEYOND_64_BITS}/some-token"),
         ("GET", f"/dashboard/messages/{BEYOND_64_BITS}"),
+        ("GET", f"/dashboard/campaigns?before_id={BEYOND_64_BITS}"),
     ],
 )
 async def test_an_id_no_database_column_can_hold_is_a_4xx_not_a_driver_error(

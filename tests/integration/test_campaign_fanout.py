@@ -7,6 +7,7 @@ defaults saved at run time."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,17 +43,19 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+PROVIDER = {
+    "name": "twilio",
+    "type": "twilio",
+    "account_sid": "AC" + "0" * 32,
+    "auth_token": "t" * 32,
+    "base_url": "https://api.twilio.com",
+    "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
+}
+
+
 async def add_provider(ctx: Context) -> None:
-    payload = {
-        "name": "twilio",
-        "type": "twilio",
-        "account_sid": "AC" + "0" * 32,
-        "auth_token": "t" * 32,
-        "base_url": "https://api.twilio.com",
-        "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
-    }
     async with ctx.session() as session:
-        await create_provider(ctx, session, payload)
+        await create_provider(ctx, session, PROVIDER)
 
 
 async def add_contacts(
@@ -519,6 +522,8 @@ async def test_a_batch_whose_recipients_moved_is_not_written(ctx: Context) -> No
         raise AssertionError("a stale batch was written")
     async with ctx.session() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 5
+
+
 async def test_the_fan_out_follows_defaults_saved_by_another_process(ctx: Context) -> None:
     """Quiet hours and caps saved elsewhere (the API's process) bind a campaign
     the runner plans here, with no wait: it reads them when it plans. A cap
@@ -571,3 +576,35 @@ async def test_the_fan_out_follows_defaults_saved_by_another_process(ctx: Contex
 async def drive_all(ctx: Context, campaign_id: int) -> None:
     assert await runner.claim(ctx, "w1") == campaign_id
     await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+
+
+async def test_a_content_template_sends_each_recipients_variables(ctx: Context) -> None:
+    """A campaign from a Twilio Content template: each message carries the
+    ContentVariables rendered for its contact; one missing a variable is
+    skipped naming it."""
+    from textcast.content import templates
+
+    await add_provider(ctx)
+    await add_contacts(
+        ctx,
+        [
+            (NEW_YORK, {"first_name": "Zoë", "code": "Z1"}, None),
+            (LONDON, {"first_name": "Al"}, None),
+        ],
+    )
+    shipped = {
+        "name": "offer",
+        "body": "Hi {{ contact.first_name }}, code {{ contact.code }}",
+        "template_id": "HX" + "0" * 32,
+        "content_variables": {"1": "{{ contact.first_name }}", "2": "{{ contact.code }}"},
+    }
+    async with ctx.session() as session:
+        await templates.create(session, templates.TemplateIn.model_validate(shipped))
+    campaign_id = await launch(ctx, body=None, template="offer")
+    now = datetime.now(UTC)
+    await choose(ctx, campaign_id, now)
+    await fan_out(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        sent = (await session.execute(select(Message.to, Message.content_variables))).all()
+    assert [(to, json.loads(v)) for to, v in sent] == [(NEW_YORK, {"1": "Zoë", "2": "Z1"})]
+    assert (await recipients(ctx, campaign_id))[LONDON].detail == "contact.code"

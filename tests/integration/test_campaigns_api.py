@@ -171,3 +171,32 @@ async def test_bad_campaigns_are_a_422_naming_the_field(
     assert (await call(server, http, "POST", "campaigns", campaign_body()))[0] == 201
     status, refused = await call(server, http, "POST", "campaigns", campaign_body())
     assert status == 409
+
+
+async def test_the_list_pages_newest_first_with_before_id(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http)
+    for index in range(5):
+        draft = {"name": f"c{index}", "body": "Hi", "audience": {"phones": ["+14155552671"]}}
+        assert (await call(server, http, "POST", "campaigns", draft))[0] == 201
+    assert (await call(server, http, "POST", "campaigns/c1/launch"))[0] == 200
+
+    pages, cursor = [], ""
+    while True:
+        status, page = await call(server, http, "GET", f"campaigns?limit=2{cursor}")
+        assert status == 200, page
+        pages.append([c["name"] for c in page["campaigns"]])
+        if page["next_before_id"] is None:
+            break
+        cursor = f"&before_id={page['next_before_id']}"
+    assert pages == [["c4", "c3"], ["c2", "c1"], ["c0"]]
+    # The cursor holds with a filter, and a full last page still points on (to nothing).
+    _, drafts = await call(server, http, "GET", "campaigns?status=draft&limit=2&before_id=4")
+    assert [c["name"] for c in drafts["campaigns"]] == ["c2", "c0"]
+    _, rest = await call(
+        server, http, "GET", f"campaigns?limit=2&before_id={drafts['next_before_id']}"
+    )
+    assert rest == {"campaigns": [], "next_before_id": None}
+    status, refused = await call(server, http, "GET", "campaigns?before_id=0")
+    assert (status, refused["field"]) == (422, "before_id"), refused

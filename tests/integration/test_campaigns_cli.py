@@ -8,7 +8,7 @@ import aiohttp
 
 from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import cli
-from tests.integration.test_campaigns_api import setup_audience
+from tests.integration.test_campaigns_api import call, setup_audience
 from tests.integration.test_webhooks import add_provider
 
 
@@ -46,3 +46,23 @@ async def test_create_test_launch_watch_and_list_recipients(
     assert bad.exit_code == 2 and "local_time" in bad.output and "Traceback" not in bad.output
     neither = await cli(ctx, "campaigns", "create", "x", "--body", "hi")
     assert neither.exit_code == 2 and "audience" in neither.output
+
+
+async def test_the_list_pages_newest_first_with_before_id(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    await add_provider(server, simulator, http)
+    for index in range(3):
+        draft = {"name": f"c{index}", "body": "Hi", "audience": {"phones": ["+14155552671"]}}
+        assert (await call(server, http, "POST", "campaigns", draft))[0] == 201
+    ctx = server.ctx
+
+    async def names(*options: str) -> list[str]:
+        listed = await cli(ctx, "campaigns", "list", *options, "--json")
+        assert listed.exit_code == 0, listed.output
+        return [c["name"] for c in json.loads(listed.output)]
+
+    assert await names("--limit", "2") == ["c2", "c1"]
+    assert await names("--limit", "2", "--before-id", "2") == ["c0"]
+    refused = await cli(ctx, "campaigns", "list", "--before-id", "0")
+    assert refused.exit_code == 2 and "--before-id" in refused.output

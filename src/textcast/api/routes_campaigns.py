@@ -16,7 +16,7 @@ from textcast.campaigns.spec import CampaignChange, CampaignIn, TestSend
 from textcast.campaigns.test_send import send_test
 from textcast.views.campaigns import campaign_view, recipient_view
 from textcast.views.messages import message_view
-from textcast.web.deps import CtxDep, CursorQuery, SessionDep
+from textcast.web.deps import CtxDep, CursorQuery, IdQuery, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -31,10 +31,17 @@ def _wake(request: Request) -> None:
 async def list_campaigns(
     session: SessionDep,
     status_filter: str | None = Query(None, alias="status"),
+    before_id: IdQuery = None,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
-    found = await service.list_campaigns(session, status_filter=status_filter, limit=limit)
-    return {"campaigns": [campaign_view(c) for c in found]}
+    """Newest first; pass the answer's ``next_before_id`` as ``before_id`` to read on."""
+    found = await service.list_campaigns(
+        session, status_filter=status_filter, before_id=before_id, limit=limit
+    )
+    return {
+        "campaigns": [campaign_view(c) for c in found],
+        "next_before_id": found[-1].id if len(found) == limit else None,
+    }
 
 
 @router.post("/campaigns", status_code=status.HTTP_201_CREATED)

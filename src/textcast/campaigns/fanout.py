@@ -2,7 +2,8 @@
 
 A batch is at most :data:`BATCH` pending recipients due now (with their
 contacts), read by :func:`due`. :func:`prepare` decides what can be decided
-without holding anything — quiet hours (defer or skip), expiry, rendering,
+without holding anything — the provider's countries (a list changed since
+the recipients were chosen), quiet hours (defer or skip), expiry, rendering,
 links, the content rule — and :func:`commit` finishes it in the writing
 transaction: the frequency caps, then the messages, their ``message.queued``
 events, their tracked links and the recipients' new states. So a batch is
@@ -21,6 +22,7 @@ already measured (:data:`MAX_SHAPES` at most).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -52,11 +54,12 @@ from textcast.db.models import (
     event_type,
 )
 from textcast.errors import ValidationFailed
-from textcast.policy import frequency
+from textcast.policy import frequency, geo
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
 from textcast.services import senders as sender_service
+from textcast.services.message_content import is_content_sid
 from textcast.services.messages import validate_content
 from textcast.sms_segments import SegmentInfo
 from textcast.tracking import link_store, links
@@ -117,7 +120,11 @@ class Plan:
     category: str
     sender: Sender
     provider_type: str
+    provider_name: str
+    allowed_countries: frozenset[str]
     arms: dict[str | None, tuple[Arm, Compiled]]
+    # An arm whose template is a Twilio Content SID: each ContentVariables slot, compiled.
+    content_slots: dict[str | None, dict[str, Compiled]]
     quiet: QuietHours
     caps: list[FrequencyCap]
     link_base: str
@@ -162,6 +169,7 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         raise ValidationFailed("sender", "the campaign's sender was deleted")
     provider = await sender_service.provider_of(session, sender)
     found = {arm.name: (arm, compile_template(arm.body)) for arm in await arms(session, campaign)}
+    slots = {name: _content_slots(arm) for name, (arm, _) in found.items()}
     tracking = campaign.click_tracking or any(
         a.template_version is not None and a.template_version.click_tracking
         for a, _ in found.values()
@@ -172,7 +180,10 @@ async def plan(settings: Settings, session: AsyncSession, campaign: Campaign) ->
         category=campaign.category,
         sender=sender,
         provider_type=provider.type,
+        provider_name=provider.name,
+        allowed_countries=geo.allowed_of(provider.config),
         arms=found,
+        content_slots={name: compiled for name, compiled in slots.items() if compiled},
         quiet=policies.quiet_hours(settings, campaign.quiet_hours),
         caps=policies.campaign_caps(
             settings, campaign.frequency_caps, campaign.category, refuse_looser=False
@@ -384,6 +395,11 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
     if row.contact is None:
         skip("contact_removed", _ERASED)
         return
+    if p.allowed_countries and row.country not in p.allowed_countries:
+        # Chosen before the provider's list left the country out (materialise
+        # skips the others): Twilio would fail it with 21408.
+        skip(geo.SKIP_REASON, geo.skip_detail_text(row.country, p.provider_name))
+        return
     zone_names = time_zones.candidates(
         row.phone, row.time_zone, row.time_zone_source, p.install_zone
     )
@@ -419,6 +435,14 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
     except RenderError as exc:
         skip("render_error", exc.variable or str(exc))
         return
+    variables = None
+    if arm.name in p.content_slots:
+        try:
+            rendered = {k: c.render(scope, {}, zone) for k, c in p.content_slots[arm.name].items()}
+        except RenderError as exc:
+            skip("render_error", exc.variable or str(exc))
+            return
+        variables = json.dumps(rendered, ensure_ascii=False)
     key = (row.variant, text)
     shape = p.shapes.get(key)
     if shape is None:
@@ -441,6 +465,7 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
         "body": text,
         "media_urls": [],
         "template_id": shape.template_id,
+        "content_variables": variables,
         "variant": row.variant,
         "segments": shape.info.segments,
         "encoding": shape.info.encoding,
@@ -449,6 +474,18 @@ def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
         "updated_at": now,
     }
     batch.made.append(_Made(row.id, row.contact_id, row.phone, zone, message, minted))
+
+
+def _content_slots(arm: Arm) -> dict[str, Compiled]:
+    """The arm's ContentVariables slots, compiled, when its template is a
+    Twilio Content SID; Twilio fills the approved template with them."""
+    version = arm.template_version
+    if version is None or not is_content_sid(version.provider_template_id):
+        return {}
+    return {
+        slot: compile_template(source, f"content_variables.{slot}")
+        for slot, source in (version.content_variables or {}).items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,9 +515,10 @@ def _shape(p: Plan, arm: Arm, text: str) -> _Shape | str:
     )
     measured = links.measure_shortened(text, p.link_base) if p.click_tracking else text
     measured = finish(measured, unsubscribe)
-    if not measured.strip():
-        return "the text came out empty"
     template_id = version.provider_template_id if version is not None else None
+    # A Twilio Content template carries its own text (the body is what Textcast shows).
+    if not measured.strip() and not is_content_sid(template_id):
+        return "the text came out empty"
     try:
         info = validate_content(p.settings, p.sender, p.provider_type, measured, [], template_id)
     except ValidationFailed as exc:

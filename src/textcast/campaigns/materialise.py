@@ -6,6 +6,9 @@ only builds the statement. Each targeted contact gets one row, decided in SQL:
 - ``skipped`` / ``opted_out``: the number is suppressed for the campaign's
   provider (or its sender);
 - ``skipped`` / ``invalid_number``: the number is not a valid one;
+- ``skipped`` / ``geo_not_allowed``: the contact's country is not among the
+  provider's ``allowed_countries`` (:mod:`textcast.policy.geo`), with a
+  ``detail`` naming the country;
 - ``control``: held out for the control group — a deterministic hash of the
   contact and campaign IDs, so the same contact stays in or out if the
   statement runs again, and the group is drawn from reachable contacts only
@@ -49,6 +52,8 @@ from textcast.campaigns.spec import CONTROL
 from textcast.db.dialect import dialect_of
 from textcast.db.models import Campaign, CampaignRecipient, Segment, Sender, UTCDateTime
 from textcast.errors import ValidationFailed
+from textcast.policy import geo
+from textcast.services import senders as sender_service
 
 RECIPIENTS = cast(Table, CampaignRecipient.__table__)
 # Knuth's multiplicative hash, kept inside 64 bits on both databases:
@@ -121,6 +126,8 @@ async def materialise(
         )
     )
     invalid = CONTACTS.c.phone_type == numbers.INVALID
+    provider = await sender_service.provider_of(session, sender)
+    abroad = geo.excluded(CONTACTS.c.country, geo.allowed_of(provider.config))
     in_control = control_bucket < campaign.control_percent
 
     due: ColumnElement[Any] = bindparam("start", now, type_=UTCDateTime())
@@ -139,6 +146,7 @@ async def materialise(
     state = case(
         (blocked, "skipped"),
         (invalid, "skipped"),
+        (abroad, "skipped"),
         (in_control, "control"),
         (passed, "skipped"),
         else_="pending",
@@ -146,13 +154,18 @@ async def materialise(
     reason = case(
         (blocked, "opted_out"),
         (invalid, "invalid_number"),
+        (abroad, geo.SKIP_REASON),
         (in_control, None),
         (passed, "local_time_passed"),
         else_=None,
     )
-    variant = case(
-        (in_control & ~blocked & ~invalid, CONTROL), else_=_variant(campaign, variant_bucket)
+    detail = case(
+        (blocked | invalid, null()),
+        (abroad, geo.skip_detail(CONTACTS.c.country, provider.name)),
+        else_=null(),
     )
+    reachable = ~blocked & ~invalid & ~abroad
+    variant = case((in_control & reachable, CONTROL), else_=_variant(campaign, variant_bucket))
     chosen = select(
         literal(campaign.id),
         CONTACTS.c.id,
@@ -160,9 +173,19 @@ async def materialise(
         variant,
         state,
         reason,
+        detail,
         due,
     ).where(where)
-    columns = ["campaign_id", "contact_id", "phone", "variant", "status", "reason", "due_at"]
+    columns = [
+        "campaign_id",
+        "contact_id",
+        "phone",
+        "variant",
+        "status",
+        "reason",
+        "detail",
+        "due_at",
+    ]
     insert = dialect_of(session).insert_unless_exists(
         RECIPIENTS, key=[RECIPIENTS.c.campaign_id, RECIPIENTS.c.contact_id]
     )

@@ -72,13 +72,20 @@ async def get(session: AsyncSession, ref: str | int) -> Campaign:
 
 
 async def list_campaigns(
-    session: AsyncSession, *, status_filter: str | None = None, limit: int = 100
+    session: AsyncSession,
+    *,
+    status_filter: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
 ) -> list[Campaign]:
+    """Newest first; ``before_id`` (the last ID seen) pages on."""
     if status_filter is not None and status_filter not in lifecycle.STATUSES:
         raise ValidationFailed("status", f"one of {', '.join(lifecycle.STATUSES)}")
     query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
     if status_filter:
         query = query.where(Campaign.status == status_filter)
+    if before_id is not None:
+        query = query.where(Campaign.id < before_id)
     return list(await session.scalars(query))
 
 

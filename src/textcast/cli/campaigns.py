@@ -21,7 +21,7 @@ from textcast.campaigns import lifecycle, service
 from textcast.campaigns.spec import CampaignIn
 from textcast.campaigns.test_send import send_test
 from textcast.cli.campaign_stats import campaign_stats_command
-from textcast.cli.common import JsonOption, console, emit, fail, make_table, run
+from textcast.cli.common import JsonOption, console, emit, fail, id_option, make_table, run
 from textcast.cli.contacts import _read_json_option
 from textcast.context import Context
 from textcast.db.models import Campaign, Message
@@ -211,12 +211,15 @@ def raise_cli(exc: ValidationFailed) -> NoReturn:
 @campaigns_app.command("list")
 def list_campaigns(
     status: str | None = typer.Option(None, help="Only campaigns in this status."),
+    before_id: int | None = id_option("Page on from this campaign ID (newest first)."),
     limit: int = typer.Option(100, min=1, max=500),
     as_json: bool = JsonOption,
 ) -> None:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         async with ctx.session() as session:
-            found = await service.list_campaigns(session, status_filter=status, limit=limit)
+            found = await service.list_campaigns(
+                session, status_filter=status, before_id=before_id, limit=limit
+            )
             return [campaign_view(c) for c in found]
 
     emit(run(action), as_json, table=_campaigns_table)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from textcast.cli.common import JsonOption, emit, fail, make_table, parse_pairs, run
 from textcast.context import Context
 from textcast.db.models import Sender
+from textcast.policy import geo
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.providers import provider_view, sender_view
@@ -25,6 +26,12 @@ senders_app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+AllowedCountriesOption: Any = typer.Option(
+    None,
+    help="Countries it may send to, ISO codes separated by commas (US,CA); "
+    'messages to others are refused. "" allows every country (the default).',
+)
 
 # Where the provider calls back: Twilio's two URLs, or a generic provider's receipt URL.
 CALLBACK_KEYS = ("status_callback_url", "inbound_url", "receipt_url")
@@ -104,7 +111,10 @@ def _provider_detail(p: dict[str, Any]) -> Table:
     for key in CALLBACK_KEYS:
         if key in p:
             table.add_row(key, str(p[key]))
-    for key, value in {**p["config"], **p["credentials"]}.items():
+    allowed = p["config"].get(geo.SETTING)
+    table.add_row("allowed countries", ", ".join(allowed) if allowed else "every country")
+    settings = {k: v for k, v in p["config"].items() if k != geo.SETTING}
+    for key, value in {**settings, **p["credentials"]}.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
     for sender in p["senders"]:
         mark = _default_mark(sender)
@@ -151,6 +161,7 @@ def add_provider(
         help="Tag a STOP reply puts on the contact (Twilio: Twilio-Message-stop, "
         "generic: opted-out).",
     ),
+    allowed_countries: str | None = AllowedCountriesOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Add a provider account (with its first sender)."""
@@ -172,6 +183,8 @@ def add_provider(
             payload[key] = value
     if credential:
         payload["credentials"] = parse_pairs(credential, "--credential")
+    if allowed_countries is not None:
+        payload[geo.SETTING] = geo.split_countries(allowed_countries)
     if sender_id:
         payload["senders"] = [
             {
@@ -203,6 +216,31 @@ def show_provider(ref: str, as_json: bool = JsonOption) -> None:
     async def action(ctx: Context) -> dict[str, Any]:
         async with ctx.session() as session:
             return provider_view(ctx, await provider_service.get_provider(session, ref))
+
+    emit(run(action), as_json, table=_provider_detail)
+
+
+@providers_app.command("update")
+def update_provider(
+    ref: str,
+    name: str | None = typer.Option(None, help="A new nickname."),
+    allowed_countries: str | None = AllowedCountriesOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a provider's settings (credentials: reauth)."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if allowed_countries is not None:
+        changes[geo.SETTING] = geo.split_countries(allowed_countries)
+    if not changes:
+        fail("nothing to change: give --name or --allowed-countries", 2)
+
+    async def action(ctx: Context) -> dict[str, Any]:
+        async with ctx.session() as session:
+            row = await provider_service.update_provider(ctx, session, ref, changes)
+            await session.flush()
+            return provider_view(ctx, await provider_service.get_provider(session, row.id))
 
     emit(run(action), as_json, table=_provider_detail)
 

@@ -24,7 +24,20 @@ def _with_label(value: str, labels: dict[str, str]) -> tuple[str, str]:
     return value, labels.get(value, value)
 
 
+# Skip reasons whose code says too little read as a sentence; the others
+# are their code in words ("opted_out": "opted out").
+SKIP_REASON_LABELS = {"geo_not_allowed": "country not allowed for the provider"}
+
+
+def _skip_reason(code: str | None) -> str:
+    """A recipient's skip reason as the pages show it."""
+    if not code:
+        return ""
+    return SKIP_REASON_LABELS.get(code, code.replace("_", " "))
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["skip_reason"] = _skip_reason
 templates.env.filters["tuple_with"] = _with_label
 templates.env.filters["prefix_cred"] = lambda name: f"cred_{name}"
 templates.env.filters["user_key"] = lambda user_id: f"user-{user_id}"

@@ -23,6 +23,7 @@ from textcast.db.dialect import dialect_of
 from textcast.db.models import Message, MessageEvent, Sender, event_type, utcnow
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.policy import geo
 from textcast.services import senders as sender_service
 from textcast.services.message_content import Content, compose, is_content_sid
 from textcast.tracking import link_store
@@ -119,6 +120,8 @@ async def submit(
     media = [str(url) for url in request.media_urls]
     provider = await session.get(ProviderRow, sender.provider_id)
     provider_type = provider.type if provider is not None else ""
+    if provider is not None:
+        geo.check_destination(provider.name, geo.allowed_of(provider.config), to)
     body = final_body(content.body, content.append_unsubscribe, sender)
     info = validate_content(settings, sender, provider_type, body, media, content.template_id)
     message = await _insert_unless_key_taken(
@@ -329,7 +332,7 @@ async def submit_batch(
         )
     keys = _row_keys(rows)
     earlier = await _by_idempotency_keys(session, {key for key in keys.values() if key})
-    senders: dict[str | None, tuple[Sender, str]] = {}
+    senders: dict[str | None, RowSender] = {}
     good: list[tuple[int, dict[str, object]]] = []
     keyed: list[tuple[int, dict[str, object]]] = []
     rejected: list[dict[str, object]] = []
@@ -491,11 +494,29 @@ def normalize_cached(raw: str, region: str) -> str:
     return phone.normalize(raw, region, field="to")
 
 
+@dataclass(frozen=True, slots=True)
+class RowSender:
+    """A batch's sender by the name its rows give, looked up once per batch."""
+
+    sender: Sender
+    provider_type: str
+    provider_name: str
+    allowed_countries: frozenset[str]
+
+
+async def _row_sender(session: AsyncSession, name: str | None) -> RowSender:
+    sender = await resolve_sender(session, name)
+    provider = await session.get(ProviderRow, sender.provider_id)
+    if provider is None:
+        return RowSender(sender, "", "", frozenset())
+    return RowSender(sender, provider.type, provider.name, geo.allowed_of(provider.config))
+
+
 async def _batch_row(
     settings: Settings,
     session: AsyncSession,
     raw: object,
-    senders: dict[str | None, tuple[Sender, str]],
+    senders: dict[str | None, RowSender],
     key: str | None = None,
 ) -> dict[str, object]:
     # Checked here, not at the API's door: one such row must not refuse the batch.
@@ -518,20 +539,21 @@ async def _batch_row(
             ".".join(str(p) for p in first["loc"]) or "body", first["msg"]
         ) from None
     if request.sender not in senders:
-        sender = await resolve_sender(session, request.sender)
-        provider = await session.get(ProviderRow, sender.provider_id)
-        senders[request.sender] = (sender, provider.type if provider is not None else "")
-    sender, provider_type = senders[request.sender]
+        senders[request.sender] = await _row_sender(session, request.sender)
+    found = senders[request.sender]
+    sender = found.sender
+    to = normalize_cached(request.to, settings.default_region)
+    geo.check_destination(found.provider_name, found.allowed_countries, to)
     media = [str(url) for url in request.media_urls]
     body = final_body(request.body, request.append_unsubscribe_text, sender)
-    info = validate_content(settings, sender, provider_type, body, media, request.template_id)
+    info = validate_content(settings, sender, found.provider_type, body, media, request.template_id)
     now = utcnow()
     keyed = {KEY_FIELD: key, "request_hash": request_hash(request)} if key else {}
     return {
         **keyed,
         "provider_id": sender.provider_id,
         "sender_id": sender.id,
-        "to": normalize_cached(request.to, settings.default_region),
+        "to": to,
         "body": body,
         "media_urls": media,
         "template_id": request.template_id,

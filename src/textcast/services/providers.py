@@ -21,13 +21,25 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.db.refs import by_ref
 from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
 from textcast.netguard import TargetRefused
+from textcast.policy import geo
 from textcast.providers.base import Balance, Provider
 from textcast.providers.registry import provider_class
 from textcast.services import senders as sender_service
 
 NAME_MAX = 100
+# Settings of Textcast's own, not the provider package's: ``allowed_countries``
+# is kept in ``config`` beside the provider's settings (see :func:`_stored_config`).
 RESERVED_KEYS = frozenset(
-    {"name", "type", "senders", "verify", "is_simulated", "opt_out_scope", "opt_out_tag"}
+    {
+        "name",
+        "type",
+        "senders",
+        "verify",
+        "is_simulated",
+        "opt_out_scope",
+        "opt_out_tag",
+        geo.SETTING,
+    }
 )
 OPT_OUT_SCOPES = ("account", "sender")
 # The tag a STOP reply puts on the contact: Twilio's own name for it on Twilio
@@ -103,6 +115,17 @@ def _check_scope(value: Any) -> str:
     return str(value)
 
 
+def _stored_config(config: BaseModel, allowed_countries: list[str]) -> dict[str, Any]:
+    """The provider's settings as stored, with the countries it may send to
+    beside them (absent: every country). The provider package never reads
+    the list; its model ignores the key, and re-validating the settings
+    (an update, new credentials) must not drop it."""
+    stored = config.model_dump(mode="json")
+    if allowed_countries:
+        stored[geo.SETTING] = allowed_countries
+    return stored
+
+
 async def _vet_endpoints(ctx: Context, provider: Provider, field: str) -> None:
     for url in provider.endpoints():
         try:
@@ -121,6 +144,7 @@ async def create_provider(
     config, secret_values = cls.from_payload(settings_part)
     provider = cls(config, secret_values)
     await _vet_endpoints(ctx, provider, "base_url" if cls.type == "twilio" else "url")
+    allowed_countries = geo.parse_countries(payload.get(geo.SETTING))
     raw_senders = payload.get("senders") or []
     if not isinstance(raw_senders, list):
         raise ValidationFailed("senders", "must be a list of senders")
@@ -132,7 +156,7 @@ async def create_provider(
     row = ProviderRow(
         name=name,
         type=cls.type,
-        config=config.model_dump(mode="json"),
+        config=_stored_config(config, allowed_countries),
         secrets_encrypted=ctx.box.encrypt(reveal(secret_values)),
         webhook_secret_encrypted=ctx.box.encrypt(pysecrets.token_urlsafe(32)),
         is_simulated=is_simulated,
@@ -193,8 +217,12 @@ async def list_providers(session: AsyncSession) -> list[ProviderRow]:
 async def update_provider(
     ctx: Context, session: AsyncSession, ref: str | int, changes: Mapping[str, Any]
 ) -> ProviderRow:
-    """Rename or change non-secret settings; credentials go through :func:`reauthenticate`."""
+    """Rename or change non-secret settings (``allowed_countries`` too: an
+    empty list allows every country); credentials go through :func:`reauthenticate`."""
     row = await get_provider(session, ref)
+    allowed_countries = sorted(geo.allowed_of(row.config))
+    if geo.SETTING in changes:
+        allowed_countries = geo.parse_countries(changes[geo.SETTING])
     if "name" in changes:
         name = _check_name(changes["name"])
         other = await find_provider(session, name, missing_ok=True)
@@ -206,11 +234,12 @@ async def update_provider(
     if "opt_out_tag" in changes:
         row.opt_out_tag = _check_tag(changes["opt_out_tag"])
     config_changes = {k: v for k, v in changes.items() if k not in RESERVED_KEYS}
-    if config_changes:
+    if config_changes or geo.SETTING in changes:
         cls = provider_class(row.type)
         config = _validate(cls.config_model, {**row.config, **config_changes})
-        await _vet_endpoints(ctx, cls(config, instantiate(ctx, row).secrets), "base_url")
-        row.config = config.model_dump(mode="json")
+        if config_changes:
+            await _vet_endpoints(ctx, cls(config, instantiate(ctx, row).secrets), "base_url")
+        row.config = _stored_config(config, allowed_countries)
     row.updated_at = utcnow()
     return row
 
@@ -227,7 +256,7 @@ async def reauthenticate(
     provider = cls(config, secret_values)
     await _vet_endpoints(ctx, provider, "base_url")
     await verify(ctx, provider)
-    row.config = config.model_dump(mode="json")
+    row.config = _stored_config(config, sorted(geo.allowed_of(row.config)))
     row.secrets_encrypted = ctx.box.encrypt(reveal(secret_values))
     row.updated_at = utcnow()
     return row

@@ -12,7 +12,7 @@ the stored definition's own field types (``GenericConfig``, ``ResponseRule``,
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -44,6 +44,12 @@ class ProviderCommon(BaseModel):
         None,
         description="tag a STOP reply puts on the contact (Twilio: Twilio-Message-stop; "
         "generic: opted-out)",
+    )
+    allowed_countries: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] = Field(
+        default_factory=list,
+        description="ISO 3166-1 alpha-2 codes of the countries it may send to (Twilio: "
+        "those enabled under Messaging Geographic Permissions); empty: every country. "
+        "Messages to others are refused, campaign recipients there skipped (geo_not_allowed)",
     )
 
 

@@ -25,7 +25,7 @@ from textcast.db.models import utcnow
 from textcast.errors import NotFound, ValidationFailed
 from textcast.services import audit, campaign_stats
 from textcast.views.campaigns import campaign_view, recipient_view
-from textcast.web.deps import IdPath
+from textcast.web.deps import IdPath, IdQuery
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 MOVES = {"pause": service.pause, "resume": service.resume, "cancel": service.cancel}
@@ -37,6 +37,7 @@ PAST = {
     "delete": "deleted",
 }
 RECIPIENTS_SHOWN = 100
+PAGE_SIZE = 100  # campaigns a page of the list shows, each with its stats
 
 
 async def _stats(me: Visitor, campaign_id: int) -> dict[str, Any]:
@@ -84,10 +85,15 @@ def chart(series: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 @router.get("/campaigns")
 async def campaigns(
-    request: Request, me: CanRead, status: Annotated[str, Query(max_length=20)] = ""
+    request: Request,
+    me: CanRead,
+    status: Annotated[str, Query(max_length=20)] = "",
+    before_id: IdQuery = None,
 ) -> HTMLResponse:
     async with me.ctx.session() as session:
-        found = await service.list_campaigns(session, status_filter=status or None)
+        found = await service.list_campaigns(
+            session, status_filter=status or None, before_id=before_id, limit=PAGE_SIZE
+        )
         names = {str(row.id): row.name for row in await segments.list_all(session)}
         views = [campaign_view(c) for c in found]
     rows = [
@@ -105,6 +111,9 @@ async def campaigns(
         campaigns=rows,
         statuses=lifecycle.STATUSES,
         status_chosen=status,
+        next_url=str(request.url.include_query_params(before_id=found[-1].id))
+        if len(found) == PAGE_SIZE
+        else None,
     )
 
 

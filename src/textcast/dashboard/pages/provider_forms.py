@@ -14,6 +14,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from textcast.errors import ValidationFailed
+from textcast.policy import geo
 
 # A service's field name → the form field it is shown next to.
 SENDER_FIELDS = {"name": "sender_name", "type": "sender_type"}
@@ -35,6 +36,11 @@ def rows(form: FormData, prefix: str) -> list[tuple[str, str]]:
     names = [v if isinstance(v, str) else "" for v in form.getlist(f"{prefix}_name")]
     values = [v if isinstance(v, str) else "" for v in form.getlist(f"{prefix}_value")]
     return [(n.strip(), v) for n, v in zip(names, values, strict=False) if n.strip()]
+
+
+def countries(form: FormData) -> list[str]:
+    """The allowed destination countries, typed as one line (checked by the service)."""
+    return geo.split_countries(text(form, geo.SETTING))
 
 
 def sender_payload(form: FormData) -> dict[str, Any] | None:
@@ -67,6 +73,7 @@ def twilio_payload(form: FormData) -> dict[str, Any]:
     }
     if text(form, "base_url"):
         payload["base_url"] = text(form, "base_url")
+    payload[geo.SETTING] = countries(form)
     sender = sender_payload(form)
     payload["senders"] = [sender] if sender else []
     return payload
@@ -110,6 +117,7 @@ def generic_payload(form: FormData) -> dict[str, Any]:
         rule = _rule(form, name)
         if rule:
             payload[name] = rule
+    payload[geo.SETTING] = countries(form)
     if text(form, "receipt"):
         try:
             payload["receipt"] = json.loads(text(form, "receipt"))
@@ -155,6 +163,7 @@ def generic_values_from_form(form: FormData) -> dict[str, Any]:
             "basic_password",
             "receipt",
             "preset",
+            geo.SETTING,
         )
     }
     body = form.get("body")

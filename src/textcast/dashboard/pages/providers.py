@@ -73,7 +73,8 @@ async def new_twilio(request: Request, me: CanManageProviders) -> HTMLResponse:
 @router.post("/providers/new/twilio")
 async def create_twilio(request: Request, me: CanManageProviders) -> Response:
     form = await request.form()
-    values: dict[str, Any] = {k: forms.text(form, k) for k in ("name", "account_sid", "base_url")}
+    keys = ("name", "account_sid", "base_url", "allowed_countries")
+    values: dict[str, Any] = {k: forms.text(form, k) for k in keys}
     values.update(forms.sender_values(form), verify=forms.checked(form, "verify"))
     try:
         async with me.ctx.session() as session:
@@ -256,6 +257,7 @@ async def update_settings(
     changes: dict[str, Any] = {
         "name": forms.text(form, "name"),
         "opt_out_scope": forms.text(form, "opt_out_scope"),
+        "allowed_countries": forms.countries(form),
     }
     if forms.text(form, "base_url"):
         changes["base_url"] = forms.text(form, "base_url")
