@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import make_user, sign_in
+from tests.browser.conftest import fits_and_passes, make_user, sign_in
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator, free_port
 from tests.integration.helpers import api, eventually
@@ -177,6 +177,52 @@ async def test_sign_in_is_rate_limited_and_every_change_is_audited(
     await expect(actions.first).to_have_text("user.created")
     for action in ("api_key.created", "api_key.revoked", "auth.signed_in", "auth.sign_in_failed"):
         await expect(admin.locator(f"[data-action]:text-is('{action}')").first).to_be_visible()
+
+
+async def test_an_admin_changes_a_users_role_password_and_state(
+    server: RunningServer, browser: Browser
+) -> None:
+    admin = await sign_in(browser, server, "admin")
+    await admin.goto(f"{server.url}/dashboard/settings/users")
+    await expect(admin.locator("#f-role-hint")).to_contain_text("editor: send and reply")
+    # Alone, the admin may not demote itself: the service's reason beside that user.
+    me = admin.locator("tbody tr").first
+    await me.locator("select").select_option("viewer")
+    await me.get_by_role("button", name="Set role").click()
+    await expect(admin.locator("tbody [role=alert]")).to_contain_text("last active admin")
+
+    username, password = await make_user(server, "editor")
+    await admin.reload()
+    row = admin.locator("tr", has_text=username)
+    await row.locator("select").select_option("viewer")
+    await row.get_by_role("button", name="Set role").click()
+    await expect(admin.get_by_role("status")).to_contain_text(f"{username}: done")
+    await expect(row.locator("td").nth(1)).to_have_text("viewer")
+    await row.locator("input[type=password]").fill("short")
+    await row.get_by_role("button", name="Reset password").click()
+    await expect(row.locator("[role=alert]")).to_contain_text("at least 10 characters")
+    await row.get_by_role("button", name="Disable").click()
+    await expect(row.locator("td").nth(3)).to_have_text("disabled")
+
+    # A disabled user cannot sign in; enabled again, it can, as a viewer now.
+    page = await browser.new_page()
+    await page.goto(f"{server.url}/dashboard/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("form.stack button[type=submit]")
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await row.get_by_role("button", name="Enable").click()
+    await expect(row.locator("td").nth(3)).to_have_text("active")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("form.stack button[type=submit]")
+    await expect(page.locator(".who")).to_contain_text("(viewer)")
+
+    admin.on("dialog", lambda dialog: dialog.accept())
+    await row.get_by_role("button", name="Remove").click()
+    await expect(admin.get_by_role("status")).to_contain_text(f"{username}: done")
+    await expect(admin.locator("main tbody")).not_to_contain_text(username)
+    await fits_and_passes(admin, "settings-users")
 
 
 @pytest.fixture
