@@ -87,3 +87,16 @@ async def accessible(page: Page) -> None:
 async def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def fits_and_passes(page: Page, name: str) -> None:
+    """The page as it is now: axe-clean at desktop width, then at 390 px with
+    nothing scrolling sideways (the same page resized: a form's answer cannot
+    be fetched again); both kept as screenshots."""
+    await no_sideways_scroll(page)
+    await accessible(page)
+    await screenshot(page, f"{name}-desktop")
+    await page.set_viewport_size(PHONE)
+    await no_sideways_scroll(page)
+    await screenshot(page, f"{name}-phone")
+    await page.set_viewport_size(DESKTOP)

@@ -15,16 +15,9 @@ from pathlib import Path
 import aiohttp
 import anyio
 import pytest
-from playwright.async_api import Browser, Download, Page, expect
+from playwright.async_api import Browser, Download, expect
 
-from tests.browser.conftest import (
-    DESKTOP,
-    PHONE,
-    accessible,
-    no_sideways_scroll,
-    screenshot,
-    sign_in,
-)
+from tests.browser.conftest import fits_and_passes, sign_in
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider, write_in
 from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import api, eventually
@@ -33,26 +26,13 @@ from textcast.db.models import Message, ShortLink
 from textcast.tracking.links import new_code
 
 
-async def fits_and_passes(page: Page, name: str) -> None:
-    """The page as it is now: axe-clean at desktop width, then at 390 px with
-    nothing scrolling sideways (the same page resized: a form's answer cannot
-    be fetched again); both kept as screenshots."""
-    await no_sideways_scroll(page)
-    await accessible(page)
-    await screenshot(page, f"{name}-desktop")
-    await page.set_viewport_size(PHONE)
-    await no_sideways_scroll(page)
-    await screenshot(page, f"{name}-phone")
-    await page.set_viewport_size(DESKTOP)
-
-
 async def click_a_link_in(
     server: RunningServer, http: aiohttp.ClientSession, *, message_id: int, url: str
 ) -> None:
     """The recipient opens a tracked link of the delivered message through the
-    front door. (Links are minted by sends with click tracking; here the link
-    row is written directly, and the delivery moved an hour back so the click
-    is no link preview's.)"""
+    front door, and a link preview fetches it too. (Links are minted by sends
+    with click tracking; here the link row is written directly, and the
+    delivery moved an hour back so the click is no link preview's.)"""
 
     async def delivered() -> bool:
         _, body = await api(
@@ -73,6 +53,11 @@ async def click_a_link_in(
     ) as answer:
         assert answer.status == 302
         assert answer.headers["Location"] == url
+    preview_agent = "facebookexternalhit/1.1 Facebot Twitterbot/1.0"  # a handset's link preview
+    async with http.get(
+        f"{server.url}/s/{code}", headers={"User-Agent": preview_agent}, allow_redirects=False
+    ) as answer:
+        assert answer.status == 302
 
 
 async def test_a_contact_is_created_edited_found_and_erased(
@@ -159,6 +144,18 @@ async def test_a_contact_is_created_edited_found_and_erased(
     await expect(timeline.locator(".outbound")).to_contain_text("booked for Friday")
     await expect(timeline.locator(".inbound")).to_contain_text("Saturday?")
     await expect(timeline.locator("[data-click]")).to_contain_text("https://example.com/menu")
+    await expect(timeline.locator("[data-click]")).to_have_count(1)  # the preview is no click
+
+    # The message's page: its clicks, the preview's flagged with the reason.
+    await timeline.locator("[data-click] a").click()
+    clicks = page.locator("[data-clicks] tbody tr")
+    await expect(clicks).to_have_count(2)
+    await expect(page.locator("[data-counted=yes]")).to_contain_text("yes (first)")
+    await expect(page.locator("[data-counted=yes]")).to_contain_text("https://example.com/menu")
+    await expect(page.locator("[data-counted=no]")).to_contain_text("a bot's user agent")
+    await expect(page.locator("#live")).to_contain_text("message.clicked")
+    await fits_and_passes(page, "message-detail")
+    await page.go_back()
 
     # Erasure: a confirm step that explains, then the real thing.
     await page.click("text=Erase this contact…")

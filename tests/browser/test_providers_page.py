@@ -2,14 +2,17 @@
 verified against the simulator, the countries it may send to (set when added,
 changed in its settings), its senders (custom callback URL and Restore,
 mark as default), balance, re-authentication and deletion; a generic HTTP
-provider filled from a preset, its request shown with secrets masked."""
+provider filled from a preset, its request shown with secrets masked; a
+copy button putting its URL on the clipboard."""
 
 from __future__ import annotations
 
+import aiohttp
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot, sign_in
-from tests.conftest import RunningServer, Simulator
+from tests.browser.conftest import make_user, screenshot, sign_in
+from tests.conftest import RunningServer, Simulator, twilio_provider_payload
+from tests.integration.helpers import api
 
 
 async def add_twilio_provider(page: Page, server: RunningServer, simulator: Simulator) -> None:
@@ -135,3 +138,41 @@ async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_m
     await expect(page.locator("#receipt-url")).to_contain_text("/webhooks/generic/")
     await expect(page.locator("[data-allowed-countries]")).to_have_text("US")
     await expect(page.locator("tr", has_text="plivo-number")).to_contain_text("default")
+
+
+async def test_copy_buttons_put_the_url_on_the_clipboard(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/providers",
+            server.headers,
+            twilio_provider_payload(simulator),
+        )
+        assert status == 201, body
+    username, password = await make_user(server, "admin")
+    context = await browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = await context.new_page()
+    await page.goto(f"{server.url}/dashboard/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("form.stack button[type=submit]")
+    await page.goto(f"{server.url}/dashboard/senders/{body['senders'][0]['id']}")
+    button = page.locator("[data-copy='#inbound-url']")
+    await button.click()
+    await expect(button).to_have_text("Copied")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied == body["senders"][0]["inbound_url"]
+
+    # A browser that refuses the clipboard API: the text is selected and copied the old way.
+    await page.add_init_script(
+        "navigator.clipboard.writeText = () => Promise.reject(new Error('denied'))"
+    )
+    await page.reload()
+    await button.click()
+    await expect(button).to_have_text("Copied")
+    selected = await page.evaluate("window.getSelection().toString()")
+    assert selected.strip() == body["senders"][0]["inbound_url"]
+    await context.close()

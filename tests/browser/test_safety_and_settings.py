@@ -12,10 +12,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import make_user, sign_in
+from tests.browser.conftest import fits_and_passes, make_user, sign_in
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator, free_port
 from tests.integration.helpers import api, eventually
+from textcast.services import stats
 
 
 async def test_a_viewer_reads_but_changes_nothing(
@@ -95,6 +96,39 @@ async def test_forms_without_the_csrf_token_are_refused_and_errors_are_pages(
     assert status == 404 and body["error"] == "http_error"  # the API keeps its JSON
 
 
+async def test_an_unexpected_failure_is_a_page_on_the_dashboard_and_json_on_the_api(
+    server: RunningServer, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = await sign_in(browser, server, "viewer")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals of the failure")
+
+    monkeypatch.setattr(stats, "summary", broken)  # the overview's and GET /api/v1/stats's
+    response = await page.goto(f"{server.url}/dashboard")
+    assert response is not None and response.status == 500
+    assert "text/html" in response.headers["content-type"]
+    await expect(page.locator("h1")).to_have_text("Something went wrong")
+    await expect(page.locator("main")).to_contain_text("server log")
+    await expect(page.locator("main")).not_to_contain_text("secret internals")
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(http, "GET", f"{server.url}/api/v1/stats", server.headers)
+    assert status == 500 and body["error"] == "internal_error", body
+    assert "secret internals" not in str(body)
+
+
+async def test_the_session_cookie_is_http_only_and_same_site(
+    server: RunningServer, browser: Browser
+) -> None:
+    page = await sign_in(browser, server, "viewer")
+    cookies = {c["name"]: c for c in await page.context.cookies()}
+    session = cookies["textcast_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"
+    assert "textcast_signin" not in cookies  # the sign-in form's own token is spent
+    assert "textcast_session" not in await page.evaluate("document.cookie")  # no script reads it
+
+
 async def test_sign_in_is_rate_limited_and_every_change_is_audited(
     server: RunningServer, browser: Browser
 ) -> None:
@@ -145,6 +179,52 @@ async def test_sign_in_is_rate_limited_and_every_change_is_audited(
         await expect(admin.locator(f"[data-action]:text-is('{action}')").first).to_be_visible()
 
 
+async def test_an_admin_changes_a_users_role_password_and_state(
+    server: RunningServer, browser: Browser
+) -> None:
+    admin = await sign_in(browser, server, "admin")
+    await admin.goto(f"{server.url}/dashboard/settings/users")
+    await expect(admin.locator("#f-role-hint")).to_contain_text("editor: send and reply")
+    # Alone, the admin may not demote itself: the service's reason beside that user.
+    me = admin.locator("tbody tr").first
+    await me.locator("select").select_option("viewer")
+    await me.get_by_role("button", name="Set role").click()
+    await expect(admin.locator("tbody [role=alert]")).to_contain_text("last active admin")
+
+    username, password = await make_user(server, "editor")
+    await admin.reload()
+    row = admin.locator("tr", has_text=username)
+    await row.locator("select").select_option("viewer")
+    await row.get_by_role("button", name="Set role").click()
+    await expect(admin.get_by_role("status")).to_contain_text(f"{username}: done")
+    await expect(row.locator("td").nth(1)).to_have_text("viewer")
+    await row.locator("input[type=password]").fill("short")
+    await row.get_by_role("button", name="Reset password").click()
+    await expect(row.locator("[role=alert]")).to_contain_text("at least 10 characters")
+    await row.get_by_role("button", name="Disable").click()
+    await expect(row.locator("td").nth(3)).to_have_text("disabled")
+
+    # A disabled user cannot sign in; enabled again, it can, as a viewer now.
+    page = await browser.new_page()
+    await page.goto(f"{server.url}/dashboard/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("form.stack button[type=submit]")
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await row.get_by_role("button", name="Enable").click()
+    await expect(row.locator("td").nth(3)).to_have_text("active")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("form.stack button[type=submit]")
+    await expect(page.locator(".who")).to_contain_text("(viewer)")
+
+    admin.on("dialog", lambda dialog: dialog.accept())
+    await row.get_by_role("button", name="Remove").click()
+    await expect(admin.get_by_role("status")).to_contain_text(f"{username}: done")
+    await expect(admin.locator("main tbody")).not_to_contain_text(username)
+    await fits_and_passes(admin, "settings-users")
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[str, list[bytes]]]:
     received: list[bytes] = []
@@ -191,6 +271,24 @@ async def test_a_webhook_endpoint_shows_its_secret_once_and_logs_every_delivery(
     await expect(row).to_contain_text("delivered", timeout=10_000)
     await row.locator("a").first.click()
     await expect(page.locator("main tbody tr").first).to_contain_text("200")
+
+
+async def test_a_private_webhook_target_is_refused_next_to_the_field_with_the_way_out(
+    server: RunningServer, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a server started without TEXTCAST_ALLOW_PRIVATE_TARGETS would be.
+    monkeypatch.setattr(server.ctx.guard, "allow_private", False)
+    monkeypatch.setattr(server.ctx.settings, "allow_private_targets", False)
+    page = await sign_in(browser, server, "admin")
+    await page.goto(f"{server.url}/dashboard/webhooks")
+    await expect(page.locator("#f-url-hint")).to_contain_text("TEXTCAST_ALLOW_PRIVATE_TARGETS")
+    await page.fill("#f-url", "http://127.0.0.1:9/hooks")
+    await page.get_by_role("button", name="Add endpoint").click()
+    error = page.locator("#f-url-error")
+    await expect(error).to_contain_text("internal address 127.0.0.1")
+    await expect(error).to_contain_text("TEXTCAST_ALLOW_PRIVATE_TARGETS=true")
+    await expect(page.locator("#f-url")).to_have_value("http://127.0.0.1:9/hooks")
+    await expect(page.locator("main tbody")).to_contain_text("No endpoints yet")
 
 
 async def _true(value: bool) -> bool:

@@ -10,8 +10,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import make_user, sign_in
-from tests.browser.test_contacts_pages import fits_and_passes
+from tests.browser.conftest import fits_and_passes, make_user, sign_in
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator
 from tests.integration.helpers import api

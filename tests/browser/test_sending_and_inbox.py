@@ -6,14 +6,15 @@ and suppressions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import fits_and_passes, screenshot, sign_in
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api
+from tests.integration.helpers import api, eventually
 
 SUBSCRIBER = "+14155552671"
 
@@ -31,8 +32,9 @@ async def add_provider(server: RunningServer, simulator: Simulator) -> dict[str,
     return dict(body)
 
 
-async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> None:
-    """The subscriber texts the sender (through the simulator, signed like Twilio)."""
+async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> str:
+    """The subscriber texts the sender (through the simulator, signed like Twilio);
+    Textcast's answer (TwiML, with any auto-reply)."""
     result = await simulator.control(
         "POST",
         "inbound",
@@ -45,6 +47,7 @@ async def write_in(simulator: Simulator, sender: dict[str, Any], body: str) -> N
         },
     )
     assert result.get("status") == 200, result
+    return str(result["body"])
 
 
 async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_description(
@@ -90,6 +93,61 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
     await expect(page.locator("[data-totals]")).not_to_contain_text("delivered")
     await screenshot(page, "events-desktop")
+
+
+async def test_messages_and_events_are_filtered_by_sender_campaign_and_day(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    senders = [
+        {"name": "main", "type": "long_code", "sender_id": "+15005550006", "mps": 500},
+        {"name": "promo", "type": "long_code", "sender_id": "+15005550007", "mps": 500},
+    ]
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/providers",
+            server.headers,
+            twilio_provider_payload(simulator, senders=senders),
+        )
+        assert status == 201, body
+        for message in (
+            {"to": "+14155550101", "body": "Spring is here", "campaign": "spring"},
+            {"to": "+14155550102", "body": "Promo", "sender": "promo"},
+        ):
+            status, body = await api(
+                http, "POST", f"{server.url}/api/v1/messages", server.headers, message
+            )
+            assert status == 202, body
+    today = datetime.now(UTC).date()
+    page = await sign_in(browser, server, "viewer")
+    await page.goto(f"{server.url}/dashboard/messages")
+    rows = page.locator("main tbody tr")
+    await expect(rows).to_have_count(2)
+    await page.select_option("#f-sender", label="promo (+15005550007)")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550102")
+    await page.select_option("#f-sender", "")
+    await page.fill("#f-campaign", "spring")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550101")
+    await page.fill("#f-campaign", "")
+    await page.fill("#f-since", (today + timedelta(days=1)).isoformat())
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows.first).to_contain_text("No messages match")
+    await page.fill("#f-since", today.isoformat())
+    await page.fill("#f-until", today.isoformat())  # the "to" day is included
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(2)
+
+    await page.goto(f"{server.url}/dashboard/events?campaign=spring")
+    events = page.locator("main .table-wrap tbody tr")
+    await expect(events.first).to_contain_text("spring")
+    for number in range(await events.count()):
+        await expect(events.nth(number)).not_to_contain_text("+14155550102")
+    await expect(page.locator("[data-totals]")).to_contain_text("message.queued: 1")
 
 
 async def test_reply_from_the_inbox_until_the_contact_opts_out(
@@ -141,6 +199,39 @@ async def test_reply_from_the_inbox_until_the_contact_opts_out(
     await expect(page.locator(".thread")).to_contain_text("STOP")
 
 
+async def test_a_number_twilio_refuses_with_21610_is_suppressed_with_that_reason(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    await add_provider(server, simulator)
+    unsubscribed = "+15005550004"  # the simulator answers 21610 for it
+    async with aiohttp.ClientSession() as http:
+        status, sent = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/messages",
+            server.headers,
+            {"to": unsubscribed, "body": "Hello"},
+        )
+        assert status == 202, sent
+
+        async def failed() -> bool:
+            _, body = await api(
+                http, "GET", f"{server.url}/api/v1/messages/{sent['id']}", server.headers
+            )
+            return bool(body["status"] == "failed")
+
+        await eventually(failed)
+    page = await sign_in(browser, server, "viewer")
+    await page.goto(f"{server.url}/dashboard/suppressions")
+    row = page.locator("tr", has_text=unsubscribed)
+    await expect(row.locator("[data-reason]")).to_have_text("provider error 21610")
+    await expect(row).to_contain_text("provider_error (21610)")
+    await expect(row).to_contain_text("whole account")
+    await page.goto(f"{server.url}/dashboard/messages/{sent['id']}")
+    await expect(page.locator("[data-error]")).to_contain_text("21610")
+    await expect(page.locator("[data-error]")).to_contain_text("Unsubscribed recipient")
+
+
 async def test_keyword_rules_are_added_changed_and_removed(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
@@ -163,6 +254,7 @@ async def test_keyword_rules_are_added_changed_and_removed(
     # A rule is changed under the same checks, its refusals next to the field.
     await page.get_by_role("link", name="Edit HOURS").click()
     await expect(page.locator("#f-keyword")).to_have_value("HOURS")
+    await fits_and_passes(page, "keyword-edit")
     await page.fill("#f-reply", "")
     await page.get_by_role("button", name="Save rule", exact=True).click()
     await expect(page.locator("#f-reply-error")).to_contain_text("reply text")
@@ -176,3 +268,37 @@ async def test_keyword_rules_are_added_changed_and_removed(
     await expect(table).to_contain_text("Open 8 to 6")
     await page.locator("tr", has_text="OPENING HOURS").locator("text=Delete").click()
     await expect(table).not_to_contain_text("HOURS")
+
+
+async def test_a_sender_can_leave_keyword_answers_to_the_provider(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    provider = await add_provider(server, simulator)
+    sender = provider["senders"][0]
+    page = await sign_in(browser, server, "admin")
+    await page.goto(f"{server.url}/dashboard/keywords")
+    await page.fill("#f-keyword", "hours")
+    await page.fill("#f-reply", "Open 9 to 5.")
+    await page.get_by_role("button", name="Add rule", exact=True).click()
+    assert "<Message>Open 9 to 5.</Message>" in await write_in(simulator, sender, "hours")
+
+    await page.goto(f"{server.url}/dashboard/senders/{sender['id']}")
+    toggle = page.get_by_label("Manage keyword-based responses")
+    await expect(toggle).to_be_checked()
+    await toggle.uncheck()
+    await page.get_by_role("button", name="Save sender").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(toggle).not_to_be_checked()
+    await fits_and_passes(page, "sender")
+    await page.goto(f"{server.url}/dashboard/keywords")
+    await expect(page.locator("[data-unanswered]")).to_contain_text("main")
+    assert "<Message>" not in await write_in(simulator, sender, "hours")
+    # STOP is still an opt-out: the provider blocks the number either way.
+    assert "<Message>" not in await write_in(simulator, sender, "STOP")
+    await page.goto(f"{server.url}/dashboard/suppressions")
+    row = page.locator("tr", has_text=SUBSCRIBER)
+    await expect(row.locator("[data-reason]")).to_have_text("replied STOP")
+
+    viewer = await sign_in(browser, server, "viewer")
+    await viewer.goto(f"{server.url}/dashboard/senders/{sender['id']}")
+    await expect(viewer.locator("[data-keyword-responses]")).to_have_text("left to the provider")

@@ -8,8 +8,7 @@ from __future__ import annotations
 import aiohttp
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import sign_in
-from tests.browser.test_contacts_pages import fits_and_passes
+from tests.browser.conftest import fits_and_passes, sign_in
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api
 

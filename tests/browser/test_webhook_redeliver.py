@@ -7,8 +7,7 @@ from __future__ import annotations
 import aiohttp
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import sign_in
-from tests.browser.test_contacts_pages import fits_and_passes
+from tests.browser.conftest import fits_and_passes, sign_in
 from tests.browser.test_safety_and_settings import receiver
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider
 from tests.conftest import RunningServer, Simulator

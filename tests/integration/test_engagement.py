@@ -14,7 +14,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import RunningServer, Simulator
-from tests.integration.helpers import api, eventually
+from tests.integration.helpers import api, cli, eventually
 from tests.integration.test_webhooks import (
     SEED_DELIVERED,
     accepted_message,
@@ -159,6 +159,44 @@ async def test_keyword_rules_reply_with_twiml_and_extend_opt_out_words(
     assert status == 409, body
     status, body = await api(http, "PUT", f"{url}/999999", server.headers, changed)
     assert status == 404, body
+
+
+async def test_a_sender_that_leaves_keywords_to_the_provider_answers_none_but_stop_still_counts(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    provider = await add_provider(server, simulator, http)
+    sender = provider["senders"][0]
+    assert sender["keyword_responses"] is True  # as every sender did before the setting
+    for rule in (
+        {"keyword": "promo", "provider": provider["name"], "reply": "Use code SAVE10"},
+        {"keyword": "help", "provider": provider["name"], "reply": "Acme: help at acme.example"},
+        {"keyword": "stop", "provider": provider["name"], "action": "opt_out", "reply": "Bye"},
+        {"keyword": "arret", "provider": provider["name"], "action": "opt_out"},
+    ):
+        status, body = await api(
+            http, "POST", f"{server.url}/api/v1/keywords", server.headers, rule
+        )
+        assert status == 201, body
+    assert "SAVE10" in (await reply(http, simulator, provider, "promo"))[1]
+
+    url = f"{server.url}/api/v1/senders/{sender['id']}"
+    status, body = await api(http, "PATCH", url, server.headers, {"keyword_responses": False})
+    assert (status, body["keyword_responses"]) == (200, False), body
+    for word in ("promo", "help", "info", "STOP"):
+        status, text = await reply(http, simulator, provider, word)
+        assert status == 200 and "<Message>" not in text, (word, text)
+    # STOP still opts out (the provider blocks the number either way); ARRET, an
+    # operator's rule, is not applied for this sender.
+    await reply(http, simulator, provider, "arret", from_number="+14155550100")
+    async with server.ctx.sessions() as session:
+        phones = set(await session.scalars(select(Suppression.phone)))
+    assert phones == {SUBSCRIBER}
+
+    changed = await cli(server.ctx, "senders", "update", "main", "--keyword-responses", "--json")
+    assert changed.exit_code == 0 and json.loads(changed.stdout)["keyword_responses"] is True
+    assert "SAVE10" in (await reply(http, simulator, provider, "promo"))[1]
+    status, body = await api(http, "PATCH", url, server.headers, {"keyword_responses": "maybe"})
+    assert status == 422 and body["field"] == "keyword_responses", body
 
 
 async def test_sender_scoped_opt_out_blocks_only_that_sender(

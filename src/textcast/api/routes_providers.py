@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query, status
 
 from textcast.db.models import Sender
 from textcast.providers.generic.presets import list_presets
-from textcast.services import provider_stats
+from textcast.services import provider_health, provider_stats
 from textcast.services import providers as provider_service
 from textcast.services import senders as sender_service
 from textcast.views.provider_schema import PROVIDER_EXAMPLES, provider_create_models
@@ -111,6 +111,15 @@ async def statistics(
     """Sent, delivered, undelivered, failed, delivery rate, median and p95
     time to delivery, errors by code; in all, per sender and per country."""
     return await provider_stats.for_provider(session, ref, since=since, until=until, sender=sender)
+
+
+@router.get("/providers/{ref}/health")
+async def health(ref: str, session: SessionDep) -> dict[str, Any]:
+    """Its last 15 minutes of sending: healthy, degraded (429s, many failures,
+    messages waiting, sends without status callbacks), failing (no send went
+    through) or idle, with the reasons and the numbers behind them."""
+    row = await provider_service.get_provider(session, ref)
+    return await provider_health.health(session, row)
 
 
 @router.get("/providers/{ref}/senders")

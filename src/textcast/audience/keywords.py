@@ -13,7 +13,8 @@ answers the whole HELP family (HELP, INFO).
 
 Twilio answers STOP, START and HELP itself on numbers with its default
 opt-out handling; attach replies to those words only where that handling is
-turned off, or the subscriber gets two answers.
+turned off, or the subscriber gets two answers. A sender whose
+``keyword_responses`` is off leaves the answering to the provider altogether.
 """
 
 from __future__ import annotations
@@ -160,11 +161,18 @@ async def delete(session: AsyncSession, rule_id: int) -> None:
 async def decide(
     session: AsyncSession, provider_id: int, sender_id: int | None, body: str
 ) -> Decision:
-    """What an inbound ``body`` means: its keyword action and any auto-reply."""
+    """What an inbound ``body`` means: its keyword action and any auto-reply.
+
+    A sender with keyword responses off keeps only the built-in families'
+    meaning (STOP still opts out): no reply, and none of the operator's rules."""
     word = normalize(body)
     family = classify(word)
     if not word or len(word) > 50:
         return Decision(None, None, None)
+    if sender_id is not None and not await _answers_keywords(session, sender_id):
+        return (
+            Decision(BUILT_IN_ACTION[family], None, word) if family else Decision(None, None, None)
+        )
     candidates = [word, "help"] if family == "help" and word != "help" else [word]
     scope: ColumnElement[bool] = KeywordRule.sender_id.is_(None)
     if sender_id is not None:
@@ -186,3 +194,8 @@ async def decide(
     if rule is None:
         return Decision(None, None, None)
     return Decision(rule.action, rule.reply, word)
+
+
+async def _answers_keywords(session: AsyncSession, sender_id: int) -> bool:
+    sender = await session.get(Sender, sender_id)
+    return sender is None or sender.keyword_responses

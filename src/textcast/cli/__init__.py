@@ -18,6 +18,7 @@ from textcast.cli.engagement import (
     webhooks_app,
 )
 from textcast.cli.messages import apikeys_app, messages_app, send, send_batch, send_test
+from textcast.cli.provider_health import provider_health_command
 from textcast.cli.provider_stats import provider_stats_command
 from textcast.cli.providers import providers_app, senders_app
 from textcast.cli.segments import segments_app
@@ -30,6 +31,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(providers_app, name="providers")
 providers_app.command("stats")(provider_stats_command)
+providers_app.command("health")(provider_health_command)
 app.add_typer(senders_app, name="senders")
 app.add_typer(messages_app, name="messages")
 app.add_typer(apikeys_app, name="apikeys")

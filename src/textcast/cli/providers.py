@@ -70,7 +70,18 @@ def _sender_url(sender: dict[str, Any]) -> str:
 def _senders_table(rows: list[dict[str, Any]]) -> Table:
     table = make_table(
         "Senders (★ provider default, ★★ installation default)",
-        ["id", "name", "type", "sender id", "mps", "mms", "default", "callback URL", "warnings"],
+        [
+            "id",
+            "name",
+            "type",
+            "sender id",
+            "mps",
+            "mms",
+            "answers keywords",
+            "default",
+            "callback URL",
+            "warnings",
+        ],
         [
             (
                 s["id"],
@@ -79,6 +90,7 @@ def _senders_table(rows: list[dict[str, Any]]) -> Table:
                 s["sender_id"],
                 s["mps"],
                 "yes" if s["mms_capable"] else "",
+                "yes" if s["keyword_responses"] else "no",
                 _default_mark(s),
                 _sender_url(s),
                 "; ".join(w["code"] for w in s["warnings"]),
@@ -320,6 +332,11 @@ def add_sender(
     mps: float | None = typer.Option(None, help="Segments per second (default by type)."),
     callback_url: str | None = typer.Option(None, help="Custom status callback URL (relay)."),
     unsubscribe_text: str | None = typer.Option(None),
+    keyword_responses: bool = typer.Option(
+        True,
+        "--keyword-responses/--no-keyword-responses",
+        help="Answer keywords in replies (off where the provider answers them itself).",
+    ),
     default: bool = typer.Option(False, help="Make it its provider's default sender."),
     a2p_10dlc_campaign: str | None = typer.Option(
         None, help="US long codes: the A2P 10DLC campaign it is registered under."
@@ -336,6 +353,7 @@ def add_sender(
         "mps": mps,
         "custom_callback_url": callback_url,
         "unsubscribe_text": unsubscribe_text,
+        "keyword_responses": keyword_responses,
         "is_default": default,
         "a2p_10dlc_campaign_id": a2p_10dlc_campaign,
     }
@@ -401,6 +419,11 @@ def update_sender(
     template_id_required: bool | None = typer.Option(
         None, help="Refuse messages without a template ID (or stop refusing them)."
     ),
+    keyword_responses: bool | None = typer.Option(
+        None,
+        "--keyword-responses/--no-keyword-responses",
+        help="Answer keywords in replies, or leave them to the provider (STOP still opts out).",
+    ),
     a2p_10dlc_campaign: str | None = typer.Option(
         None, help="Register a US long code for A2P 10DLC under this campaign."
     ),
@@ -413,6 +436,7 @@ def update_sender(
         ("custom_callback_url", callback_url),
         ("unsubscribe_text", unsubscribe_text),
         ("template_id_required", template_id_required),
+        ("keyword_responses", keyword_responses),
         ("a2p_10dlc_campaign_id", a2p_10dlc_campaign),
     ):
         if value is not None:

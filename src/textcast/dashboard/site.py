@@ -29,6 +29,7 @@ from textcast.dashboard.pages import (
     settings,
     webhooks,
 )
+from textcast.dashboard.pages import provider_health as provider_health_page
 from textcast.dashboard.pages import provider_stats as provider_stats_page
 
 AREAS = (
@@ -49,6 +50,7 @@ AREAS = (
     wizard,  # before campaign_pages: /campaigns/new is no campaign ID
     campaign_pages,
     provider_stats_page,
+    provider_health_page,
 )
 STATIC = Path(__file__).parent / "static"
 

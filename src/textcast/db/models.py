@@ -184,6 +184,11 @@ class Sender(Base):
     template_id_required: Mapped[bool] = mapped_column(Boolean, default=False)
     custom_callback_url: Mapped[str | None] = mapped_column(Text, default=None)
     unsubscribe_text: Mapped[str | None] = mapped_column(Text, default=None)
+    # Whether Textcast answers keywords in replies to this sender (auto-replies,
+    # the HELP text, STOP/START confirmations) and applies the operator's rules.
+    # Off where the provider answers them itself (Twilio's opt-out handling):
+    # STOP and START still change the suppression list either way.
+    keyword_responses: Mapped[bool] = mapped_column(Boolean, default=True)
     mps: Mapped[float] = mapped_column(Float)
     # The provider's default sender (one per provider); the installation's
     # default is the default sender of the default provider.

@@ -4,8 +4,9 @@
   webhooks (their signing secrets), API keys, users, the installation's
   defaults and the audit log.
 * ``editor``: the day-to-day work: send (test messages, inbox replies, the
-  messages API), contacts and their tags, suppressions, keyword rules,
-  message templates; reads everything except secrets and the audit log.
+  messages API, campaigns), contacts and their tags, segments, suppressions,
+  keyword rules, message templates; reads everything except secrets and the
+  audit log.
 * ``viewer``: reads; changes nothing.
 
 Permissions are named once here; the faces ask :meth:`Actor.may`.
@@ -20,8 +21,8 @@ from textcast.errors import TextcastError
 ROLES = ("admin", "editor", "viewer")
 
 READ = "read"
-SEND = "send"
-AUDIENCE_WRITE = "audience.write"  # contacts, tags, suppressions, keyword rules
+SEND = "send"  # messages, test messages, inbox replies, campaigns
+AUDIENCE_WRITE = "audience.write"  # contacts, tags, segments, suppressions, keyword rules
 CONTENT_WRITE = "content.write"  # message templates
 PROVIDERS_WRITE = "providers.write"  # providers, credentials, senders, relay secrets
 SECRETS_READ = "secrets.read"  # masked credentials, receipt URLs (they carry a token)

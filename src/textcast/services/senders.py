@@ -52,6 +52,14 @@ DEFAULT_MPS: dict[str, float] = {
 }
 
 
+KEYWORD_RESPONSES = (
+    "answer keywords in replies to this sender: auto-replies, the HELP text, STOP/START "
+    "confirmations and the account's other keyword rules; false where the provider answers "
+    "them itself (Twilio's opt-out handling). STOP and START change the suppression list "
+    "either way"
+)
+
+
 class SenderIn(BaseModel):
     """A sender as the API and CLI accept it."""
 
@@ -64,6 +72,7 @@ class SenderIn(BaseModel):
     template_id_required: bool = False
     custom_callback_url: HttpUrl | None = None
     unsubscribe_text: str | None = Field(None, max_length=160)
+    keyword_responses: bool = Field(True, description=KEYWORD_RESPONSES)
     mps: float | None = Field(None, gt=0, le=10000, description="segments per second")
     is_default: bool = Field(False, description="make it its provider's default sender")
     a2p_10dlc_campaign_id: str | None = Field(
@@ -80,6 +89,7 @@ class SenderUpdate(BaseModel):
     custom_callback_url: HttpUrl | None = None
     restore_default_callback: bool = False
     unsubscribe_text: str | None = Field(None, max_length=160)
+    keyword_responses: bool | None = Field(None, description=KEYWORD_RESPONSES)
     mps: float | None = Field(None, gt=0, le=10000)
     a2p_10dlc_campaign_id: str | None = Field(
         None, description="register a US long code for A2P 10DLC; null unregisters it"
@@ -188,6 +198,7 @@ async def add_sender(session: AsyncSession, provider: ProviderRow, sender_in: Se
         if sender_in.custom_callback_url
         else None,
         unsubscribe_text=sender_in.unsubscribe_text,
+        keyword_responses=sender_in.keyword_responses,
         mps=sender_in.mps or default_mps(sender_in.type, sender_id),
         is_default=False,
         a2p_10dlc_campaign_id=sender_in.a2p_10dlc_campaign_id,
@@ -277,7 +288,7 @@ async def update_sender(session: AsyncSession, ref: str | int, changes: SenderUp
         if await find_sender(session, changes.name, missing_ok=True) is not None:
             raise Conflict(f"a sender named {changes.name!r} already exists")
         sender.name = changes.name
-    for field in ("mms_capable", "template_id_required", "mps"):
+    for field in ("mms_capable", "template_id_required", "keyword_responses", "mps"):
         value = getattr(changes, field)
         if value is not None:
             setattr(sender, field, value)

@@ -26,6 +26,7 @@ def sender_view(ctx: Context, sender: Sender, provider: ProviderRow) -> dict[str
         "mms_capable": sender.mms_capable,
         "template_id_required": sender.template_id_required,
         "unsubscribe_text": sender.unsubscribe_text,
+        "keyword_responses": sender.keyword_responses,
         "mps": sender.mps,
         "is_default": sender.is_default,
         "is_installation_default": sender.is_default

@@ -131,11 +131,15 @@ async def _keywords_page(request: Request, me: Visitor, **values: Any) -> HTMLRe
         providers = await provider_service.list_providers(session)
     names = {p.id: p.name for p in providers}
     senders = {s.id: s.name for p in providers for s in p.senders}
+    unanswered = [
+        s for p in providers for s in p.senders if s.deleted_at is None and not s.keyword_responses
+    ]
     return page(
         request,
         "inbox/keywords.html",
         "Keywords and auto-replies",
         rules=rules,
+        unanswered=unanswered,
         providers=providers,
         provider_names=names,
         sender_names=senders,

@@ -1,5 +1,5 @@
 """Messages: the outbox with filters, and one message with its full history,
-the callbacks it got and the attribution (``meta``) they carry."""
+the callbacks it got, the attribution (``meta``) they carry and its clicks."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from textcast.db.models import Provider as ProviderRow
 from textcast.services import message_search, stats
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
+from textcast.tracking import click_log
 from textcast.views.messages import message_view, outcome_view
 from textcast.web.deps import IdPath, IdQuery
 
@@ -108,6 +109,7 @@ async def message(request: Request, message_id: IdPath, me: CanRead) -> HTMLResp
                 .limit(100)
             )
         )
+        clicks = await click_log.of_message(session, message_id)
     callbacks: list[dict[str, Any]] = [
         {
             "at": r.received_at.isoformat(),
@@ -126,6 +128,7 @@ async def message(request: Request, message_id: IdPath, me: CanRead) -> HTMLResp
         m=view,
         final=status.FINAL,
         callbacks=callbacks,
+        clicks=clicks,
         callback_url=await _callback_url(me, row) if show_url else None,
     )
 

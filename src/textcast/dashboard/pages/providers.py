@@ -14,7 +14,7 @@ from textcast.dashboard.pages import provider_forms as forms
 from textcast.dashboard.render import page
 from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
 from textcast.providers.generic.presets import PRESETS, build_preset, list_presets
-from textcast.services import audit
+from textcast.services import audit, provider_health
 from textcast.services import providers as provider_service
 from textcast.services.senders import SENDER_TYPES
 from textcast.views.providers import provider_view
@@ -38,7 +38,8 @@ async def providers(request: Request, me: CanRead) -> HTMLResponse:
     async with me.ctx.session() as session:
         rows = await provider_service.list_providers(session)
         found = [provider_for(me.actor, provider_view(me.ctx, p)) for p in rows]
-    return page(request, "providers/list.html", "Providers", providers=found)
+        verdicts = {p.id: (await provider_health.health(session, p))["verdict"] for p in rows}
+    return page(request, "providers/list.html", "Providers", providers=found, verdicts=verdicts)
 
 
 def _problem(exc: Exception) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Senders under a provider: add, edit (status-callback URL: default, custom,
-Restore), mark as default, delete; with the URLs to paste into the provider."""
+Restore; whether Textcast answers keywords), mark as default, delete; with
+the URLs to paste into the provider."""
 
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ async def update_sender(request: Request, sender_id: IdPath, me: CanManageProvid
         "name": forms.text(form, "sender_name") or None,
         "mms_capable": forms.checked(form, "mms_capable"),
         "template_id_required": forms.checked(form, "template_id_required"),
+        "keyword_responses": forms.checked(form, "keyword_responses"),
         "unsubscribe_text": forms.text(form, "unsubscribe_text") or None,
     }
     if forms.text(form, "mps"):

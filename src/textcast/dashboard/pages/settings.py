@@ -27,6 +27,12 @@ from textcast.web.deps import IdPath, IdQuery
 
 router = APIRouter(prefix="/dashboard/settings", include_in_schema=False)
 Field = Annotated[str, Form(max_length=300)]
+# What each role may do (textcast.services.roles), under the role pickers.
+ROLE_HINT = (
+    "admin: everything · editor: send and reply, contacts, segments, suppressions, keyword "
+    "rules, templates, campaigns; no providers, webhooks, keys, users, defaults or audit log, "
+    "and no credentials · viewer: reads only"
+)
 
 
 async def _settings_page(
@@ -123,7 +129,15 @@ async def change_password(
 async def _keys_page(request: Request, me: Visitor, **values: Any) -> HTMLResponse:
     async with me.ctx.session() as session:
         keys = await apikeys.list_keys(session)
-    return page(request, "settings/api_keys.html", "API keys", keys=keys, roles=ROLES, **values)
+    return page(
+        request,
+        "settings/api_keys.html",
+        "API keys",
+        keys=keys,
+        roles=ROLES,
+        role_hint=ROLE_HINT,
+        **values,
+    )
 
 
 @router.get("/api-keys")
@@ -161,7 +175,15 @@ async def revoke_key(request: Request, key_id: IdPath, me: CanManageKeys) -> Res
 async def _users_page(request: Request, me: Visitor, **values: Any) -> HTMLResponse:
     async with me.ctx.session() as session:
         found = await users.list_users(session)
-    return page(request, "settings/users.html", "Users", users=found, roles=ROLES, **values)
+    return page(
+        request,
+        "settings/users.html",
+        "Users",
+        users=found,
+        roles=ROLES,
+        role_hint=ROLE_HINT,
+        **values,
+    )
 
 
 @router.get("/users")

@@ -14,16 +14,20 @@
       button.textContent = "Copied";
       setTimeout(function () { button.textContent = label; }, 1500);
     };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done);
-    } else {
+    // The text selected and copied the old way: over plain HTTP, or when the
+    // browser refuses the clipboard API (the text stays selected to copy by hand).
+    var byHand = function () {
       var range = document.createRange();
       range.selectNodeContents(source);
       var selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      document.execCommand("copy");
-      done();
+      if (document.execCommand("copy")) done();
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, byHand);
+    } else {
+      byHand();
     }
   });
 
