@@ -357,7 +357,7 @@ async def test_uncounted_rows_are_found_through_their_partial_indexes(
             ("ix_link_clicks_to_roll_up", rollups.clicks_to_count()),
             (
                 "ix_message_events_to_roll_up",
-                rollups.answer_groups(session, campaign_id, *rollups.uncounted_answers(session)),
+                rollups.uncounted_answer_groups(session, campaign_id),
             ),
             ("ix_message_events_to_roll_up", rollups.answers_to_count(session)),
         ]

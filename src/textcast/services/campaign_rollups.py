@@ -255,9 +255,20 @@ def uncounted_clicks() -> list[ColumnElement[bool]]:
     return [CLICKS.c.rolled_up == false()]
 
 
-def uncounted_answers(session: AsyncSession) -> list[ColumnElement[bool]]:
-    """Answers not yet counted whose message has none of their kind counted."""
-    return [EVENTS.c.rolled_up == false(), ~_counted_before(session)]
+def uncounted_answer_groups(session: AsyncSession, campaign_id: int) -> Select[Any]:
+    """:func:`answer_groups` of the answers not yet counted whose message
+    has none of their kind counted. Found from the answers (a few, through
+    their partial index), each message looked up by ID: the campaign is
+    checked on the message, or SQLite would start from the campaign's
+    million messages."""
+    m, e = MESSAGES.c, EVENTS.c
+    return _answers(
+        session,
+        (m.variant,),
+        dialect_of(session).unindexed(m.campaign_id) == campaign_id,
+        e.rolled_up == false(),
+        ~_counted_before(session),
+    )
 
 
 def messages_to_count(session: AsyncSession) -> Select[Any]:

@@ -41,6 +41,8 @@ The words:
   ``TEXTCAST_SEGMENT_PRICES`` (see :func:`price_of`), None when no price
   applies. Twilio's own price is not stored (it comes later, on a look-up),
   so this is an estimate by design;
+- ``rolled_until``: when a roll-up pass last counted rows of the campaign
+  (None before the first); the numbers are exact either way;
 - ``series``: sent, delivered, failed (undelivered included) and clicked per
   minute for :data:`FINE_SPAN` from the hour of launch, per hour after; a
   delivery at its delivered time (:func:`~textcast.services.provider_stats.
@@ -303,7 +305,7 @@ async def _replies(session: AsyncSession, campaign_id: int, kept: bool, tally: T
             .where(r.campaign_id == campaign_id, r.kind == "replies")
             .group_by(r.variant, r.status)
         )
-        rest = answer_groups(session, campaign_id, *campaign_rollups.uncounted_answers(session))
+        rest = campaign_rollups.uncounted_answer_groups(session, campaign_id)
         query = union_all(counted, rest)
     for variant, kind, count in await session.execute(query):
         tally.group(variant)[str(kind)] += int(count)
