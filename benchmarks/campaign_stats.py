@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
+from tempfile import TemporaryDirectory, mkdtemp
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -333,7 +334,8 @@ async def on_postgresql(args: argparse.Namespace) -> None:
 
 
 async def on_sqlite(args: argparse.Namespace) -> None:
-    with TemporaryDirectory() as data_dir:
+    data_dir = mkdtemp(prefix="textcast_campaign_stats_")
+    try:
         url = f"sqlite+aiosqlite:///{data_dir}/textcast.db"
         migrate.upgrade(url)
         ctx = context(url, data_dir)
@@ -341,6 +343,11 @@ async def on_sqlite(args: argparse.Namespace) -> None:
             await measure(ctx, args)
         finally:
             await ctx.close()
+    finally:
+        if args.keep:
+            print(f"kept database {data_dir}/textcast.db")
+        else:
+            shutil.rmtree(data_dir)
 
 
 async def main(args: argparse.Namespace) -> None:
