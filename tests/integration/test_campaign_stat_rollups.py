@@ -177,6 +177,36 @@ async def test_rows_committed_after_a_pass_with_earlier_stamps_are_counted(
     assert await kept(ctx, campaign_id) == {"messages": 9, "clicks": 4, "replies": 5}
 
 
+async def test_a_message_settled_before_its_sending_was_recorded_waits_for_the_record(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """The provider's callback can make a message final before the
+    dispatcher records the provider's answer (its ``sent_at``): a pass leaves
+    the message to be read from its row until that record is in, then
+    counts it, sent."""
+    campaign_id = await build(server, simulator, http)
+    ctx = server.ctx
+    queued = await message_id(ctx, status="queued")  # m5, variant A
+    async with ctx.session() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.id == queued)
+            .values(status="delivered", provider_message_id="SM" + "5" * 32, final_at=utcnow())
+        )
+    assert await roll_up(ctx) > 0
+    assert (await kept(ctx, campaign_id))["messages"] == 8
+    before = await exact(ctx, campaign_id)
+    assert (before["sent"], before["delivered"]) == (7, 5)
+
+    async with ctx.session() as session:  # the dispatcher's record
+        await session.execute(update(Message).where(Message.id == queued).values(sent_at=at(2)))
+    recorded = await exact(ctx, campaign_id)
+    assert (recorded["sent"], recorded["delivered"]) == (8, 5)
+    assert await roll_up(ctx) == 1
+    assert (await kept(ctx, campaign_id))["messages"] == 9
+    assert numbers_only(await exact(ctx, campaign_id)) == numbers_only(recorded)
+
+
 async def test_a_reply_outside_the_window_counted_first_does_not_hide_one_inside(
     server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:
