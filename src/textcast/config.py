@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         'e.g. {"*": 0.0083, "*:GB": 0.0463}. Unset: no estimate.',
     )
     segment_price_currency: str = Field("USD", max_length=3, description="Their currency.")
+    stats_roll_up_interval: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="Seconds between the campaign runner's passes counting newly settled "
+        "messages, clicks and replies into the campaign stats (each serve and worker runs "
+        "them; one pass at a time). 0: none.",
+    )
 
     @field_validator("segment_prices")
     @classmethod

@@ -6,14 +6,13 @@ not count (a test send, another campaign's message and click)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
 from tests.integration.helpers import api, cli, eventually
@@ -24,15 +23,12 @@ from textcast.audience.contacts import ensure_many
 from textcast.db.models import (
     Campaign,
     CampaignRecipient,
-    CampaignStatRollup,
     LinkClick,
     Message,
     MessageEvent,
     Sender,
     ShortLink,
-    utcnow,
 )
-from textcast.services import campaign_rollups
 from textcast.services.campaign_stats import campaign_stats, price_of
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -394,79 +390,6 @@ async def test_campaign_metrics_and_bad_ids(
     assert status == 200 and by_name["campaign"]["id"] == campaign_id
     missing = await cli(server.ctx, "campaigns", "stats", str(campaign_id + 100))
     assert missing.exit_code == 1 and "no campaign" in missing.stderr, missing.output
-
-
-async def test_the_roll_up_counts_each_row_once_whenever_it_runs(
-    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
-) -> None:
-    """Settled messages and clicks are kept by roll-up steps up to ten minutes
-    before each call; the numbers are the same at every step and as read
-    from the rows alone."""
-    campaign_id = await build(server, simulator, http)
-
-    def without_progress(numbers: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in numbers.items() if k != "rolled_until"}
-
-    expected = without_progress(await campaign_stats(server.ctx, campaign_id, roll_up=False))
-    assert expected["delivered"] == 4 and expected["clicks"] == 3
-    steps = []
-    # 10:12 keeps what settled by 10:02 (10:12:30: not due again), 10:13 by
-    # 10:03, then all by ten minutes ago.
-    for now in (at(12), at(12.5), at(13), None):
-        numbers = await campaign_stats(server.ctx, campaign_id, now=now)
-        steps.append(numbers["rolled_until"])
-        assert without_progress(numbers) == expected, now
-    assert steps[:3] == [at(2).isoformat(), at(2).isoformat(), at(3).isoformat()]
-    async with server.ctx.session() as session:
-        rolled = (
-            await session.execute(
-                select(CampaignStatRollup.kind, func.sum(CampaignStatRollup.count))
-                .where(CampaignStatRollup.campaign_id == campaign_id)
-                .group_by(CampaignStatRollup.kind)
-            )
-        ).all()
-    # Settled: m1-m4, m9-m11, m13 (m5 is queued, m12 still sent); human
-    # clicks: 3; answers: m1's and m2's first replies, m3's and m11's STOPs.
-    assert dict(rolled) == {"messages": 8, "clicks": 3, "replies": 4}
-
-    # A message settling now is read from its row until a step keeps it.
-    async with server.ctx.session() as session:
-        sent = await session.scalar(select(Message).where(Message.status == "sent"))
-        assert sent is not None
-        sent.status, sent.final_at = "delivered", utcnow()
-    after = await campaign_stats(server.ctx, campaign_id)
-    assert (after["delivered"], after["variants"][1]["delivered"]) == (5, 3)
-    assert after["rolled_until"] == steps[-1]
-
-
-async def test_racing_roll_ups_count_once(
-    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
-) -> None:
-    """Two stats calls at once both find a roll-up step due: one makes it,
-    the other finds ``rolled_until`` moved (compare-and-set) and writes nothing."""
-    campaign_id = await build(server, simulator, http)
-    expected = await campaign_stats(server.ctx, campaign_id, roll_up=False)
-    first, second = await asyncio.gather(
-        campaign_stats(server.ctx, campaign_id), campaign_stats(server.ctx, campaign_id)
-    )
-    for numbers in (first, second):
-        assert {k: v for k, v in numbers.items() if k != "rolled_until"} == {
-            k: v for k, v in expected.items() if k != "rolled_until"
-        }
-    async with server.ctx.session() as session:
-        kept = await session.scalar(
-            select(func.sum(CampaignStatRollup.count)).where(
-                CampaignStatRollup.campaign_id == campaign_id,
-                CampaignStatRollup.kind == "messages",
-            )
-        )
-    assert kept == 8
-    # A step that read an older rolled_until writes nothing.
-    async with server.ctx.write_session() as session:
-        campaign = await session.get(Campaign, campaign_id)
-        assert campaign is not None
-        assert await campaign_rollups.advance(session, campaign_id, None, utcnow()) is False
-        assert await campaign_rollups.advance(session, campaign_id, at(0), utcnow()) is False
 
 
 async def test_a_campaign_not_yet_launched_has_zeros(

@@ -12,11 +12,19 @@ A campaign is **completed** when no recipient is pending and none of its
 messages is still waiting in the outbox (``queued`` or ``dispatching``):
 everything it meant to send was handed to the provider (receipts may still
 come; they are the stats' business).
+
+Beside the campaigns, the runner keeps their stats: every
+``TEXTCAST_STATS_ROLL_UP_INTERVAL`` seconds a pass counts what settled, was
+clicked or answered since the last one
+(:func:`textcast.services.campaign_rollups.roll_up`), so a stats call only
+reads. Every process makes passes; one runs at a time, and a process that
+finds one running skips its turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -31,7 +39,7 @@ from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
 from textcast.jobs.leased import LeasedRunner
-from textcast.services import installation_defaults
+from textcast.services import campaign_rollups, installation_defaults
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -65,6 +73,25 @@ class CampaignRunner(LeasedRunner):
 
     async def work(self, job_id: int, stop: asyncio.Event) -> None:
         await drive(self._ctx, job_id, self.owner, self._queue_ahead, stop)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Campaigns as they come due, and beside them the stats' roll-up."""
+        await asyncio.gather(super().run(stop), keep_stats(self._ctx, stop))
+
+
+async def keep_stats(ctx: Context, stop: asyncio.Event) -> None:
+    """A roll-up pass now and every ``stats_roll_up_interval`` seconds until
+    ``stop`` (none when the interval is 0)."""
+    interval = ctx.settings.stats_roll_up_interval
+    if not interval:
+        return
+    while not stop.is_set():
+        try:
+            await campaign_rollups.roll_up(ctx)
+        except Exception:  # a database blip must not end the passes
+            log.exception("campaign stats roll-up")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 def _due(now: datetime) -> object:

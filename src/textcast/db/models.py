@@ -23,6 +23,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -214,8 +216,6 @@ class Message(Base):
         Index("ix_messages_to", "to", "created_at"),
         # A campaign's messages by status: stats, completion, the failure-rate pause.
         Index("ix_messages_campaign_id_status", "campaign_id", "status"),
-        # Campaign stats: the messages settled since the last roll-up (migration 0014).
-        Index("ix_messages_campaign_id_final_at", "campaign_id", "final_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -261,6 +261,8 @@ class Message(Base):
     # (Twilio RawDlrDoneDate, minute resolution: it can read earlier than
     # sent_at). Views show it as carrier_done_at and derive delivered_at.
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Counted into campaign_stat_rollups (textcast.services.campaign_rollups).
+    rolled_up: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 def event_type(status: str | None, source: str | None) -> str:
@@ -301,6 +303,8 @@ class MessageEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A reply or STOP counted into campaign_stat_rollups (other events stay false).
+    rolled_up: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class SendAttempt(Base):
@@ -612,11 +616,7 @@ class LinkClick(Base):
     click (unique clicks)."""
 
     __tablename__ = "link_clicks"
-    __table_args__ = (
-        Index("ix_link_clicks_campaign", "campaign", "is_bot"),
-        # Campaign stats: the clicks since the last roll-up (migration 0014).
-        Index("ix_link_clicks_campaign_clicked_at", "campaign", "clicked_at"),
-    )
+    __table_args__ = (Index("ix_link_clicks_campaign", "campaign", "is_bot"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     link_id: Mapped[int] = mapped_column(
@@ -631,6 +631,8 @@ class LinkClick(Base):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     bot_reason: Mapped[str | None] = mapped_column(String(40), default=None)
     first: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seen by the campaign stats' roll-up (counted there when it is a campaign's human click).
+    rolled_up: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Campaign(Base):
@@ -724,17 +726,18 @@ class CampaignRecipient(Base):
 
 
 class CampaignStatRollup(Base):
-    """The campaign's settled messages, counted once (see
-    :mod:`textcast.services.campaign_rollups`): messages final by
-    ``campaign_stat_progress.rolled_until``, grouped as the stats read them.
-    Rows are appended per roll-up step and summed when read."""
+    """A campaign's counted rows (see :mod:`textcast.services.campaign_rollups`):
+    messages that settled, human clicks, first replies and STOPs, grouped as
+    the stats read them. Each roll-up pass appends its groups; a compaction
+    sums a campaign's rows now and then; a read sums them."""
 
     __tablename__ = "campaign_stat_rollups"
     __table_args__ = (Index("ix_campaign_stat_rollups_campaign", "campaign_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    # "messages" (a group of settled messages) or "clicks" (human clicks).
+    # "messages" (settled messages), "clicks" (human clicks) or "replies"
+    # (``status`` says replied or opted_out).
     kind: Mapped[str] = mapped_column(String(8))
     variant: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -749,8 +752,9 @@ class CampaignStatRollup(Base):
 
 
 class CampaignStatProgress(Base):
-    """How far a campaign's roll-up has got: its settled messages and clicks
-    up to ``rolled_until`` are in ``campaign_stat_rollups``."""
+    """A campaign's roll-up: when a pass last counted rows of it
+    (``rolled_until``), and how many rows its groups take (``kept`` after
+    the last compaction, ``appended`` since), which says when to compact."""
 
     __tablename__ = "campaign_stat_progress"
 
@@ -758,6 +762,40 @@ class CampaignStatProgress(Base):
         BigId, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
     )
     rolled_until: Mapped[datetime]
+    kept: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    appended: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# Campaign stats: the rows their roll-up has yet to count, each index holding
+# only those (a few seconds' worth while the roll-up keeps up): read by every
+# stats call, taken by the roll-up's next pass (textcast.services.campaign_rollups).
+# Both databases use a partial index only when the query repeats its condition:
+# the roll-up's queries build theirs from these, with literal values.
+ANSWER_EVENTS = ("contact.opted_out", "message.replied")  # what a campaign counts of its replies
+
+
+def _where(condition: Any) -> dict[str, Any]:
+    return {"sqlite_where": condition, "postgresql_where": condition}
+
+
+Index(
+    "ix_messages_to_roll_up",
+    Message.campaign_id,
+    **_where(
+        (Message.rolled_up == false())
+        & Message.final_at.is_not(None)
+        & Message.campaign_id.is_not(None)
+    ),
+)
+Index("ix_link_clicks_to_roll_up", LinkClick.campaign, **_where(LinkClick.rolled_up == false()))
+Index(
+    "ix_message_events_to_roll_up",
+    MessageEvent.message_id,
+    postgresql_where=(MessageEvent.rolled_up == false()) & MessageEvent.type.in_(ANSWER_EVENTS),
+    # "+type": SQLite's queries hide the type from its index (ix_message_events_type_id)
+    # that it would otherwise walk through every answer ever stored.
+    sqlite_where=text("rolled_up = 0 AND +type IN ('contact.opted_out', 'message.replied')"),
+)
 
 
 class InstallationDefaults(Base):

@@ -3,11 +3,14 @@ control group, with errors by code and a time series.
 
 Exact at any moment of the send, and cheap at a million recipients: rows
 that can no longer change (settled messages, clicks, replies) are counted
-once by a roll-up (:mod:`textcast.services.campaign_rollups`); a call reads
-the kept groups plus the rows since, each query starting from an index on
-the campaign (migration 0014). Messages are grouped by variant, status,
-error, provider and the minutes of sending and of settling; the counts, the
-errors, the cost and the time series are all folded from those groups.
+once, in the background, by the roll-up's passes
+(:mod:`textcast.services.campaign_rollups`); a call only reads: the kept
+groups plus the rows not yet counted (a few seconds' worth, and the messages
+not yet final), each kind in one statement, so a pass committing meanwhile
+is seen whole or not at all, and on PostgreSQL all in one read-only
+snapshot. Messages are grouped by variant, status, error, provider and the
+minutes of sending and of settling; the counts, the errors, the cost and the
+time series are all folded from those groups.
 
 The words:
 
@@ -38,6 +41,8 @@ The words:
   ``TEXTCAST_SEGMENT_PRICES`` (see :func:`price_of`), None when no price
   applies. Twilio's own price is not stored (it comes later, on a look-up),
   so this is an estimate by design;
+- ``rolled_until``: when a roll-up pass last counted rows of the campaign
+  (None before the first); the numbers are exact either way;
 - ``series``: sent, delivered, failed (undelivered included) and clicked per
   minute for :data:`FINE_SPAN` from the hour of launch, per hour after; a
   delivery at its delivered time (:func:`~textcast.services.provider_stats.
@@ -51,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import status
@@ -64,12 +69,11 @@ from textcast.db.models import (
     LinkClick,
     Message,
     MessageEvent,
-    utcnow,
 )
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import NotFound
 from textcast.services import campaign_rollups
-from textcast.services.campaign_rollups import click_groups, message_groups, response_groups
+from textcast.services.campaign_rollups import answer_groups, click_groups, message_groups
 from textcast.services.provider_stats import DELIVERED
 from textcast.services.stats import error_list
 
@@ -85,7 +89,6 @@ MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
 CLICKS = cast(Table, LinkClick.__table__)
 ROLLUPS = campaign_rollups.ROLLUPS
-NOT_FINAL = tuple(sorted(status.ALL - status.FINAL))
 COUNTS = (
     "targeted",
     "control",
@@ -134,30 +137,32 @@ async def campaign_stats(
     prices: Mapping[str, float] | None = None,
     currency: str = "USD",
     *,
-    now: datetime | None = None,
-    roll_up: bool = True,
+    kept: bool = True,
 ) -> dict[str, Any]:
     """The campaign's numbers; ``prices`` per segment as :func:`price_of`
-    reads them. First a roll-up step when one is due (its own short write
-    transaction), then the reads in one transaction."""
-    async with ctx.write_session() as session:
+    reads them. One read-only transaction: nothing is written. ``kept=False``
+    counts every row instead of reading the roll-up's counts (what they
+    must always equal; seconds at a million recipients)."""
+    async with ctx.session() as session:
+        await dialect_of(session).read_only(await session.connection())
         campaign = await session.get(Campaign, campaign_id)
         if campaign is None:
             raise NotFound(f"no campaign {campaign_id}")
-        if roll_up:
-            await campaign_rollups.roll_up(session, campaign, now or utcnow())
-    async with ctx.session() as session:
-        return await _read(session, campaign, prices or {}, currency)
+        return await _read(session, campaign, prices or {}, currency, kept)
 
 
 async def _read(
-    session: AsyncSession, campaign: Campaign, prices: Mapping[str, float], currency: str
+    session: AsyncSession,
+    campaign: Campaign,
+    prices: Mapping[str, float],
+    currency: str,
+    kept: bool,
 ) -> dict[str, Any]:
     campaign_id = campaign.id
     until = await campaign_rollups.rolled_until(session, campaign_id)
     tally = Tally()
     await _recipients(session, campaign_id, tally)
-    await _messages(session, campaign_id, until, tally)
+    await _messages(session, campaign_id, kept, tally)
     providers = {
         row.id: (row.name, row.type)
         for row in await session.execute(select(ProviderRow.id, ProviderRow.name, ProviderRow.type))
@@ -166,8 +171,8 @@ async def _read(
     # Replies and recent clicks are few beside the campaign's messages: each
     # is joined to its message by ID (the last queries of the transaction).
     await dialect_of(session).prefer_nested_loops(await session.connection())
-    await _replies(session, campaign_id, until, tally)
-    await _clicks(session, campaign, until, tally)
+    await _replies(session, campaign_id, kept, tally)
+    await _clicks(session, campaign, kept, tally)
     for variant, entry in tally.groups.items():
         _rates(entry)
         entry["estimated_cost"] = costs.get(variant)
@@ -240,26 +245,25 @@ async def _recipients(session: AsyncSession, campaign_id: int, tally: Tally) -> 
             entry[state] += count
 
 
-async def _messages(
-    session: AsyncSession, campaign_id: int, until: datetime | None, tally: Tally
-) -> None:
-    """The settled messages' groups kept by the roll-up, and one pass over
-    the rest (those not final by ``until``, through the campaign's final_at
-    and status indexes)."""
-    m = MESSAGES.c
-    later: list[Any] = []
-    if until is not None:
-        later.append(or_(m.final_at.is_(None), m.final_at > until, m.status.in_(NOT_FINAL)))
+async def _messages(session: AsyncSession, campaign_id: int, kept: bool, tally: Tally) -> None:
+    """The kept groups of counted messages and the groups of the rest (not
+    final, or final and not yet counted), in one statement."""
+    if not kept:
+        query: Any = message_groups(session, campaign_id)
+    else:
         r = ROLLUPS.c
         keys = (r.variant, r.status, r.error_code, r.provider_id, r.sent_minute, r.settled_minute)
-        kept = await session.execute(
+        counted = (
             select(*keys, func.sum(r.count).label("n"), func.sum(r.segments).label("segments"))
             .where(r.campaign_id == campaign_id, r.kind == "messages")
             .group_by(*keys)
         )
-        for row in kept:
-            _fold_messages(tally, row)
-    for row in await session.execute(message_groups(session, campaign_id, *later)):
+        rest = [
+            message_groups(session, campaign_id, *part)
+            for part in campaign_rollups.uncounted_messages(session)
+        ]
+        query = union_all(counted, *rest)
+    for row in await session.execute(query):
         _fold_messages(tally, row)
 
 
@@ -287,51 +291,46 @@ def _fold_messages(tally: Tally, row: Any) -> None:
         tally.errors[code] = tally.errors.get(code, 0) + n
 
 
-async def _replies(
-    session: AsyncSession, campaign_id: int, until: datetime | None, tally: Tally
-) -> None:
-    """Recipients who replied and who opted out: those the roll-up kept, and
-    those since (each message's first reply or STOP, see ``response_groups``)."""
-    found: list[tuple[str | None, str, int]] = []
-    later: list[Any] = []
-    if until is not None:
-        later.append(EVENTS.c.created_at > until)
+async def _replies(session: AsyncSession, campaign_id: int, kept: bool, tally: Tally) -> None:
+    """Recipients who replied and who opted out: those counted and those not
+    yet (see :func:`~textcast.services.campaign_rollups.answer_groups`), in
+    one statement."""
+    query: Any
+    if not kept:
+        query = answer_groups(session, campaign_id)
+    else:
         r = ROLLUPS.c
-        kept = await session.execute(
-            select(r.variant, r.status, func.sum(r.count))
+        counted = (
+            select(r.variant, r.status.label("kind"), func.sum(r.count).label("n"))
             .where(r.campaign_id == campaign_id, r.kind == "replies")
             .group_by(r.variant, r.status)
         )
-        found += [(v, str(kind), int(n)) for v, kind, n in kept]
-    rows = await session.execute(response_groups(session, campaign_id, *later))
-    found += [(v, str(kind), int(n)) for v, kind, n in rows]
-    for variant, kind, count in found:
-        tally.group(variant)[kind] += count
+        rest = campaign_rollups.uncounted_answer_groups(session, campaign_id)
+        query = union_all(counted, rest)
+    for variant, kind, count in await session.execute(query):
+        tally.group(variant)[str(kind)] += int(count)
 
 
-async def _clicks(
-    session: AsyncSession, campaign: Campaign, until: datetime | None, tally: Tally
-) -> None:
-    """Human clicks: those the roll-up kept, and those since."""
-    found: list[tuple[str | None, bool, datetime, int]] = []
-    later: list[Any] = []
-    if until is not None:
-        later.append(CLICKS.c.clicked_at > until)
+async def _clicks(session: AsyncSession, campaign: Campaign, kept: bool, tally: Tally) -> None:
+    """Human clicks: those counted and those not yet, in one statement."""
+    query: Any
+    if not kept:
+        query = click_groups(session, campaign)
+    else:
         r = ROLLUPS.c
-        kept = await session.execute(
-            select(r.variant, r.first, r.settled_minute, func.sum(r.count))
+        counted = (
+            select(r.variant, r.first, r.settled_minute.label("minute"), func.sum(r.count))
             .where(r.campaign_id == campaign.id, r.kind == "clicks")
             .group_by(r.variant, r.first, r.settled_minute)
         )
-        found += [(v, bool(f), at, int(n)) for v, f, at, n in kept]
-    rows = await session.execute(click_groups(session, campaign, *later))
-    found += [(v, bool(f), at, int(n)) for v, f, at, n in rows]
-    for variant, first, at, count in found:
+        rest = click_groups(session, campaign, *campaign_rollups.uncounted_clicks())
+        query = union_all(counted, rest)
+    for variant, first, at, count in await session.execute(query):
         entry = tally.group(variant)
-        entry["clicks"] += count
+        entry["clicks"] += int(count)
         if first:
-            entry["unique_clicks"] += count
-        tally.point(at, "clicked", count)
+            entry["unique_clicks"] += int(count)
+        tally.point(at, "clicked", int(count))
 
 
 def price_of(prices: Mapping[str, float], provider: str, country: str) -> float | None:
