@@ -152,12 +152,26 @@ class DatabaseDialect(ABC):
         takes them (see :meth:`driver_rows`). ``skip_conflicts`` adds ``ON
         CONFLICT DO NOTHING``."""
 
-    @abstractmethod
     async def insert_returning_ids(
         self, session: AsyncSession, table: Table, rows: list[dict[str, object]]
     ) -> list[int]:
         """Insert ``rows`` (one dict of Python values each, all with the same
         keys) in bulk; their IDs in row order."""
+        columns = tuple(rows[0])
+        driver_rows = self.driver_rows(table, columns, rows)
+        return await self.insert_ids_of(session, table, columns, driver_rows)
+
+    @abstractmethod
+    async def insert_ids_of(
+        self,
+        session: AsyncSession,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> list[int]:
+        """Insert ``rows``, tuples of values for ``columns`` as the driver takes
+        them (see :meth:`driver_rows`), in bulk; their IDs in row order. For a
+        caller that builds the tuples itself (a campaign's messages)."""
 
     @staticmethod
     @abstractmethod
@@ -300,8 +314,12 @@ class PostgresDialect(DatabaseDialect):
             sql += " ON CONFLICT DO NOTHING"
         await connection.exec_driver_sql(sql, tuple(arrays))
 
-    async def insert_returning_ids(
-        self, session: AsyncSession, table: Table, rows: list[dict[str, object]]
+    async def insert_ids_of(
+        self,
+        session: AsyncSession,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
     ) -> list[int]:
         """The IDs drawn from the table's sequence first, then every row in one
         :meth:`insert_rows` with its ID given: SQLAlchemy's ordered ``INSERT …
@@ -315,12 +333,8 @@ class PostgresDialect(DatabaseDialect):
                 (table.name, len(rows)),
             )
         ]
-        columns = ("id", *rows[0])
-        values = [
-            (mid, *row)
-            for mid, row in zip(ids, self.driver_rows(table, columns[1:], rows), strict=True)
-        ]
-        await self.insert_rows(connection, table, columns, values)
+        values = [(mid, *row) for mid, row in zip(ids, rows, strict=True)]
+        await self.insert_rows(connection, table, ("id", *columns), values)
         return ids
 
     @staticmethod
@@ -446,8 +460,12 @@ class SqliteDialect(DatabaseDialect):
             _INSERT_SQL[key] = sql
         await connection.exec_driver_sql(sql, rows)
 
-    async def insert_returning_ids(
-        self, session: AsyncSession, table: Table, rows: list[dict[str, object]]
+    async def insert_ids_of(
+        self,
+        session: AsyncSession,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
     ) -> list[int]:
         """SQLite would fall back to one statement per row for ordered
         RETURNING, so the rows go in as one executemany and the IDs are derived:
@@ -456,8 +474,7 @@ class SqliteDialect(DatabaseDialect):
         values (:meth:`driver_rows`): SQLAlchemy's conversion of every row's
         datetimes and media list took most of a 10,000-message batch's time."""
         connection = await session.connection()
-        columns = tuple(rows[0])
-        await self.insert_rows(connection, table, columns, self.driver_rows(table, columns, rows))
+        await self.insert_rows(connection, table, columns, rows)
         last = int(await session.scalar(select(func.max(table.c.id))) or 0)
         return list(range(last - len(rows) + 1, last + 1))
 
