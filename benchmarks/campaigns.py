@@ -36,11 +36,10 @@ from typing import Any, cast
 
 from cryptography.fernet import Fernet
 from harness import (
-    SID,
-    TOKEN,
     drop_pg_database,
     free_port,
     fresh_pg_database,
+    provider_payload,
     run_simulator,
     wait_until_up,
 )
@@ -103,16 +102,7 @@ async def fill(url: str, data_dir: Path, size: int, sim_url: str) -> None:
             await create_provider(
                 ctx,
                 session,
-                {
-                    "name": "bench",
-                    "type": "twilio",
-                    "account_sid": SID,
-                    "auth_token": TOKEN,
-                    "base_url": sim_url,
-                    "senders": [
-                        {"name": "bench", "type": "short_code", "sender_id": "12345", "mps": 10_000}
-                    ],
-                },
+                provider_payload(sim_url),
             )
             provider_id = await session.scalar(select(Provider.id).limit(1))
             sender_id = await session.scalar(select(Sender.id).limit(1))

@@ -39,11 +39,10 @@ from typing import IO, Any
 import aiohttp
 from cryptography.fernet import Fernet
 from harness import (
-    SID,
-    TOKEN,
     drop_pg_database,
     free_port,
     fresh_pg_database,
+    provider_payload,
     run_simulator,
     wait_until_up,
 )
@@ -169,16 +168,7 @@ async def queue_messages(ctx: Context, sim_url: str, count: int) -> None:
         await create_provider(
             ctx,
             session,
-            {
-                "name": "chaos",
-                "type": "twilio",
-                "account_sid": SID,
-                "auth_token": TOKEN,
-                "base_url": sim_url,
-                "senders": [
-                    {"name": "chaos", "type": "short_code", "sender_id": "12345", "mps": 10_000}
-                ],
-            },
+            provider_payload(sim_url, "chaos"),
         )
     for start in range(0, count, BATCH):
         rows: list[object] = [

@@ -50,6 +50,7 @@ from harness import (
     free_port,
     fresh_pg_database,
     process_cpu,
+    provider_payload,
     run_simulator,
     wait_until_up,
 )
@@ -132,16 +133,7 @@ async def prepare(database_url: str, sim_url: str, data_dir: Path) -> Context:
         await create_provider(
             ctx,
             session,
-            {
-                "name": "bench",
-                "type": "twilio",
-                "account_sid": SID,
-                "auth_token": TOKEN,
-                "base_url": sim_url,
-                "senders": [
-                    {"name": "bench", "type": "short_code", "sender_id": "12345", "mps": 10_000}
-                ],
-            },
+            provider_payload(sim_url),
         )
     return ctx
 

@@ -1,5 +1,5 @@
-"""What the benchmarks share: the simulator in a child process, a throwaway
-PostgreSQL database, a free port. Imported by the scripts beside it."""
+"""What the benchmarks share: the simulator in a child process, the provider
+on it, a throwaway PostgreSQL database, a free port. Imported by the scripts beside it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ import asyncpg
 
 SID = "AC" + "b" * 32
 TOKEN = "bench-token-" + "x" * 20
+
+
+def provider_payload(sim_url: str, name: str = "bench") -> dict[str, object]:
+    """A Twilio provider on the simulator with one short code fast enough that
+    the provider's pace never limits a benchmark."""
+    sender = {"name": name, "type": "short_code", "sender_id": "12345", "mps": 10_000}
+    return {
+        "name": name,
+        "type": "twilio",
+        "account_sid": SID,
+        "auth_token": TOKEN,
+        "base_url": sim_url,
+        "senders": [sender],
+    }
 
 
 def _proc_cpu_seconds(stat: Path) -> float:
