@@ -89,6 +89,15 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+async def shown_well(page: Page, shot: str, *, axe: bool) -> None:
+    """The page as it is now fits its width (and is axe-clean when ``axe``),
+    kept as the screenshot ``shot``: one page of a tour at one viewport."""
+    await no_sideways_scroll(page)
+    if axe:
+        await accessible(page)
+    await screenshot(page, shot)
+
+
 async def fits_and_passes(page: Page, name: str) -> None:
     """The page as it is now: axe-clean at desktop width, then at 390 px with
     nothing scrolling sideways (the same page resized: a form's answer cannot

@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     accessible,
     no_sideways_scroll,
     screenshot,
+    shown_well,
     sign_in,
 )
 from tests.browser.test_sending_and_inbox import add_provider
@@ -237,19 +238,13 @@ async def test_campaign_pages_fit_a_phone_and_pass_axe(
         for path in paths:
             await page.goto(f"{server.url}{path}")
             await page.wait_for_load_state("networkidle")
-            await no_sideways_scroll(page)
-            if name == "desktop":
-                await accessible(page)
             slug = path.removeprefix("/dashboard/").replace("/", "-")
-            await screenshot(page, f"{slug}-{name}")
+            await shown_well(page, f"{slug}-{name}", axe=name == "desktop")
         # The wizard's other steps too.
         await page.goto(f"{server.url}/dashboard/campaigns/1/edit")
         for label in ("Content", "Schedule", "Review"):
             await next_step(page, label)
-            await no_sideways_scroll(page)
-            if name == "desktop":
-                await accessible(page)
-            await screenshot(page, f"campaign-wizard-{label.lower()}-{name}")
+            await shown_well(page, f"campaign-wizard-{label.lower()}-{name}", axe=name == "desktop")
         await page.close()
 
 

@@ -10,9 +10,7 @@ from playwright.async_api import Browser
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
-    accessible,
-    no_sideways_scroll,
-    screenshot,
+    shown_well,
     sign_in,
 )
 from tests.browser.test_sending_and_inbox import SUBSCRIBER, add_provider, write_in
@@ -89,15 +87,10 @@ async def test_every_page_fits_a_phone_and_passes_axe(
         for path in PAGES:
             await page.goto(f"{server.url}{path}")
             await page.wait_for_load_state("networkidle")
-            await no_sideways_scroll(page)
-            if name == "desktop":
-                await accessible(page)
             slug = path.removeprefix("/dashboard").strip("/").replace("/", "-").replace("?", "-")
-            await screenshot(page, f"{slug or 'overview'}-{name}")
+            await shown_well(page, f"{slug or 'overview'}-{name}", axe=name == "desktop")
         await page.close()
 
     page = await browser.new_page(viewport=PHONE)
     await page.goto(f"{server.url}/dashboard/login")
-    await no_sideways_scroll(page)
-    await accessible(page)
-    await screenshot(page, "login-phone")
+    await shown_well(page, "login-phone", axe=True)
