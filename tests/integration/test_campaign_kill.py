@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
-from tests.conftest import Simulator
+from tests.conftest import Simulator, twilio_provider_payload
 from tests.integration.processes import TextcastProcess, base_env, until
 from tests.integration.test_campaign_fanout import OPEN_ALL_DAY
 from textcast.campaigns import service
@@ -27,16 +27,10 @@ async def prepare(ctx: Context, simulator: Simulator) -> int:
         await create_provider(
             ctx,
             session,
-            {
-                "name": "twilio-sim",
-                "type": "twilio",
-                "account_sid": simulator.account_sid,
-                "auth_token": simulator.auth_token,
-                "base_url": simulator.url,
-                "senders": [
-                    {"name": "main", "type": "short_code", "sender_id": "12345", "mps": 500}
-                ],
-            },
+            twilio_provider_payload(
+                simulator,
+                senders=[{"name": "main", "type": "short_code", "sender_id": "12345", "mps": 500}],
+            ),
         )
         now = utcnow()
         rows = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import Simulator, free_port
+from tests.conftest import Simulator, free_port, twilio_provider_payload
 from tests.integration.processes import (
     START_TIMEOUT,
     TextcastProcess,
@@ -36,14 +36,9 @@ async def queue_for_worker(ctx: Context, simulator: Simulator) -> None:
         await create_provider(
             ctx,
             session,
-            {
-                "name": "twilio-sim",
-                "type": "twilio",
-                "account_sid": simulator.account_sid,
-                "auth_token": simulator.auth_token,
-                "base_url": simulator.url,
-                "senders": [{"name": "main", "type": "short_code", "sender_id": "12345"}],
-            },
+            twilio_provider_payload(
+                simulator, senders=[{"name": "main", "type": "short_code", "sender_id": "12345"}]
+            ),
         )
     rows: list[object] = [{"to": f"+1415555010{i}", "body": f"hello {i}"} for i in range(3)]
     rows.append({"to": "+15005550001", "body": "to Twilio's magic invalid number"})
