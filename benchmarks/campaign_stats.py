@@ -73,8 +73,9 @@ SETUP = [
        VALUES (1, 'bench', 'twilio', '{}', 'x', true, 'x', 'account', 'stop', true, :launch,
         :launch)""",
     """INSERT INTO senders (id, provider_id, sender_id, name, type, mms_capable,
-        template_id_required, mps, is_default, created_at)
-       VALUES (1, 1, '+15005550006', 'main', 'long_code', false, false, 500, true, :launch)""",
+        template_id_required, mps, is_default, keyword_responses, created_at)
+       VALUES (1, 1, '+15005550006', 'main', 'long_code', false, false, 500, true, true,
+        :launch)""",
     """INSERT INTO campaigns (id, name, status, sender_id, category, variants, control_percent,
         audience, click_tracking, labels, missed_local_time, created_at, updated_at,
         launched_at, targeted, skipped, queued)
@@ -316,16 +317,21 @@ def context(url: str, data_dir: str) -> Context:
     )
 
 
+async def measure_at(url: str, data_dir: str, args: argparse.Namespace) -> None:
+    """A fresh schema at ``url``, filled and measured."""
+    migrate.upgrade(url)
+    ctx = context(url, data_dir)
+    try:
+        await measure(ctx, args)
+    finally:
+        await ctx.close()
+
+
 async def on_postgresql(args: argparse.Namespace) -> None:
     name, url = await fresh_pg_database(args.pg_dsn, "textcast_campaign_stats")
     try:
-        migrate.upgrade(url)
         with TemporaryDirectory() as data_dir:
-            ctx = context(url, data_dir)
-            try:
-                await measure(ctx, args)
-            finally:
-                await ctx.close()
+            await measure_at(url, data_dir, args)
     finally:
         if args.keep:
             print(f"kept database {name}")
@@ -336,13 +342,7 @@ async def on_postgresql(args: argparse.Namespace) -> None:
 async def on_sqlite(args: argparse.Namespace) -> None:
     data_dir = mkdtemp(prefix="textcast_campaign_stats_")
     try:
-        url = f"sqlite+aiosqlite:///{data_dir}/textcast.db"
-        migrate.upgrade(url)
-        ctx = context(url, data_dir)
-        try:
-            await measure(ctx, args)
-        finally:
-            await ctx.close()
+        await measure_at(f"sqlite+aiosqlite:///{data_dir}/textcast.db", data_dir, args)
     finally:
         if args.keep:
             print(f"kept database {data_dir}/textcast.db")
