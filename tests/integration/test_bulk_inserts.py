@@ -11,28 +11,17 @@ import pytest
 from sqlalchemy import Table, select
 from sqlalchemy.exc import DBAPIError
 
+from tests.integration.test_campaign_fanout import add_provider
 from textcast.context import Context
 from textcast.db.dialect import dialect_of
 from textcast.db.models import Message, Provider, Sender, utcnow
-from textcast.services.providers import create_provider
 
 MESSAGES = cast(Table, Message.__table__)
 
 
 async def rows(ctx: Context, count: int, **changes: Any) -> list[dict[str, object]]:
+    await add_provider(ctx)
     async with ctx.session() as session:
-        await create_provider(
-            ctx,
-            session,
-            {
-                "name": "twilio",
-                "type": "twilio",
-                "account_sid": "AC" + "0" * 32,
-                "auth_token": "t" * 32,
-                "base_url": "https://api.twilio.com",
-                "senders": [{"name": "main", "type": "long_code", "sender_id": "+15005550006"}],
-            },
-        )
         provider_id = await session.scalar(select(Provider.id))
         sender_id = await session.scalar(select(Sender.id))
     now = utcnow()
@@ -54,10 +43,15 @@ async def test_ids_come_back_in_the_rows_order(ctx: Context) -> None:
     assert [stored[i] for i in ids] == [row["to"] for row in made]
 
 
-async def test_a_value_too_long_for_its_column_is_refused(ctx: Context) -> None:
-    if ctx.dialect.name != "postgresql":
-        pytest.skip("SQLite keeps a text of any length")
+async def test_a_value_too_long_for_its_column_is_never_cut_short(ctx: Context) -> None:
+    """PostgreSQL refuses it; SQLite, which has no lengths, keeps it whole."""
     made = await rows(ctx, 1, variant="v" * 40)  # variant is VARCHAR(32)
-    with pytest.raises(DBAPIError, match="too long"):
-        async with ctx.session() as session:
-            await dialect_of(session).insert_returning_ids(session, MESSAGES, made)
+    if ctx.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="too long"):
+            async with ctx.session() as session:
+                await dialect_of(session).insert_returning_ids(session, MESSAGES, made)
+        return
+    async with ctx.session() as session:
+        (mid,) = await dialect_of(session).insert_returning_ids(session, MESSAGES, made)
+    async with ctx.session() as session:
+        assert await session.scalar(select(Message.variant).where(Message.id == mid)) == "v" * 40
