@@ -667,3 +667,58 @@ async def test_a_batch_read_before_midnight_and_written_after_counts_for_the_new
     await fan_out(ctx, second, ten)
     got = (await recipients(ctx, second))[LONDON]
     assert (got.status, got.reason) == ("skipped", "frequency_cap")
+
+
+async def test_a_batch_read_ahead_too_long_ago_is_decided_again(
+    ctx: Context, monkeypatch: Any
+) -> None:
+    """A batch read ahead but left waiting past runner.STALE (quiet hours and
+    expiry may have moved on) is not written as decided: it is read again."""
+    from textcast.campaigns import read_ahead
+
+    monkeypatch.setattr(fanout, "BATCH", 5)
+    await add_provider(ctx)
+    await add_contacts(ctx, [(f"+1415555{i:04d}", {}, None) for i in range(20)])
+    campaign_id = await launch(ctx)
+    read = read_ahead.ReadAhead._read
+
+    async def long_ago(self: read_ahead.ReadAhead, passing_over: Any) -> Any:
+        batch = await read(self, passing_over)
+        if batch is not None:
+            batch.decided_at -= runner.STALE * 2
+        return batch
+
+    ages: list[timedelta] = []
+    commit = fanout.commit
+
+    async def written(session: Any, p: Any, batch: fanout.Prepared, now: datetime) -> Any:
+        ages.append(now - batch.decided_at)
+        return await commit(session, p, batch, now)
+
+    monkeypatch.setattr(read_ahead.ReadAhead, "_read", long_ago)
+    monkeypatch.setattr(fanout, "commit", written)
+    assert await runner.claim(ctx, "w1") == campaign_id
+    await runner.drive(ctx, campaign_id, "w1", queue_ahead=None)
+    assert len(ages) == 4 and all(age < runner.STALE for age in ages)
+    assert {r.status for r in (await recipients(ctx, campaign_id)).values()} == {"queued"}
+
+
+async def test_long_texts_are_not_kept_for_the_next_recipient(ctx: Context) -> None:
+    """Each distinct text is measured once and kept for the next recipient who
+    gets it, but not one longer than SHAPED_TEXT: a personal text that long is
+    memory for nobody."""
+    await add_provider(ctx)
+    people = [(NEW_YORK, {"note": "long"}, None), (LONDON, {"note": "short"}, None)]
+    await add_contacts(ctx, people)
+    body = "{% if contact.note == 'long' %}" + "x" * 1700 + "{% else %}short{% endif %}"
+    campaign_id = await launch(ctx, body=body)
+    now = datetime.now(UTC)
+    await choose(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        plan = await fanout.plan(ctx.settings, session, campaign)
+        rows = await fanout.due(session, plan, now)
+    prepared = fanout.prepare(plan, rows, now)
+    assert [text for _, text in plan.shapes] == ["short"]
+    assert len(prepared.made) + len(prepared.skipped) == 2
