@@ -66,6 +66,12 @@ def test_an_attribute_named_like_a_dict_method_is_the_attribute() -> None:
     assert render("{{ contact.items }} / {{ contact.keys }}", contact) == "3 books / 2"
 
 
+def test_a_nested_value_is_the_same_record_however_often_read() -> None:
+    home = contact_scope(phone="+14155550100", attributes={"address": {"city": "Oslo"}})
+    assert render("{{ contact.address == contact.address }}", home) == "True"
+    assert render("{{ contact.address.city }}, {{ contact.address }}", home) == "Oslo, city=Oslo"
+
+
 def test_dates_are_shown_in_the_contacts_zone() -> None:
     compiled = compile_template('{{ contact.renewal | date("%d %b %H:%M") }}')
     assert compiled.render(ANA, {}, ZoneInfo("UTC")) == "31 Dec 23:30"

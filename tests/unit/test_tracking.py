@@ -45,6 +45,16 @@ def test_measuring_uses_a_shortened_links_length() -> None:
     assert len(measured) == len(links.mint(text, BASE).text)
 
 
+def test_a_text_cut_once_mints_new_codes_each_time() -> None:
+    cut = links.cut("Sale: https://a.example/x, then https://b.example/y. Bye")
+    first, second = cut.mint(BASE), cut.mint(BASE)
+    assert [url for _, url in first.links] == ["https://a.example/x", "https://b.example/y"]
+    assert {code for code, _ in first.links}.isdisjoint(code for code, _ in second.links)
+    code1, code2 = (code for code, _ in first.links)
+    assert first.text == f"Sale: {BASE}/{code1}, then {BASE}/{code2}. Bye"
+    assert not links.cut("no links here").has_links
+
+
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 
