@@ -7,12 +7,11 @@ copy button putting its URL on the clipboard."""
 
 from __future__ import annotations
 
-import aiohttp
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import make_user, screenshot, sign_in
-from tests.conftest import RunningServer, Simulator, twilio_provider_payload
-from tests.integration.helpers import api
+from tests.browser.test_sending_and_inbox import add_provider
+from tests.conftest import RunningServer, Simulator
 
 
 async def add_twilio_provider(page: Page, server: RunningServer, simulator: Simulator) -> None:
@@ -143,15 +142,7 @@ async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_m
 async def test_copy_buttons_put_the_url_on_the_clipboard(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        status, body = await api(
-            http,
-            "POST",
-            f"{server.url}/api/v1/providers",
-            server.headers,
-            twilio_provider_payload(simulator),
-        )
-        assert status == 201, body
+    body = await add_provider(server, simulator)
     username, password = await make_user(server, "admin")
     context = await browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = await context.new_page()
