@@ -38,7 +38,7 @@ from textcast import status
 from textcast.audience import time_zones
 from textcast.audience.segment_sql import CONTACTS
 from textcast.campaigns import lifecycle, policies
-from textcast.campaigns.service import Arm, arms, cancel_waiting_messages
+from textcast.campaigns.service import Arm, arms
 from textcast.config import Settings
 from textcast.content.preview import finish
 from textcast.content.render import Compiled, RenderError, compile_template, contact_scope
@@ -58,6 +58,7 @@ from textcast.policy import frequency, geo
 from textcast.policy.decision import SEND, Defer, Skip
 from textcast.policy.frequency import FrequencyCap
 from textcast.policy.quiet_hours import ALWAYS_OPEN, QuietHours
+from textcast.services import campaign_outbox
 from textcast.services import senders as sender_service
 from textcast.services.message_content import is_content_sid
 from textcast.services.messages import validate_content
@@ -630,7 +631,7 @@ async def expire(session: AsyncSession, campaign_id: int) -> int:
         .execution_options(synchronize_session=False)
     )
     count = getattr(result, "rowcount", 0) or 0
-    await cancel_waiting_messages(session, campaign_id, "the campaign expired")
+    await campaign_outbox.cancel_waiting(session, campaign_id, "the campaign expired")
     await session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id)

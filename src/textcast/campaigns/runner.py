@@ -39,7 +39,7 @@ from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
 from textcast.jobs.leased import LeasedRunner
-from textcast.services import campaign_rollups, installation_defaults
+from textcast.services import campaign_outbox, campaign_rollups, installation_defaults
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -295,6 +295,8 @@ async def _failure_pause(ctx: Context, campaign_id: int, limit: float) -> bool:
             f"(more than the campaign's {limit:g}%)"
         )
         campaign.updated_at = utcnow()
+        await session.flush()
+        await campaign_outbox.hold(session, campaign_id)
         log.warning("campaign %s %s", campaign.name, campaign.status_reason)
         return True
 

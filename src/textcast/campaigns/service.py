@@ -12,31 +12,27 @@ from pydantic import BaseModel
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast import phone, status
+from textcast import phone
 from textcast.audience import contacts, rules, segments
 from textcast.campaigns import lifecycle, policies
 from textcast.campaigns.spec import CONTROL, CampaignChange, CampaignIn, Variant
 from textcast.config import Settings
 from textcast.content import templates
 from textcast.content.render import compile_template
-from textcast.db.dialect import dialect_of
 from textcast.db.models import (
     MAX_ID,
     Campaign,
     CampaignRecipient,
     Message,
-    MessageEvent,
     Sender,
     TemplateVersion,
-    event_type,
     utcnow,
 )
 from textcast.errors import Conflict, NotFound, ValidationFailed
+from textcast.services import campaign_outbox
 from textcast.services import senders as sender_service
 
 RECIPIENTS = cast(Table, CampaignRecipient.__table__)
-MESSAGES = cast(Table, Message.__table__)
-EVENTS = cast(Table, MessageEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -398,12 +394,14 @@ async def launch(settings: Settings, session: AsyncSession, campaign: Campaign) 
 
 
 async def pause(session: AsyncSession, campaign: Campaign, reason: str | None = None) -> Campaign:
-    """Stop making messages (those already queued still go)."""
+    """Stop sending: no more messages are made, and those waiting in the
+    outbox are held there until a resume (see :func:`textcast.services.campaign_outbox.hold`)."""
     lifecycle.require("pause", campaign.status)
     campaign.status = lifecycle.PAUSED
     campaign.status_reason = reason or "paused by the operator"
     campaign.updated_at = utcnow()
     await session.flush()
+    await campaign_outbox.hold(session, campaign.id)
     return campaign
 
 
@@ -416,6 +414,9 @@ async def resume(session: AsyncSession, campaign: Campaign) -> Campaign:
     campaign.status = lifecycle.SCHEDULED if not_yet else lifecycle.SENDING
     campaign.status_reason = None
     campaign.next_batch_at = None
+    if campaign.expires_at is None or campaign.expires_at > now:
+        # Past its expiry the runner cancels them instead, before any can go late.
+        await campaign_outbox.release_held(session, campaign.id, now)
     campaign.failures_counted_after = await session.scalar(
         select(func.max(Message.id)).where(Message.campaign_id == campaign.id)
     )
@@ -444,34 +445,9 @@ async def cancel(session: AsyncSession, campaign: Campaign) -> Campaign:
         .execution_options(synchronize_session=False)
     )
     campaign.skipped += getattr(skipped, "rowcount", 0) or 0
-    await cancel_waiting_messages(session, campaign.id, "the campaign was cancelled")
+    await campaign_outbox.cancel_waiting(session, campaign.id, "the campaign was cancelled")
     await session.flush()
     return campaign
-
-
-async def cancel_waiting_messages(session: AsyncSession, campaign_id: int, detail: str) -> int:
-    """Cancel the campaign's messages no worker has claimed yet (``queued``),
-    each with its ``message.canceled`` event; how many."""
-    now = utcnow()
-    ids = list(
-        await session.scalars(
-            update(Message)
-            .where(Message.campaign_id == campaign_id, Message.status == status.QUEUED)
-            .values(status=status.CANCELED, final_at=now, updated_at=now, error_message=detail)
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if ids:
-        connection = await session.connection()
-        dialect = dialect_of(connection)
-        kind = event_type(status.CANCELED, "campaign")
-        at = dialect.bind_time(now)
-        rows = [(mid, kind, status.CANCELED, "campaign", detail, at) for mid in ids]
-        columns = ("message_id", "type", "status", "source", "detail", "created_at")
-        for start in range(0, len(rows), 5000):
-            await dialect.insert_rows(connection, EVENTS, columns, rows[start : start + 5000])
-    return len(ids)
 
 
 __all__ = ["CONTROL", "Arm", "arms", "cancel", "change", "create", "delete", "get", "launch"]

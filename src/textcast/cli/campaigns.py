@@ -282,7 +282,7 @@ def _launch_quietly(ref: str) -> None:
 
 @campaigns_app.command("pause")
 def pause(ref: str = RefArgument, as_json: bool = JsonOption) -> None:
-    """Stop making messages (those already queued still go)."""
+    """Stop sending: no more messages are made, those waiting are held until a resume."""
     _move(ref, as_json, "pause")
 
 

@@ -49,6 +49,7 @@ class Claimed:
     template_id: str | None = None
     content_variables: str | None = None
     variant: str | None = None  # a campaign's A/B variant, also in the meta
+    campaign_id: int | None = None  # the campaign object that made it (see campaign_outbox)
     contact_id: int | None = None
     # What recovery needs, read only when it takes a message over (take_expired):
     # when the message was created and its current attempt became due, and the
@@ -126,7 +127,7 @@ def _claimed(row: Sequence[Any], contact_id: int | None) -> Claimed:
     """A row of :data:`_SEND_COLUMNS` (then maybe :data:`_RECOVERY_COLUMNS`)."""
     claimed = Claimed(
         row[0], row[1], row[2], row[3], row[4], _media(row[5]),
-        row[6], row[7], row[8], row[9], row[10], row[11], row[12],
+        row[6], row[7], row[8], row[9], row[10], row[11], row[12], row[13],
     )  # fmt: skip
     claimed.contact_id = contact_id
     if len(row) > _SENT:
@@ -165,6 +166,7 @@ _SEND_COLUMNS = (
     MESSAGES.c.template_id,
     MESSAGES.c.content_variables,
     MESSAGES.c.variant,
+    MESSAGES.c.campaign_id,
 )
 _SENT = len(_SEND_COLUMNS)
 # What recovery needs besides (see Claimed).

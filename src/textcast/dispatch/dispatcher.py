@@ -34,6 +34,10 @@ from textcast.dispatch.recovery_loop import RecoveryLoop
 from textcast.dispatch.references import References
 from textcast.dispatch.sending import Sending
 from textcast.retry import RetryStrategy
+from textcast.services import campaign_outbox
+
+# Epoch seconds of campaign_outbox.HELD_UNTIL, as a released outcome takes it.
+HELD = campaign_outbox.HELD_UNTIL.timestamp()
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +200,15 @@ class Dispatcher:
             if not batch:
                 return []
             await self._refs.refresh(session, batch)
+            # Of a campaign paused or ended since they were queued (a retry
+            # queued again after the stop): back untried and held, and an
+            # ended campaign's then cancelled (textcast.services.campaign_outbox).
+            states = await campaign_outbox.stopped(
+                session, {m.campaign_id for m in batch if m.campaign_id is not None}
+            )
+            stopped = {m.id for m in batch if m.campaign_id in states}
             suppressed = await claims.suppressed(session, batch)
-            sendable = [m for m in batch if m.id not in suppressed]
+            sendable = [m for m in batch if m.id not in suppressed and m.id not in stopped]
             senders = self._refs.senders
             planned = await pacing.plan(
                 session,
@@ -207,7 +218,13 @@ class Dispatcher:
             )
             # Over the sender's pace: back to the queue in this same transaction, untried.
             released = [outcomes.released(mid, at) for mid, at in planned.released.items()]
+            released += [outcomes.released(mid, HELD) for mid in stopped]
             await outcome_store.record(session, self.worker_id, released)
-        self.leases.hold([m.id for m in batch if m.id not in planned.released], send_until)
-        self.flusher.add_all(outcomes.suppressed(m) for m in batch if m.id in suppressed)
+            for campaign_id, state in states.items():
+                if state in campaign_outbox.ENDED_EARLY:
+                    why = campaign_outbox.ENDED_EARLY[state]
+                    await campaign_outbox.cancel_waiting(session, campaign_id, why)
+        gone = planned.released.keys() | stopped
+        self.leases.hold([m.id for m in batch if m.id not in gone], send_until)
+        self.flusher.add_all(outcomes.suppressed(m) for m in batch if m.id in suppressed - stopped)
         return [(m, planned.send_at[m.id]) for m in sendable if m.id in planned.send_at]
