@@ -76,3 +76,30 @@ async def test_the_review_counts_phone_numbers_and_segments_and_prices_them(
         assert cost == {"amount": 4.0, "currency": "USD"}
         halved = await review.estimated_cost(session, settings, segment, by_segment, texts)
         assert halved == {"amount": 1.0, "currency": "USD"}  # a 50 % control group is not sent
+
+
+async def test_the_review_leaves_out_countries_the_provider_may_not_send_to(
+    server: RunningServer, simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """A provider allowed only Canada cannot message the two US contacts
+    (materialise skips them ``geo_not_allowed``): the wizard says so before
+    the launch instead of promising them."""
+    await setup(server, simulator, http)
+    status, answer = await api(
+        http,
+        "PATCH",
+        f"{server.url}/api/v1/providers/twilio-sim",
+        server.headers,
+        {"allowed_countries": ["CA"]},
+    )
+    assert status == 200, answer
+    segment = wizard(segment="vip", body="Hi")
+    phones = wizard(audience_kind="phones", phones=f"{KNOWN}, {NEW}", body="Hi")
+    async with server.ctx.session() as session:
+        settings = server.ctx.settings
+        by_segment = await review.audience_numbers(session, settings, segment["audience"])  # type: ignore[arg-type]
+        # Of two: one opted out, the other in the US.
+        assert (by_segment["total"], by_segment["outside"], by_segment["sendable"]) == (2, 1, 0)
+        listed = await review.audience_numbers(session, settings, phones["audience"])  # type: ignore[arg-type]
+        # The known US contact is out; the new number is counted at launch.
+        assert (listed["outside"], listed["sendable"], listed["new"]) == (1, 1, 1)

@@ -7,7 +7,7 @@ is always the live one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ class Count:
     sendable: int
     by_country: list[dict[str, Any]]
     sample: list[Contact]
+    # Those who can be messaged, per country (None: the number's country is unknown).
+    sendable_by_country: dict[str | None, int] = field(default_factory=dict)
 
 
 def check_name(name: str) -> str:
@@ -140,6 +142,7 @@ async def count(
         .group_by(CONTACTS.c.country)
     )
     by_country = []
+    sendable_by_country: dict[str | None, int] = {}
     total = opted = bad = unsendable = 0
     for row in await session.execute(grouped):
         by_country.append({"country": row.country, "count": int(row.total)})
@@ -147,9 +150,10 @@ async def count(
         opted += int(row.opted_out or 0)
         bad += int(row.invalid or 0)
         unsendable += int(row.blocked or 0)
+        sendable_by_country[row.country] = int(row.total) - int(row.blocked or 0)
     by_country.sort(key=lambda item: (-item["count"], item["country"]))
     first = await first_contacts(session, rule, install_zone, sample) if sample else []
-    return Count(total, opted, bad, total - unsendable, by_country, first)
+    return Count(total, opted, bad, total - unsendable, by_country, first, sendable_by_country)
 
 
 async def first_contacts(

@@ -17,6 +17,7 @@ from textcast.content.preview import worst_case
 from textcast.content.templates import TemplateFields
 from textcast.db.models import Provider
 from textcast.errors import NotFound, ValidationFailed
+from textcast.policy import geo
 from textcast.services import senders as sender_service
 from textcast.services import template_previews
 from textcast.services.campaign_stats import price_of
@@ -24,19 +25,25 @@ from textcast.services.template_previews import PreviewRequest
 
 
 async def audience_numbers(
-    session: AsyncSession, settings: Settings, audience: dict[str, Any] | None
+    session: AsyncSession,
+    settings: Settings,
+    audience: dict[str, Any] | None,
+    sender: str | None = None,
 ) -> dict[str, Any]:
     """How many the audience holds now, and how many of them cannot be
-    messaged (opted out, invalid number); ``error`` when it cannot be read;
-    ``kept`` for an audience the form leaves as the API set it (None)."""
+    messaged (opted out, invalid number, a country the provider of
+    ``sender`` — or of the default sender — may not send to); ``error`` when
+    it cannot be read; ``kept`` for an audience the form leaves as the API
+    set it (None)."""
     if audience is None:
         return {"kept": True, "total": None, "sendable": None}
     zone = settings.default_time_zone
+    found: segments.Count | None
     try:
         if audience.get("segment"):
             segment = await segments.find(session, str(audience["segment"]))
             found = await segments.count(session, rules.parse(segment.rules), zone, sample=0)
-            return {
+            numbers: dict[str, Any] = {
                 "total": found.total,
                 "opted_out": found.opted_out,
                 "invalid": found.invalid,
@@ -44,18 +51,41 @@ async def audience_numbers(
                 "by_country": found.by_country,
                 "new": 0,
             }
-        if audience.get("phones"):
-            return await _phone_numbers(session, settings, audience["phones"])
+        elif audience.get("phones"):
+            numbers, found = await _phone_numbers(session, settings, audience["phones"])
+        else:
+            return {"error": "choose a segment or give phone numbers"}
     except NotFound as exc:
         return {"error": str(exc)}
     except ValidationFailed as exc:
         return {"error": exc.message}
-    return {"error": "choose a segment or give phone numbers"}
+    if found is not None and numbers["sendable"] is not None:
+        outside = await _outside_allowed(session, sender, found.sendable_by_country)
+        numbers["outside"] = outside
+        numbers["sendable"] -= outside
+    return numbers
+
+
+async def _outside_allowed(
+    session: AsyncSession, sender_ref: str | None, sendable: dict[str | None, int]
+) -> int:
+    """Of those who could be messaged, how many are in countries the
+    sender's provider may not send to (skipped ``geo_not_allowed`` at launch)."""
+    sender = None
+    if sender_ref:
+        sender = await sender_service.find_sender(session, sender_ref, missing_ok=True)
+    sender = sender or await sender_service.default_sender(session)
+    if sender is None:
+        return 0
+    allowed = geo.allowed_of((await sender_service.provider_of(session, sender)).config)
+    if not allowed:
+        return 0
+    return sum(n for country, n in sendable.items() if country not in allowed)
 
 
 async def _phone_numbers(
     session: AsyncSession, settings: Settings, given: list[str]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], segments.Count | None]:
     """A list of numbers: those already contacts are counted by the segment
     service (opted out, invalid); the others become contacts at launch."""
     numbers = sorted(
@@ -65,7 +95,7 @@ async def _phone_numbers(
         }
     )
     if len(numbers) > rules.MAX_CONDITIONS:
-        return {
+        counted_at_launch: dict[str, Any] = {
             "total": len(numbers),
             "opted_out": None,
             "invalid": None,
@@ -73,9 +103,10 @@ async def _phone_numbers(
             "by_country": [],
             "new": None,
         }
+        return counted_at_launch, None
     rule = {"any": [{"field": "phone", "op": "eq", "value": n} for n in numbers]}
     known = await segments.count(session, rules.parse(rule), settings.default_time_zone, sample=0)
-    return {
+    counted = {
         "total": len(numbers),
         "opted_out": known.opted_out,
         "invalid": known.invalid,
@@ -83,6 +114,7 @@ async def _phone_numbers(
         "by_country": known.by_country,
         "new": len(numbers) - known.total,
     }
+    return counted, known
 
 
 async def texts(

@@ -93,7 +93,9 @@ async def _choices(me: Visitor) -> dict[str, Any]:
 
 async def _review(me: Visitor, data: dict[str, Any]) -> dict[str, Any]:
     async with me.ctx.session() as session:
-        numbers = await review.audience_numbers(session, me.ctx.settings, data.get("audience"))
+        numbers = await review.audience_numbers(
+            session, me.ctx.settings, data.get("audience"), data.get("sender")
+        )
         found = await review.texts(session, me.ctx.settings, data)
         cost = await review.estimated_cost(session, me.ctx.settings, data, numbers, found)
     return {"numbers": numbers, "texts": found, "cost": cost}

@@ -297,7 +297,9 @@ async def audience_count(request: Request, me: CanSend) -> HTMLResponse:
     """The wizard's live count: the audience as chosen so far."""
     form = await request.form()
     v = cf.values_of(form)
-    audience = cf.payload(v).get("audience")
+    payload = cf.payload(v)
     async with me.ctx.session() as session:
-        numbers = await audience_numbers(session, me.ctx.settings, audience)
+        numbers = await audience_numbers(
+            session, me.ctx.settings, payload.get("audience"), payload.get("sender")
+        )
     return page(request, "campaigns/_audience_count.html", "", numbers=numbers)
