@@ -593,7 +593,7 @@ async def _write(
         # a queued status from anything but the API as a requeue).
         kind = event_type(status.QUEUED, "api")
         events = [(mid, kind, status.QUEUED, "campaign", at) for mid in ids]
-        await dialect.insert_rows(connection, EVENTS, _QUEUED_EVENT, events)
+        await dialect.copy_rows(connection, EVENTS, _QUEUED_EVENT, events)
         tracked = [
             link_store.MessageLinks(mid, m.contact_id, p.name, m.minted)
             for mid, m in zip(ids, made, strict=True)
