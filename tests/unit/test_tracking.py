@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +28,24 @@ def test_codes_are_random_not_sequential() -> None:
     codes = {links.new_code() for _ in range(2000)}
     assert len(codes) == 2000
     assert all(len(c) == links.CODE_LENGTH and c.isalnum() for c in codes)
+
+
+def test_a_forked_process_draws_codes_of_its_own() -> None:
+    """Codes come from a pool of random bytes read ahead: a child forked with
+    its parent's pool must not mint the codes the parent mints next."""
+    links.new_code()  # the pool is full now
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(writer, "".join(links.new_code() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    child = os.read(reader, 100).decode()
+    os.close(reader)
+    parent = "".join(links.new_code() for _ in range(5))
+    assert len(child) == len(parent) == 5 * links.CODE_LENGTH
+    assert child != parent
 
 
 def test_utm_parameters_are_added_unless_the_link_sets_them() -> None:
