@@ -67,16 +67,20 @@ class CpuMeter:
 
     def _read(self) -> dict[str, float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        postgres = sum(
-            _proc_cpu_seconds(pid / "stat")
-            for pid in Path("/proc").glob("[0-9]*")
-            if _read(pid / "comm") == "postgres"
-        )
         return {
             "client": time.process_time() + children.ru_utime + children.ru_stime,
             "simulator": _proc_cpu_seconds(self._simulator),
-            "postgres": postgres,
+            "postgres": postgres_cpu(),
         }
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (Linux /proc)."""
+    return sum(
+        _proc_cpu_seconds(pid / "stat")
+        for pid in Path("/proc").glob("[0-9]*")
+        if _read(pid / "comm") == "postgres"
+    )
 
 
 def _read(path: Path) -> str:
