@@ -255,14 +255,14 @@ async def due(
     session: AsyncSession, p: Plan, now: datetime, passing_over: Collection[int] = ()
 ) -> Sequence[Any]:
     """Up to one batch of the campaign's pending recipients due by ``now``,
-    with their contacts; none of ``passing_over``, a batch read earlier and
+    with their contacts; none of ``passing_over``, batches read earlier and
     being written now.
 
-    That batch was the head of the same order, so as many of it as are still
-    pending to this statement (its commit may come before or after) are
-    skipped by position (``OFFSET``) — an exclusion by ID cost PostgreSQL a
-    search of the batch's IDs for every row it passed — and any ID of it
-    still met is dropped here. A recipient passed over by mistake stays
+    Those batches were the head of the same order, so as many of them as are
+    still pending to this statement (their commits may come before or after)
+    are skipped by position (``OFFSET``) — an exclusion by ID cost PostgreSQL
+    a search of the batches' IDs for every row it passed — and any ID of
+    them still met is dropped here. A recipient passed over by mistake stays
     pending for a later batch; one met twice fails that batch's commit
     (:class:`RecipientsMoved`)."""
     size = BATCH if p.throttle is None else min(BATCH, p.throttle)
@@ -339,10 +339,23 @@ async def run_batch(session: AsyncSession, p: Plan, now: datetime) -> Outcome:
     return await commit(session, p, prepare(p, rows, now), now)
 
 
-async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime) -> Outcome:
+async def commit(
+    session: AsyncSession,
+    p: Plan,
+    batch: Prepared,
+    now: datetime,
+    lease: tuple[str, datetime] | None = None,
+) -> Outcome:
     """Finish ``batch`` in the caller's transaction: the caps counted with its
     contacts held, then the messages, events, links and recipients written.
-    The caller holds the campaign, as for :func:`run_batch`.
+    The caller holds the campaign, as for :func:`run_batch`; or, with
+    ``lease`` (owner, renewed until), the batch takes the campaign only with
+    its last statement — the counts and the lease in one UPDATE that finds
+    the campaign still sending and still the owner's, or raises
+    :class:`CampaignMoved` — so batches on two connections hold the
+    campaign's row only from there to their commits (see
+    :mod:`textcast.campaigns.lanes`). A pause or cancel either waits for
+    that commit, or makes the UPDATE find nothing.
 
     The contacts are held until commit (``FOR UPDATE``, in ID order so two
     campaigns locking overlapping batches cannot deadlock; SQLite's one writer
@@ -373,9 +386,16 @@ async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime)
     if p.caps and kept:
         sent_before = await _recent_messages(session, p, [made.phone for made in kept], now)
         capped, kept = kept, []
+        # Each cap's period starts at one moment per zone: worked out once a batch.
+        starts: dict[tuple[FrequencyCap, ZoneInfo], datetime] = {}
         for made in capped:
             times = sent_before.get(made.phone, [])
-            counted = {c: sum(1 for t in times if t >= c.since(now, made.zone)) for c in p.caps}
+            counted: dict[FrequencyCap, int] = {}  # none sent before: nothing counted
+            for cap in p.caps if times else ():
+                start = starts.get((cap, made.zone))
+                if start is None:
+                    start = starts[cap, made.zone] = cap.since(now, made.zone)
+                counted[cap] = sum(1 for t in times if t >= start)
             verdict = frequency.check(p.caps, p.category, counted)
             if isinstance(verdict, Skip):
                 skipped.append((made.rid, verdict.reason, verdict.detail))
@@ -383,7 +403,7 @@ async def commit(session: AsyncSession, p: Plan, batch: Prepared, now: datetime)
                 kept.append(made)
                 # Counted at once, should the number come again in this batch.
                 sent_before.setdefault(made.phone, []).append(now)
-    await _write(session, p, kept, skipped, batch.deferred, now)
+    await _write(session, p, kept, skipped, batch.deferred, now, lease)
     return Outcome(len(kept), len(skipped), len(batch.deferred))
 
 
@@ -571,6 +591,11 @@ class RecipientsMoved(RuntimeError):
     """A batch's recipients changed under it: its transaction must not commit."""
 
 
+class CampaignMoved(RuntimeError):
+    """The campaign was paused, cancelled or taken over while a batch was
+    written under ``lease`` (see :func:`commit`): the batch must not commit."""
+
+
 async def _write(
     session: AsyncSession,
     p: Plan,
@@ -578,6 +603,7 @@ async def _write(
     skipped: list[tuple[int, str, str | None]],
     deferred: list[tuple[int, datetime]],
     now: datetime,
+    lease: tuple[str, datetime] | None,
 ) -> None:
     dialect = dialect_of(session)
     connection = await session.connection()
@@ -612,12 +638,16 @@ async def _write(
     }
     if p.throttle is not None and made:
         values["next_batch_at"] = now + timedelta(minutes=len(made) / p.throttle)
-    await session.execute(
-        update(Campaign)
-        .where(Campaign.id == p.campaign_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    mine = [Campaign.id == p.campaign_id]
+    if lease is not None:
+        owner, until = lease
+        values["lease_expires_at"] = until
+        mine += [Campaign.lease_owner == owner, Campaign.status == lifecycle.SENDING]
+    result = await session.execute(
+        update(Campaign).where(*mine).values(**values).execution_options(synchronize_session=False)
     )
+    if lease is not None and getattr(result, "rowcount", 0) != 1:
+        raise CampaignMoved(f"campaign {p.campaign_id} stopped sending or changed hands")
 
 
 async def expire(session: AsyncSession, campaign_id: int) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
+from datetime import timedelta
 
 from textcast.campaigns import fanout
 from textcast.context import Context
@@ -28,6 +29,9 @@ from textcast.db.models import utcnow
 # Recipients decided between two looks at the event loop, so the statements
 # of the batch being written are sent on as soon as their answers come.
 SLICE = 100
+# A batch read ahead is written within milliseconds; one older than this (the
+# writer waited on a lock) is decided again, its quiet hours and expiry with it.
+STALE = timedelta(seconds=5)
 
 
 class ReadAhead:

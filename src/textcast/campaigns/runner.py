@@ -32,9 +32,9 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast.campaigns import fanout, lifecycle
+from textcast.campaigns import fanout, lanes, lifecycle
 from textcast.campaigns.materialise import materialise
-from textcast.campaigns.read_ahead import ReadAhead
+from textcast.campaigns.read_ahead import STALE, ReadAhead
 from textcast.context import Context
 from textcast.db.models import Campaign, Sender, utcnow
 from textcast.errors import ValidationFailed
@@ -46,9 +46,6 @@ LEASE = timedelta(seconds=60)
 LOOK_AGAIN = timedelta(seconds=2)  # a campaign waiting for its outbox to drain
 IDLE_LOOK = timedelta(seconds=30)  # at most this long between looks at a sending campaign
 FAILURE_CHECK = timedelta(seconds=5)
-# A batch read ahead is written within milliseconds; one older than this (the
-# runner waited on a lock) is decided again, its quiet hours and expiry with it.
-STALE = timedelta(seconds=5)
 MAX_CLASHES = 5  # unique-key clashes in a row before the runner gives up for now
 
 
@@ -167,7 +164,9 @@ async def drive(
             max_failure = campaign.max_failure_rate
         checked: datetime | None = None
         clashes = 0
-        ahead = ReadAhead(ctx, plan)
+        in_lanes = lanes.wanted(ctx, plan)
+        # In lanes, the lanes read ahead; this loop only finishes, waits or expires.
+        ahead = None if in_lanes else ReadAhead(ctx, plan)
         try:
             while stop is None or not stop.is_set():
                 now = utcnow()
@@ -176,8 +175,16 @@ async def drive(
                     checked = now
                     if await _failure_pause(ctx, campaign_id, max_failure):
                         return
+                if in_lanes:
+                    until = now + FAILURE_CHECK
+                    try:
+                        settled = await lanes.run(ctx, plan, owner, LEASE, until, queue_ahead, stop)
+                    except fanout.CampaignMoved:
+                        return
+                    if settled:
+                        continue
                 # Taken before the write transaction, which must not wait on it.
-                batch = await ahead.take()
+                batch = None if ahead is None else await ahead.take()
                 if batch is not None and now - batch.decided_at > STALE:
                     batch = None  # decided too long ago (quiet hours, expiry): decide again
                 try:
@@ -191,7 +198,8 @@ async def drive(
                     # one). Or recipients settled by someone else since they
                     # were read. The batch rolled back whole; made again, it
                     # is read afresh and draws new codes.
-                    await ahead.drop()
+                    if ahead is not None:
+                        await ahead.drop()
                     clashes += 1
                     if clashes > MAX_CLASHES:
                         raise
@@ -201,7 +209,8 @@ async def drive(
                 if done:
                     return
         finally:
-            await ahead.drop()
+            if ahead is not None:
+                await ahead.drop()
     except LeaseLost:
         return
     except ValidationFailed as exc:
