@@ -41,18 +41,20 @@ _POOL_DRAWS = 512
 
 class _Draws:
     """Random numbers below ``_BELOW`` from the CSPRNG, read a pool at a time;
-    a forked process reads a pool of its own, never its parent's."""
+    a forked process reads a pool of its own, never its parent's (emptied at
+    the fork: comparing ``os.getpid()`` per code would be a syscall again)."""
 
     def __init__(self) -> None:
-        self._pid = 0
         self._pool: list[int] = []
+        os.register_at_fork(after_in_child=self._pool.clear)
 
     def next(self) -> int:
         while True:
-            if not self._pool or self._pid != os.getpid():
-                self._pid = os.getpid()
+            if not self._pool:
                 raw = secrets.token_bytes(_DRAW * _POOL_DRAWS)
-                self._pool = [int.from_bytes(raw[i : i + _DRAW]) for i in range(0, len(raw), _DRAW)]
+                self._pool[:] = [
+                    int.from_bytes(raw[i : i + _DRAW]) for i in range(0, len(raw), _DRAW)
+                ]
             number = self._pool.pop()
             if number < _BELOW:
                 return number % _CODES
