@@ -25,6 +25,7 @@ SQLite has one writer: there the runner writes one batch at a time.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -46,27 +47,47 @@ def wanted(ctx: Context, plan: fanout.Plan) -> bool:
     return ctx.dialect.skips_locked and plan.throttle is None
 
 
-class _Pipeline:
-    def __init__(
-        self,
-        ctx: Context,
-        plan: fanout.Plan,
-        owner: str,
-        lease: timedelta,
-        until: datetime,
-        queue_ahead: int | None,
-        stop: asyncio.Event | None,
-    ) -> None:
-        self.ctx, self.plan, self.owner, self.lease = ctx, plan, owner, lease
-        self.until, self.queue_ahead, self.stop = until, queue_ahead, stop
-        # Decided batches waiting for a writer: one at most, so none goes stale.
-        self.ready: asyncio.Queue[fanout.Prepared | None] = asyncio.Queue(maxsize=1)
-        self.in_flight: set[int] = set()  # recipients read and not yet committed or dropped
-        self.settled = 0
-        self.clashes = 0
-        # Time is up, the campaign expired or the outbox is full: the batches
-        # under way finish, no more are read.
-        self.stopped = False
+@dataclass
+class Lanes:
+    """One run of the writers for ``plan``'s campaign, held by ``owner``
+    (see :meth:`run`)."""
+
+    ctx: Context
+    plan: fanout.Plan
+    owner: str
+    lease: timedelta  # how long each batch renews the lease for
+    until: datetime  # the runner looks at the campaign again then
+    queue_ahead: int | None
+    stop: asyncio.Event | None = None
+    # Decided batches waiting for a writer: one at most, so none goes stale.
+    ready: asyncio.Queue[fanout.Prepared | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=1)
+    )
+    in_flight: set[int] = field(default_factory=set)  # read, not yet committed or dropped
+    settled: int = 0
+    clashes: int = 0
+    # Time is up, the campaign expired or the outbox is full: the batches
+    # under way finish, no more are read.
+    stopped: bool = False
+
+    async def run(self) -> int:
+        """Write due recipients until none is due, the outbox holds
+        ``queue_ahead`` of the campaign's messages, the campaign expires,
+        ``until`` passes or ``stop`` is set; how many recipients were
+        settled. Raises :class:`~fanout.CampaignMoved` when the campaign
+        stopped sending or changed hands (nothing of the batches under way
+        was written)."""
+        tasks = [asyncio.create_task(self.read())]
+        tasks += [asyncio.create_task(self.write()) for _ in range(WRITERS)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # After a failure (the campaign moved, a database error) a batch
+            # under way rolls back whole: its recipients stay pending.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return self.settled
 
     async def read(self) -> None:
         """Read and decide batches in order until none is due; then tell each
@@ -124,31 +145,3 @@ class _Pipeline:
             return
         self.clashes = 0
         self.settled += outcome.touched
-
-
-async def run(
-    ctx: Context,
-    plan: fanout.Plan,
-    owner: str,
-    lease: timedelta,
-    until: datetime,
-    queue_ahead: int | None,
-    stop: asyncio.Event | None = None,
-) -> int:
-    """Write due recipients until none is due, the outbox holds
-    ``queue_ahead`` of the campaign's messages, the campaign expires,
-    ``until`` passes or ``stop`` is set; how many recipients were settled. Raises
-    :class:`~fanout.CampaignMoved` when the campaign stopped sending or
-    changed hands (nothing of the batches under way was written)."""
-    pipeline = _Pipeline(ctx, plan, owner, lease, until, queue_ahead, stop)
-    tasks = [asyncio.create_task(pipeline.read())]
-    tasks += [asyncio.create_task(pipeline.write()) for _ in range(WRITERS)]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        # After a failure (the campaign moved, a database error) a batch
-        # under way rolls back whole: its recipients stay pending.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return pipeline.settled

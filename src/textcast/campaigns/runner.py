@@ -178,7 +178,8 @@ async def drive(
                 if in_lanes:
                     until = now + FAILURE_CHECK
                     try:
-                        settled = await lanes.run(ctx, plan, owner, LEASE, until, queue_ahead, stop)
+                        writers = lanes.Lanes(ctx, plan, owner, LEASE, until, queue_ahead, stop)
+                        settled = await writers.run()
                     except fanout.CampaignMoved:
                         return
                     if settled:
