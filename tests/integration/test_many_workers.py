@@ -19,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
-from tests.conftest import free_port
+from tests.conftest import Simulator, free_port, twilio_provider_payload
 from tests.integration.helpers import ahead_of_pace
 from tests.integration.processes import TextcastProcess, base_env, get, until
 from textcast.config import Settings
@@ -123,18 +123,9 @@ async def shared_queue(
     try:
         await truncate(ctx)
         async with ctx.session() as session:
-            await create_provider(
-                ctx,
-                session,
-                {
-                    "name": "twilio-sim",
-                    "type": "twilio",
-                    "account_sid": sid,
-                    "auth_token": token,
-                    "base_url": shared.sim_url,
-                    "senders": senders,
-                },
-            )
+            simulator = Simulator(state, shared.sim_url, sid, token)
+            payload = twilio_provider_payload(simulator, senders=senders)
+            await create_provider(ctx, session, payload)
         yield shared
     finally:
         for worker in shared.workers:
