@@ -82,11 +82,15 @@ async def launch(ref: str, request: Request, ctx: CtxDep, session: SessionDep) -
 
 @router.post("/campaigns/{ref}/pause")
 async def pause(ref: str, session: SessionDep) -> dict[str, Any]:
+    """Stop sending: no more messages are made, and the campaign's messages
+    waiting in the outbox are held (still ``queued``) until a resume."""
     return campaign_view(await service.pause(session, await service.get(session, ref)))
 
 
 @router.post("/campaigns/{ref}/resume")
 async def resume(ref: str, request: Request, session: SessionDep) -> dict[str, Any]:
+    """Send again: held messages are due at once (unless the campaign has
+    expired: then they are cancelled) and the fan-out carries on."""
     campaign = await service.resume(session, await service.get(session, ref))
     _wake(request)
     return campaign_view(campaign)
@@ -94,6 +98,8 @@ async def resume(ref: str, request: Request, session: SessionDep) -> dict[str, A
 
 @router.post("/campaigns/{ref}/cancel")
 async def cancel(ref: str, session: SessionDep) -> dict[str, Any]:
+    """Stop for good: recipients not yet messaged are skipped (``cancelled``)
+    and the campaign's messages still waiting in the outbox are cancelled."""
     return campaign_view(await service.cancel(session, await service.get(session, ref)))
 
 
