@@ -2,16 +2,20 @@
 verified against the simulator, the countries it may send to (set when added,
 changed in its settings), its senders (custom callback URL and Restore,
 mark as default), balance, re-authentication and deletion; a generic HTTP
-provider filled from a preset, its request shown with secrets masked; a
-copy button putting its URL on the clipboard."""
+provider filled from a preset, its request shown with secrets masked, then
+changed on its own page (a bad endpoint refused, the new request shown and
+saved) and its opt-out tag changed; a copy button putting its URL on the
+clipboard."""
 
 from __future__ import annotations
 
+import aiohttp
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import make_user, screenshot, sign_in
+from tests.browser.conftest import fits_and_passes, make_user, screenshot, sign_in
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator
+from tests.integration.helpers import api
 
 
 async def add_twilio_provider(page: Page, server: RunningServer, simulator: Simulator) -> None:
@@ -137,6 +141,68 @@ async def test_a_generic_provider_from_a_preset_shows_its_request_with_secrets_m
     await expect(page.locator("#receipt-url")).to_contain_text("/webhooks/generic/")
     await expect(page.locator("[data-allowed-countries]")).to_have_text("US")
     await expect(page.locator("tr", has_text="plivo-number")).to_contain_text("default")
+
+
+async def test_a_generic_providers_request_is_changed_in_the_dashboard(
+    server: RunningServer, browser: Browser
+) -> None:
+    """What the API's PATCH can change in a generic provider's request, its
+    page can too: endpoint, headers, body, how the answer is read."""
+    async with aiohttp.ClientSession() as http:
+        status, made = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/providers",
+            server.headers,
+            {
+                "name": "plivo-test",
+                "type": "generic",
+                "preset": "plivo",
+                "base_url_override": "http://127.0.0.1:9",
+                "credentials": {"auth_id": "MA1", "auth_token": "very-secret-token"},
+                "senders": [{"name": "brand", "type": "long_code", "sender_id": "+14155550123"}],
+            },
+        )
+    assert status == 201, made
+    page = await sign_in(browser, server, "admin")
+    await page.goto(f"{server.url}/dashboard/providers/{made['id']}")
+    await page.click("text=Edit the request")
+    await expect(page.locator("#f-url")).to_have_value("http://127.0.0.1:9/v1/Account/MA1/Message/")
+    await expect(page.locator("#f-message_id_json_path")).not_to_have_value("")
+
+    await page.fill("#f-url", "ftp://example.com/send")
+    await page.click("text=Save the request")
+    await expect(page.locator("#f-url-error")).to_contain_text("http")
+    await expect(page.locator("#f-url")).to_have_value("ftp://example.com/send")
+
+    await page.fill("#f-url", "http://127.0.0.1:9/v2/send")
+    await page.fill("input[name=header_name] >> nth=-1", "X-Campaign-Source")
+    await page.fill("input[name=header_value] >> nth=-1", "textcast")
+    await page.fill("#f-message_id_json_path", "")
+    await page.fill("#f-message_id_regex", "")
+    await page.click("text=Show the request")
+    preview = page.locator("[data-preview]")
+    await expect(preview).to_contain_text("POST http://127.0.0.1:9/v2/send")
+    await expect(preview).to_contain_text("X-Campaign-Source: textcast")
+    await expect(preview).to_contain_text("Basic ••••••••")
+    assert "very-secret-token" not in await preview.inner_text()
+    await fits_and_passes(page, "provider-request")
+
+    await page.click("text=Save the request")
+    await expect(page.get_by_role("status")).to_contain_text("Request saved")
+    async with aiohttp.ClientSession() as http:
+        _, stored = await api(
+            http, "GET", f"{server.url}/api/v1/providers/{made['id']}", server.headers
+        )
+    config = stored["config"]
+    assert config["url"] == "http://127.0.0.1:9/v2/send"
+    assert config["headers"]["X-Campaign-Source"] == "textcast"
+    assert config.get("message_id") is None
+    assert config["params"]["dst"] == "$$To"  # what was not changed stays
+
+    await page.fill("#settings-opt-out-tag", "plivo-stop")
+    await page.click("text=Save settings")
+    await expect(page.locator("[data-opt-out-tag]")).to_have_text("plivo-stop")
 
 
 async def test_copy_buttons_put_the_url_on_the_clipboard(

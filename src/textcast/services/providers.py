@@ -235,13 +235,21 @@ async def update_provider(
         row.opt_out_tag = _check_tag(changes["opt_out_tag"])
     config_changes = {k: v for k, v in changes.items() if k not in RESERVED_KEYS}
     if config_changes or geo.SETTING in changes:
-        cls = provider_class(row.type)
-        config = _validate(cls.config_model, {**row.config, **config_changes})
+        provider = with_changes(ctx, row, config_changes)
         if config_changes:
-            await _vet_endpoints(ctx, cls(config, instantiate(ctx, row).secrets), "base_url")
-        row.config = _stored_config(config, allowed_countries)
+            await _vet_endpoints(ctx, provider, "base_url")
+        row.config = _stored_config(provider.config, allowed_countries)
     row.updated_at = utcnow()
     return row
+
+
+def with_changes(ctx: Context, row: ProviderRow, changes: Mapping[str, Any]) -> Provider:
+    """The provider as ``changes`` to its settings (stored in clear; ``None``
+    clears an optional one) would make it, checked and not saved: what a
+    form shows before it saves. Its secrets are the stored ones."""
+    cls = provider_class(row.type)
+    config = _validate(cls.config_model, {**row.config, **changes})
+    return cls(config, instantiate(ctx, row).secrets)
 
 
 async def reauthenticate(

@@ -128,6 +128,27 @@ def generic_payload(form: FormData) -> dict[str, Any]:
     return payload
 
 
+def generic_request_changes(form: FormData) -> dict[str, Any]:
+    """A stored generic provider's request, from its edit form, as changes to
+    its settings: an optional field left empty clears it. (Secrets and the
+    Basic auth password change through re-authentication.)"""
+    body = form.get("body")
+    changes: dict[str, Any] = {
+        "method": text(form, "method") or "POST",
+        "url": text(form, "url"),
+        "headers": dict(rows(form, "header")),
+        "params": dict(rows(form, "param")),
+        "body_format": text(form, "body_format") or "form",
+        "body": body if isinstance(body, str) and body.strip() else None,
+        "content_type": text(form, "content_type") or None,
+        "to_format": text(form, "to_format") or "e164",
+        "basic_username": text(form, "basic_username") or None,
+    }
+    for name in RULES:
+        changes[name] = _rule(form, name)
+    return changes
+
+
 def generic_form_values(definition: Mapping[str, Any]) -> dict[str, Any]:
     """A generic definition (a preset's, or what was typed) as form values."""
     values: dict[str, Any] = {

@@ -9,11 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from textcast.crypto import mask
 from textcast.dashboard.auth import CanManageProviders, CanRead, Visitor
 from textcast.dashboard.pages import provider_forms as forms
 from textcast.dashboard.render import page
 from textcast.errors import Conflict, NotFound, ProviderError, ValidationFailed
+from textcast.providers.base import OutboundMessage
 from textcast.providers.generic.presets import PRESETS, build_preset, list_presets
+from textcast.providers.generic.provider import GenericHttpProvider
+from textcast.providers.generic.template import TemplateError
 from textcast.services import audit, provider_health
 from textcast.services import providers as provider_service
 from textcast.services.senders import SENDER_TYPES
@@ -168,19 +172,20 @@ def _fill_from_preset(request: Request, form: Any) -> HTMLResponse:
 
 def _preview(payload: dict[str, Any]) -> dict[str, Any]:
     """The exact request a test message would make, secrets masked."""
-    from textcast.crypto import mask
-    from textcast.providers.base import OutboundMessage
-    from textcast.providers.generic.provider import GenericHttpProvider
-    from textcast.providers.generic.template import TemplateError
-
     config, secrets = GenericHttpProvider.from_payload(payload)
-    provider = GenericHttpProvider(config, secrets)
     sender = (payload.get("senders") or [{}])[0].get("sender_id") or "Textcast"
+    return _request_shown(GenericHttpProvider(config, secrets), sender)
+
+
+def _request_shown(provider: GenericHttpProvider, sender: str) -> dict[str, Any]:
+    """The request ``provider`` would make for a test message from ``sender``,
+    secrets masked."""
     sample = OutboundMessage(0, "+14155552671", "This is a test message.", "long_code", sender)
     try:
         url, headers, body = provider.build_request(sample)
     except TemplateError as exc:
         raise ValidationFailed("url", str(exc)) from None
+    secrets = provider.secrets
     hidden = [s.get_secret_value() for s in secrets.credentials.values()]
     if secrets.basic_password:
         hidden.append(secrets.basic_password.get_secret_value())
@@ -195,11 +200,66 @@ def _preview(payload: dict[str, Any]) -> dict[str, Any]:
         for k, v in headers.items()
     }
     return {
-        "method": config.method,
+        "method": provider.config.method,
         "url": masked(url),
         "headers": shown_headers,
         "body": masked(body.decode()) if body else "",
     }
+
+
+def _request_form(
+    request: Request,
+    view: dict[str, Any],
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    preview: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        "providers/generic_request.html",
+        f"The request: {view['name']}",
+        p=view,
+        v=values,
+        errors=errors or {},
+        preview=preview,
+        status_code=422 if errors else 200,
+    )
+
+
+async def _generic_view(me: Visitor, provider_id: int) -> dict[str, Any]:
+    view = await _view(me, provider_id)
+    if view["type"] != "generic":
+        raise NotFound(f"provider {provider_id} is not a generic HTTP provider")
+    return view
+
+
+@router.get("/providers/{provider_id}/request")
+async def edit_request(request: Request, provider_id: IdPath, me: CanManageProviders) -> Response:
+    """A generic HTTP provider's request, to change (the API's PATCH of its settings)."""
+    view = await _generic_view(me, provider_id)
+    return _request_form(request, view, forms.generic_form_values(view["config"]))
+
+
+@router.post("/providers/{provider_id}/request")
+async def save_request(request: Request, provider_id: IdPath, me: CanManageProviders) -> Response:
+    view = await _generic_view(me, provider_id)
+    form = await request.form()
+    values = forms.generic_values_from_form(form)
+    changes = forms.generic_request_changes(form)
+    try:
+        async with me.ctx.session() as session:
+            if forms.text(form, "action") == "preview":
+                row = await provider_service.get_provider(session, provider_id)
+                changed = provider_service.with_changes(me.ctx, row, changes)
+                assert isinstance(changed, GenericHttpProvider)
+                senders = view.get("senders") or [{}]
+                shown = _request_shown(changed, senders[0].get("sender_id") or "Textcast")
+                return _request_form(request, view, values, preview=shown)
+            row = await provider_service.update_provider(me.ctx, session, provider_id, changes)
+            audit.record(session, me.actor, "provider.updated", row.name, {"request": True})
+    except ValidationFailed as exc:
+        return _request_form(request, view, values, forms.errors_for(exc, GENERIC_RENAMES))
+    return RedirectResponse(f"/dashboard/providers/{provider_id}?request_saved=1", 303)
 
 
 # --- one provider ------------------------------------------------------------------
@@ -208,7 +268,13 @@ def _preview(payload: dict[str, Any]) -> dict[str, Any]:
 @router.get("/providers/{provider_id}")
 async def provider(request: Request, provider_id: IdPath, me: CanRead) -> HTMLResponse:
     view = await _view(me, provider_id)
-    notice = "Provider added." if request.query_params.get("created") else None
+    notice = (
+        "Provider added."
+        if request.query_params.get("created")
+        else "Request saved."
+        if request.query_params.get("request_saved")
+        else None
+    )
     return page(request, "providers/detail.html", view["name"], p=view, notice=notice)
 
 
@@ -257,6 +323,7 @@ async def update_settings(
     changes: dict[str, Any] = {
         "name": forms.text(form, "name"),
         "opt_out_scope": forms.text(form, "opt_out_scope"),
+        "opt_out_tag": forms.text(form, "opt_out_tag"),
         "allowed_countries": forms.countries(form),
     }
     if forms.text(form, "base_url"):
