@@ -127,6 +127,10 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await page.select_option("#f-when", "now")
     await page.fill("#f-expires_at", "")
     await page.fill("#f-throttle_per_minute", "600")
+    await page.fill("#f-caps", "1/24h, 2/banana")
+    await page.get_by_role("button", name="Next: Review", exact=True).click()
+    await expect(page.locator("#f-caps-error")).to_contain_text("cannot read '2/banana'")
+    await page.fill("#f-caps", "1/24h, 3/week")
     await next_step(page, "Review")
     await expect(page.locator("[data-targeted]")).to_have_text("4")
     await expect(page.locator("[data-opted-out]")).to_have_text("1")
@@ -158,6 +162,7 @@ async def test_a_campaign_from_the_wizard_to_its_delivered_stats(
     await expect(page.locator("#variants-error")).to_contain_text("add up to 100")
     await page.fill("#f-v2_percent", "50")
     await next_step(page, "Schedule")
+    await expect(page.locator("#f-caps")).to_have_value("1/24h, 3/week")  # as saved
     await next_step(page, "Review")
     await expect(page.locator("[data-review]")).to_contain_text("Variant long (50%)")
     await page.get_by_role("button", name="Launch", exact=True).click()

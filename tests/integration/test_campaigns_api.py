@@ -151,6 +151,8 @@ async def test_bad_campaigns_are_a_422_naming_the_field(
         (campaign_body(local_time="25:00"), "local_time"),
         (campaign_body(sender="nobody"), "sender"),
         (campaign_body(frequency_caps=[{"limit": 2}]), "frequency_caps[0]"),
+        (campaign_body(frequency_caps=["1/24h", "2/banana"]), "frequency_caps[1]"),
+        (campaign_body(frequency_caps=["1/100d"]), "frequency_caps[0].hours"),
         (campaign_body(quiet_hours={"from": "9pm", "until": "08:00"}), "quiet_hours.from"),
         (campaign_body(expires_at="2000-01-01T00:00:00Z"), "expires_at"),
         (
@@ -171,6 +173,15 @@ async def test_bad_campaigns_are_a_422_naming_the_field(
     assert (await call(server, http, "POST", "campaigns", campaign_body()))[0] == 201
     status, refused = await call(server, http, "POST", "campaigns", campaign_body())
     assert status == 409
+    # Caps written as the installation's are stored as the objects they mean.
+    written = campaign_body(name="written-caps", frequency_caps=["1/24h", "3/week", "2/7d"])
+    status, made = await call(server, http, "POST", "campaigns", written)
+    assert status == 201, made
+    assert made["frequency_caps"] == [
+        {"limit": 1, "hours": 24},
+        {"limit": 3, "per": "week"},
+        {"limit": 2, "hours": 168},
+    ]
 
 
 async def test_the_list_pages_newest_first_with_before_id(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from textcast.campaigns import policies
 from textcast.campaigns.spec import CampaignChange, CampaignIn
 from textcast.dashboard.pages import campaign_form as cf
 
@@ -50,8 +51,7 @@ def test_phone_numbers_variants_local_time_quiet_hours_and_a_cap() -> None:
         qh_mode="custom",
         qh_from="21:00",
         qh_until="08:00",
-        cap_limit="2",
-        cap_hours="24",
+        caps="2/24h, 3/week",
     )
     data = cf.payload(values)
     assert data["audience"] == {"phones": ["+14155552671", "+14155552672", "+14155552673"]}
@@ -64,7 +64,7 @@ def test_phone_numbers_variants_local_time_quiet_hours_and_a_cap() -> None:
     assert (data["send_at"], data["local_time"]) == ("2030-05-01T00:00:00", "09:30")
     assert (data["throttle_per_minute"], data["max_failure_rate"]) == (600, 2.5)
     assert data["quiet_hours"] == {"from": "21:00", "until": "08:00", "inside": "defer"}
-    assert data["frequency_caps"] == [{"limit": 2, "hours": 24}]
+    assert data["frequency_caps"] == ["2/24h", "3/week"]  # the service reads each one
     CampaignIn.model_validate(data)
 
 
@@ -127,6 +127,28 @@ def test_variants_read_back_with_their_templates_by_name() -> None:
     ]
 
 
+def test_what_the_api_set_reads_back_and_out_unchanged() -> None:
+    """Caps of every kind, more variants than three rows, and quiet hours that
+    ignore the law's windows: an edit in the wizard keeps each as it was."""
+    caps = [{"limit": 1, "hours": 24}, {"limit": 3, "per": "week"}, {"limit": 9, "hours": 168}]
+    arms = [
+        {"name": f"v{i}", "template_id": None, "template_version": None, "body": f"Hi {i}",
+         "percent": 20}
+        for i in range(5)
+    ]  # fmt: skip
+    quiet = {"from": "20:00", "until": "09:00", "inside": "skip", "follow_law": False}
+    values = cf.from_view(
+        view(body=None, variants=arms, frequency_caps=caps, quiet_hours=quiet), "vip", {}
+    )
+    assert values["caps"] == "1/24h, 3/week, 9/168h"
+    assert list(cf.variant_rows(values)) == [1, 2, 3, 4, 5, 6]  # each filled, and one more
+    data = cf.payload(values)
+    assert policies.caps_json(data["frequency_caps"]) == caps
+    assert [arm["body"] for arm in data["variants"]] == [f"Hi {i}" for i in range(5)]
+    assert data["quiet_hours"] == quiet
+    assert list(cf.variant_rows(form())) == [1, 2, 3]
+
+
 def test_an_audience_set_through_the_api_is_left_alone_by_a_change() -> None:
     values = cf.from_view(
         view(audience={"rules": {"field": "tags", "op": "has", "value": "vip"}}), None, None
@@ -154,8 +176,8 @@ def test_an_audience_set_through_the_api_is_left_alone_by_a_change() -> None:
         ("expires_at", "expires_at", "schedule"),
         ("quiet_hours.from", "qh_from", "schedule"),
         ("quiet_hours", "qh_mode", "schedule"),
-        ("frequency_caps[0].hours", "cap_hours", "schedule"),
-        ("frequency_caps[0]", "cap_limit", "schedule"),
+        ("frequency_caps[0].hours", "caps", "schedule"),
+        ("frequency_caps[1]", "caps", "schedule"),
         ("sender", "sender", "content"),
         ("form", "form", "review"),
     ],

@@ -29,8 +29,15 @@ from textcast.policy.quiet_hours import (
 
 
 def cap_of(raw: object, field: str) -> FrequencyCap:
+    """One cap as the API takes it: ``{"limit": N, "hours": H}``,
+    ``{"limit": N, "per": "day"|"week"|"month"}``, or the same written as the
+    installation's caps are (``"2/24h"``, ``"3/7d"``, ``"5/week"``)."""
+    if isinstance(raw, str):
+        return cap_of(_cap_json(_one_cap(raw, field)), field)
     if not isinstance(raw, dict) or not raw.keys() <= {"limit", "hours", "per"}:
-        raise ValidationFailed(field, 'give {"limit": N, "hours": H} or {"limit": N, "per": P}')
+        raise ValidationFailed(
+            field, 'give {"limit": N, "hours": H}, {"limit": N, "per": P} or "N/24h", "N/week"'
+        )
     limit = raw.get("limit")
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
         raise ValidationFailed(f"{field}.limit", "must be a whole number from 0 to 1000")
@@ -47,12 +54,32 @@ def cap_of(raw: object, field: str) -> FrequencyCap:
 
 
 def caps_json(raw: object, field: str = "frequency_caps") -> list[dict[str, Any]]:
-    """Checked caps as stored (each one parsed, so a bad one is refused when saved)."""
+    """Checked caps as stored, each as an object (each one parsed, so a bad
+    one is refused when saved)."""
     if not isinstance(raw, list) or len(raw) > 10:
         raise ValidationFailed(field, "must be a list of at most 10 caps")
-    for index, item in enumerate(raw):
-        cap_of(item, f"{field}[{index}]")
-    return [dict(item) for item in raw]
+    return [_cap_json(cap_of(item, f"{field}[{index}]")) for index, item in enumerate(raw)]
+
+
+def _one_cap(text: str, field: str) -> FrequencyCap:
+    found = caps_of_setting(text, field)
+    if len(found) != 1:
+        raise ValidationFailed(field, "one cap per entry, e.g. 2/24h or 5/week")
+    return found[0]
+
+
+def _cap_json(cap: FrequencyCap) -> dict[str, Any]:
+    if cap.calendar is not None:
+        return {"limit": cap.limit, "per": cap.calendar}
+    assert cap.rolling is not None
+    return {"limit": cap.limit, "hours": int(cap.rolling.total_seconds() // 3600)}
+
+
+def cap_text(stored: dict[str, Any]) -> str:
+    """A stored cap written as the installation's are (``2/24h``, ``5/week``)."""
+    if stored.get("per"):
+        return f"{stored['limit']}/{stored['per']}"
+    return f"{stored['limit']}/{stored['hours']}h"
 
 
 def installation_caps(settings: Settings) -> list[FrequencyCap]:

@@ -11,10 +11,12 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from textcast.campaigns.policies import cap_text
 from textcast.dashboard.pages.provider_forms import text
 
 STEPS = ("audience", "content", "schedule", "review")
-VARIANT_ROWS = 3  # A/B arms offered on the form (the service takes up to 10)
+VARIANT_ROWS = 10  # A/B arms the form can carry, as many as the service takes
+SHOWN_VARIANT_ROWS = 3  # rows shown at least; one more than those filled, when more
 VARIANT_KEYS = ("name", "kind", "template", "body", "percent")
 CHECKBOXES = ("click_tracking", "ab")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -43,8 +45,8 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
         "qh_from",
         "qh_until",
         "qh_inside",
-        "cap_limit",
-        "cap_hours",
+        "qh_law",
+        "caps",
     ),
     "review": (),
 }
@@ -142,17 +144,36 @@ def _variants(v: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _quiet_hours(v: dict[str, str]) -> dict[str, Any] | None:
+    own: dict[str, Any]
     if v["qh_mode"] == "off":
-        return {"off": True}
-    if v["qh_mode"] == "custom":
-        return {"from": v["qh_from"], "until": v["qh_until"], "inside": v["qh_inside"] or "defer"}
-    return None
-
-
-def _caps(v: dict[str, str]) -> list[dict[str, Any]] | None:
-    if not v["cap_limit"] and not v["cap_hours"]:
+        own = {"off": True}
+    elif v["qh_mode"] == "custom":
+        own = {"from": v["qh_from"], "until": v["qh_until"], "inside": v["qh_inside"] or "defer"}
+    else:
         return None
-    return [{"limit": _number(v["cap_limit"]), "hours": _number(v["cap_hours"])}]
+    # Ignoring the law's windows is the API's to set (the form only shows it);
+    # an edit keeps it as it was.
+    if v["qh_law"] == "ignored":
+        own["follow_law"] = False
+    return own
+
+
+def _caps(v: dict[str, str]) -> list[str] | None:
+    """The caps as written (``1/24h, 3/week``): the service reads each one."""
+    written = [part.strip() for part in v["caps"].split(",") if part.strip()]
+    return written or None
+
+
+def variant_rows(v: Mapping[str, str]) -> range:
+    """The variant rows to show: at least three, and one more than the last
+    filled (without JavaScript a fourth is added by saving three)."""
+    filled = [
+        i
+        for i in range(1, VARIANT_ROWS + 1)
+        if v.get(f"v{i}_name") or v.get(f"v{i}_body") or v.get(f"v{i}_template")
+    ]
+    last = max(filled, default=0)
+    return range(1, min(VARIANT_ROWS, max(SHOWN_VARIANT_ROWS, last + 1)) + 1)
 
 
 def from_view(
@@ -199,12 +220,8 @@ def from_view(
         v["qh_mode"] = "off" if quiet.get("off") else "custom"
         v["qh_from"], v["qh_until"] = quiet.get("from", ""), quiet.get("until", "")
         v["qh_inside"] = quiet.get("inside", "defer")
-    caps = view["frequency_caps"] or []
-    if caps:
-        v["cap_limit"], v["cap_hours"] = (
-            str(caps[0].get("limit", "")),
-            str(caps[0].get("hours", "")),
-        )
+        v["qh_law"] = "" if quiet.get("follow_law", True) else "ignored"
+    v["caps"] = ", ".join(cap_text(cap) for cap in view["frequency_caps"] or [])
     return v
 
 
@@ -225,7 +242,7 @@ def form_field(field: str) -> str:
         part = field.rsplit(".", 1)[-1]
         return {"from": "qh_from", "until": "qh_until", "inside": "qh_inside"}.get(part, "qh_mode")
     if head in ("frequency_caps", "TEXTCAST_FREQUENCY_CAPS"):
-        return "cap_hours" if field.endswith("hours") else "cap_limit"
+        return "caps"
     if head == "template_version":
         return "template"
     if head == "send_at":

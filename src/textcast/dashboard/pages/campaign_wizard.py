@@ -123,7 +123,7 @@ async def _step(
         steps=cf.STEPS,
         fields=cf.STEP_FIELDS,
         all_fields=cf.ALL_FIELDS,
-        variant_rows=range(1, cf.VARIANT_ROWS + 1),
+        variant_rows=cf.variant_rows(v),
         campaign_id=campaign_id,
         review=checked,
         errors=errors or {},
