@@ -6,6 +6,7 @@ and suppressions."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,6 +94,58 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
     await expect(page.locator("[data-totals]")).not_to_contain_text("delivered")
     await screenshot(page, "events-desktop")
+
+
+async def test_send_test_and_inbox_reply_with_a_template_id_and_a_picture(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    """A sender that needs a template ID (India DLT, a Twilio Content
+    template) can be tested and replied from in the dashboard, and a picture
+    goes only from an MMS-capable sender, as through the API."""
+    provider = await add_provider(server, simulator)
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "PATCH",
+            f"{server.url}/api/v1/senders/main",
+            server.headers,
+            {"template_id_required": True},
+        )
+    assert status == 200, body
+    page = await sign_in(browser, server, "editor")
+    await page.goto(f"{server.url}/dashboard/send-test")
+    await page.select_option("#f-country", "US")
+    await page.fill("#f-number", "4155552671")
+    await page.fill("#f-body", "Your code is 1234")
+    await page.click("main button[type=submit]")
+    await expect(page.locator("#f-template_id-error")).to_contain_text("requires a template ID")
+
+    await page.fill("#f-media_url", "https://example.com/cat.jpg")
+    await page.fill("#f-template_id", "HX" + "0" * 32)
+    await page.click("main button[type=submit]")
+    await expect(page.locator("#f-media_url-error")).to_contain_text("not MMS capable")
+    await expect(page.locator("#f-template_id")).to_have_value("HX" + "0" * 32)
+
+    await page.fill("#f-media_url", "")
+    await page.click("main button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/dashboard/messages/\d+$"))
+    message_id = page.url.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as http:
+        _, sent = await api(
+            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
+        )
+    assert (sent["template_id"], sent["is_test"]) == ("HX" + "0" * 32, True)
+
+    # A reply from the inbox through the same sender needs one too.
+    await write_in(simulator, provider["senders"][0], "Is my order on its way?")
+    await page.goto(f"{server.url}/dashboard/inbox")
+    await page.click(f"main >> text={SUBSCRIBER}")
+    await page.fill("#reply-body", "It ships today.")
+    await page.click("text=Send reply")
+    await expect(page.locator("#reply-template-id-error")).to_contain_text("requires a template")
+    await page.fill("#reply-template-id", "1107160000000012345")
+    await page.click("text=Send reply")
+    await expect(page).to_have_url(re.compile(r"\?sent=\d+$"))
 
 
 async def test_messages_and_events_are_filtered_by_sender_campaign_and_day(

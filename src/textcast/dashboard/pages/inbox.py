@@ -92,7 +92,9 @@ async def reply(
     me: CanSend,
     body: Annotated[str, Form(max_length=1600)] = "",
     sender: Annotated[str, Form(max_length=30)] = "",
+    template_id: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
+    template_id = template_id.strip()
     async with me.ctx.session() as session:
         contact = await contacts.find(session, str(contact_id), me.ctx.settings.default_region)
         chosen = await session.get(Sender, int(sender)) if sender.isdigit() else None
@@ -107,7 +109,9 @@ async def reply(
         )
     try:
         try:
-            send = message_service.SendRequest(to=contact.phone, body=body, sender=chosen.name)
+            send = message_service.SendRequest(
+                to=contact.phone, body=body, sender=chosen.name, template_id=template_id or None
+            )
         except ValidationError as exc:
             raise validation_failed(exc) from None
         async with me.ctx.write_session() as session:
@@ -117,7 +121,13 @@ async def reply(
             )
     except ValidationFailed as exc:
         return await _thread_page(
-            request, me, contact_id, body=body, sender=sender, errors=field_errors(exc)
+            request,
+            me,
+            contact_id,
+            body=body,
+            sender=sender,
+            template_id=template_id,
+            errors=field_errors(exc),
         )
     return RedirectResponse(f"/dashboard/inbox/{contact_id}?sent={sent.message.id}", 303)
 

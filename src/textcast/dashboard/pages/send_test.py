@@ -79,12 +79,20 @@ async def send_test(
     number: Annotated[str, Form(max_length=40)] = "",
     body: Annotated[str, Form(max_length=20000)] = "",
     sender: Annotated[str, Form(max_length=100)] = "",
+    template_id: Annotated[str, Form(max_length=100)] = "",
+    media_url: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     code = next((str(c) for region, c, _ in calling_codes() if region == country), "")
     to = phone.with_country_code(code, number)
     try:
         try:
-            send = message_service.SendRequest(to=to or "-", body=body, sender=sender or None)
+            send = message_service.SendRequest(
+                to=to or "-",
+                body=body,
+                sender=sender or None,
+                template_id=template_id.strip() or None,
+                media_urls=[media_url.strip()] if media_url.strip() else [],
+            )
         except ValidationError as exc:
             raise validation_failed(exc) from None
         async with me.ctx.write_session() as session:
@@ -94,6 +102,8 @@ async def send_test(
         errors = field_errors(exc)
         if "to" in errors:
             errors["number"] = errors.pop("to")
+        for name in [n for n in errors if n.startswith("media_urls")]:
+            errors["media_url"] = errors.pop(name)
         return _form(
             request,
             me,
@@ -103,5 +113,7 @@ async def send_test(
             number=number,
             body=body,
             sender=sender,
+            template_id=template_id,
+            media_url=media_url,
         )
     return RedirectResponse(f"/dashboard/messages/{submitted.message.id}", status_code=303)
