@@ -102,6 +102,30 @@ async def test_add_a_twilio_provider_and_manage_its_senders(
     row = page.locator("tr", has_text="brand")
     await expect(row).to_contain_text("default")
 
+    # A US long code registered for A2P 10DLC as it is added; on its page a
+    # malformed ID is refused, and emptied it is unregistered (and warned of).
+    await page.click("text=+ Add sender")
+    await page.fill("#f-sender_name", "us-local")
+    await page.select_option("#f-sender_type", "long_code")
+    await page.fill("#f-sender_id", "+14155550123")
+    await page.fill("#f-a2p_10dlc_campaign_id", "CX7QK2M")
+    await page.get_by_role("button", name="Add sender").click()
+    await expect(page.get_by_role("status")).to_contain_text("Sender added")
+    await page.click("main >> text=us-local")
+    registration = page.locator("#f-a2p_10dlc_campaign_id")
+    await expect(registration).to_have_value("CX7QK2M")
+    warning = page.locator("main p.error", has_text="A2P 10DLC")
+    await expect(warning).to_have_count(0)
+    await registration.fill("CM-12")
+    await page.click("text=Save sender")
+    await expect(page.locator("#f-a2p_10dlc_campaign_id-error")).to_contain_text(
+        "Campaign Registry"
+    )
+    await page.locator("#f-a2p_10dlc_campaign_id").fill("")
+    await page.click("text=Save sender")
+    await expect(warning).to_be_visible()
+    await page.click("text=← twilio-main")
+
     await page.click("text=Delete provider")
     await expect(page).to_have_url(f"{server.url}/dashboard/providers")
     await expect(page.locator("main")).not_to_contain_text("twilio-main")

@@ -60,6 +60,8 @@ def sender_payload(form: FormData) -> dict[str, Any] | None:
         payload["mps"] = text(form, "mps")
     if text(form, "custom_callback_url"):
         payload["custom_callback_url"] = text(form, "custom_callback_url")
+    if text(form, "a2p_10dlc_campaign_id"):
+        payload["a2p_10dlc_campaign_id"] = text(form, "a2p_10dlc_campaign_id")
     return payload
 
 
@@ -199,7 +201,14 @@ def generic_values_from_form(form: FormData) -> dict[str, Any]:
 
 
 def sender_values(form: FormData) -> dict[str, Any]:
-    keys = ("sender_name", "sender_type", "sender_id", "unsubscribe_text", "mps")
+    keys = (
+        "sender_name",
+        "sender_type",
+        "sender_id",
+        "unsubscribe_text",
+        "mps",
+        "a2p_10dlc_campaign_id",
+    )
     values: dict[str, Any] = {key: text(form, key) for key in keys}
     values["mms_capable"] = checked(form, "mms_capable")
     values["template_id_required"] = checked(form, "template_id_required")

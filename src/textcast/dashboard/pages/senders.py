@@ -109,6 +109,8 @@ async def update_sender(request: Request, sender_id: IdPath, me: CanManageProvid
     }
     if forms.text(form, "mps"):
         changes["mps"] = forms.text(form, "mps")
+    if "a2p_10dlc_campaign_id" in form:  # shown for US long codes only
+        changes["a2p_10dlc_campaign_id"] = forms.text(form, "a2p_10dlc_campaign_id") or None
     callback = forms.text(form, "callback")
     if callback == "default":
         changes["restore_default_callback"] = True
