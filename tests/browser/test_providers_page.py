@@ -204,6 +204,7 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     await page.fill("input[name=header_value] >> nth=-1", "textcast")
     await page.fill("#f-message_id_json_path", "")
     await page.fill("#f-message_id_regex", "")
+    await page.fill("#f-default_template_id", "1107160000000012345")
     await page.click("text=Show the request")
     preview = page.locator("[data-preview]")
     await expect(preview).to_contain_text("POST http://127.0.0.1:9/v2/send")
@@ -222,6 +223,7 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     assert config["url"] == "http://127.0.0.1:9/v2/send"
     assert config["headers"]["X-Campaign-Source"] == "textcast"
     assert config.get("message_id") is None
+    assert config["default_template_id"] == "1107160000000012345"
     assert config["params"]["dst"] == "$$To"  # what was not changed stays
 
     await page.fill("#settings-opt-out-tag", "plivo-stop")

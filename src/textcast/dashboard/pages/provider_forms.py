@@ -110,6 +110,8 @@ def generic_payload(form: FormData) -> dict[str, Any]:
         payload["body"] = body
     if text(form, "content_type"):
         payload["content_type"] = text(form, "content_type")
+    if text(form, "default_template_id"):
+        payload["default_template_id"] = text(form, "default_template_id")
     if text(form, "basic_username"):
         payload["auth"] = {
             "username": text(form, "basic_username"),
@@ -145,6 +147,7 @@ def generic_request_changes(form: FormData) -> dict[str, Any]:
         "content_type": text(form, "content_type") or None,
         "to_format": text(form, "to_format") or "e164",
         "basic_username": text(form, "basic_username") or None,
+        "default_template_id": text(form, "default_template_id") or None,
     }
     for name in RULES:
         changes[name] = _rule(form, name)
@@ -155,7 +158,16 @@ def generic_form_values(definition: Mapping[str, Any]) -> dict[str, Any]:
     """A generic definition (a preset's, or what was typed) as form values."""
     values: dict[str, Any] = {
         key: definition.get(key) or ""
-        for key in ("name", "method", "url", "body_format", "body", "content_type", "to_format")
+        for key in (
+            "name",
+            "method",
+            "url",
+            "body_format",
+            "body",
+            "content_type",
+            "to_format",
+            "default_template_id",
+        )
     }
     values["basic_username"] = definition.get("basic_username") or ""
     values["basic_password"] = definition.get("basic_password") or ""
@@ -182,6 +194,7 @@ def generic_values_from_form(form: FormData) -> dict[str, Any]:
             "body_format",
             "content_type",
             "to_format",
+            "default_template_id",
             "basic_username",
             "basic_password",
             "receipt",
