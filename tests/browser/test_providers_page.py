@@ -226,6 +226,21 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     assert config["default_template_id"] == "1107160000000012345"
     assert config["params"]["dst"] == "$$To"  # what was not changed stays
 
+    # A secret of its own, added by re-authenticating, then used in the request.
+    await page.fill("#reauth-secret-1", "very-secret-token")
+    await page.fill("#reauth-new-secret-name", "source_key")
+    await page.fill("#reauth-new-secret-value", "key-from-the-vault")
+    await page.click("text=Verify and save")
+    await expect(page.locator("text=New credentials verified and saved")).to_be_visible()
+    await page.click("text=Edit the request")
+    await page.fill("input[name=header_name] >> nth=-1", "X-Source-Key")
+    await page.fill("input[name=header_value] >> nth=-1", "$$Secret.source_key")
+    await page.click("text=Show the request")
+    await expect(preview).to_contain_text("X-Source-Key: ")
+    assert "key-from-the-vault" not in await preview.inner_text()
+    await page.click("text=Save the request")
+    await expect(page.get_by_role("status")).to_contain_text("Request saved")
+
     await page.fill("#settings-opt-out-tag", "plivo-stop")
     await page.click("text=Save settings")
     await expect(page.locator("[data-opt-out-tag]")).to_have_text("plivo-stop")
