@@ -113,7 +113,7 @@ async def test_a_contact_is_created_edited_found_and_erased(
     # Tags, time zone, external ID.
     await page.get_by_role("button", name="Remove tag newsletter").click()
     await expect(page.locator("main")).not_to_contain_text("newsletter")
-    await page.click("text=Change time zone or external ID")
+    await page.click("text=Change number, time zone or external ID")
     await page.fill("#f-time_zone", "Mars/Olympus")
     await page.get_by_role("button", name="Save details").click()
     await expect(page.locator("#f-time_zone-error")).to_be_visible()
@@ -121,6 +121,18 @@ async def test_a_contact_is_created_edited_found_and_erased(
     await page.get_by_role("button", name="Save details").click()
     await expect(page.locator("[data-time-zone]")).to_contain_text("Europe/Berlin")
     await expect(page.locator("[data-time-zone]")).to_contain_text("explicit")
+    # A new number: another contact's is refused next to it; a free one taken.
+    await page.click("text=Change number, time zone or external ID")
+    await page.fill("#details-phone", SUBSCRIBER)
+    await page.get_by_role("button", name="Save details").click()
+    await expect(page.locator("#details-phone-error")).to_contain_text("another contact's number")
+    await page.fill("#details-phone", "+33 6 12 34 56 79")
+    await page.get_by_role("button", name="Save details").click()
+    await expect(page.locator("h1")).to_have_text("+33612345679")
+    await page.click("text=Change number, time zone or external ID")
+    await page.fill("#details-phone", "+33612345678")
+    await page.get_by_role("button", name="Save details").click()
+    await expect(page.locator("h1")).to_have_text("+33612345678")
     await fits_and_passes(page, "contact-detail")
 
     # The list's filters (the API's), and the contact that wrote in.

@@ -116,8 +116,9 @@ async def _change(
         errors = _input_errors(exc, renames)
         return await contact_page(request, me, contact_id, errors=errors, v=values)
     except Conflict as exc:
-        errors = {renames.get("external_id", "external_id"): str(exc)}
-        return await contact_page(request, me, contact_id, errors=errors, v=values)
+        # Another contact has that number, or that external ID.
+        clash = "phone" if "number" in str(exc) else renames.get("external_id", "external_id")
+        return await contact_page(request, me, contact_id, errors={clash: str(exc)}, v=values)
     return RedirectResponse(f"/dashboard/contacts/{contact_id}", status_code=303)
 
 
@@ -166,13 +167,17 @@ async def change_details(
     me: CanEditAudience,
     time_zone: Annotated[str, Form(max_length=64)] = "",
     external_id: Short = "",
+    number: Annotated[str, Form(alias="phone", max_length=64)] = "",
 ) -> Response:
-    """The time zone (blank: from the number again) and the external ID (blank: none)."""
+    """The number (blank: unchanged), the time zone (blank: from the number
+    again) and the external ID (blank: none)."""
     change = {
         "time_zone": time_zone.strip() or None,
         "external_id": external_id.strip() or None,
     }
-    values = {"time_zone": time_zone, "external_id": external_id}
+    if number.strip():
+        change["phone"] = number.strip()
+    values = {"time_zone": time_zone, "external_id": external_id, "phone": number}
     return await _change(request, me, contact_id, change, what="details", renames={}, values=values)
 
 
