@@ -51,6 +51,13 @@ async def test_a_template_is_previewed_saved_versioned_and_deleted(
     await page.fill("#f-body", "Hi {{ contact.first_name }}, your {{ contact.plan }} plan renews.")
     await expect(preview.locator("[data-missing]")).to_contain_text("contact.plan")
     await expect(preview.locator("[data-preview-error]")).to_be_visible()
+    # A value the send gives (the API's "data"), typed for the preview.
+    await page.fill("#f-body", "Order {{ data.order }} ships today.")
+    await expect(preview.locator("[data-missing]")).to_contain_text("data.order")
+    await page.fill("#f-sample_data", "order=A-1042")
+    await expect(preview.locator("[data-preview-text]")).to_have_text("Order A-1042 ships today.")
+    await page.fill("#f-sample_data", "")
+    await page.fill("#f-body", "Hi {{ contact.first_name }}, your {{ contact.plan }} plan renews.")
 
     # For a saved contact: her name forces UCS-2 (ë), shown as the culprit.
     await page.fill("#f-preview_contact", "+14155550101")

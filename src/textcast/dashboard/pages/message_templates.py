@@ -10,7 +10,7 @@ version, as the API's PATCH does) and the preview through
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -69,8 +69,30 @@ def _values(form: Any) -> dict[str, Any]:
     }
 
 
-def _sample(form: Any) -> tuple[str, str]:
-    return text(form, "preview_contact"), str(form.get("sample_attributes", ""))
+class _Sample(NamedTuple):
+    """What the preview is for, when no saved contact is named: a made-up
+    contact's attributes and the message's ``data.…`` values, as typed."""
+
+    attributes: str
+    data: str = ""
+
+
+def _sample(form: Any) -> tuple[str, _Sample]:
+    typed = _Sample(str(form.get("sample_attributes", "")), str(form.get("sample_data", "")))
+    return text(form, "preview_contact"), typed
+
+
+def _sample_data(lines: str) -> dict[str, str]:
+    """``name=value`` lines as the values a send gives ``{{ data.name }}``."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise ValidationFailed("sample_data", f"line {number}: write name=value")
+        found[name.strip()] = value.strip()
+    return found
 
 
 def _sample_attributes(lines: str) -> dict[str, Any]:
@@ -88,7 +110,7 @@ def _sample_attributes(lines: str) -> dict[str, Any]:
 
 
 async def _preview(
-    me: Visitor, values: dict[str, Any], contact: str, sample: str
+    me: Visitor, values: dict[str, Any], contact: str, sample: _Sample
 ) -> tuple[Preview | None, str | None]:
     """The draft as its recipient gets it, or why it cannot be shown."""
     try:
@@ -101,7 +123,8 @@ async def _preview(
                 contact=contact or None,
                 sample_contact=None
                 if contact
-                else previews.SampleContact(attributes=_sample_attributes(sample)),
+                else previews.SampleContact(attributes=_sample_attributes(sample.attributes)),
+                data=_sample_data(sample.data),
             )
         except ValidationError as exc:
             raise validation_failed(exc) from None
@@ -121,7 +144,7 @@ async def _editor(
     values: dict[str, Any],
     *,
     contact: str = "",
-    sample: str = "",
+    sample: _Sample = _Sample(""),
     errors: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> HTMLResponse:
@@ -147,7 +170,8 @@ async def _editor(
         preview=shown,
         preview_error=preview_error,
         preview_contact=contact,
-        sample_attributes=sample,
+        sample_attributes=sample.attributes,
+        sample_data=sample.data,
         editable=me.actor.may(roles.CONTENT_WRITE),
         errors=errors or {},
         notice=notice,
@@ -162,7 +186,7 @@ NEW_VALUES: dict[str, Any] = {
     "append_unsubscribe": False,
     "click_tracking": False,
 }
-NEW_SAMPLE = "first_name=Ada"
+NEW_SAMPLE = _Sample("first_name=Ada")
 
 
 @router.get("/templates/new")
