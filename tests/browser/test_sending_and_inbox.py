@@ -194,6 +194,14 @@ async def test_messages_and_events_are_filtered_by_sender_campaign_and_day(
     await page.fill("#f-until", today.isoformat())  # the "to" day is included
     await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(rows).to_have_count(2)
+    # One recipient's messages, by the number as people write it.
+    await page.fill("#f-to", "(415) 555-0102")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("+14155550102")
+    await page.fill("#f-to", "not a number")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("#f-to-error")).to_be_visible()
 
     await page.goto(f"{server.url}/dashboard/events?campaign=spring")
     events = page.locator("main .table-wrap tbody tr")

@@ -15,13 +15,16 @@ async def find(
     scope: Scope,
     *,
     status: str | None = None,
+    to: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[Message]:
-    """Newest first; ``before_id`` pages on."""
+    """Newest first (to the number ``to`` only, when given); ``before_id`` pages on."""
     query = select(Message).where(*scope.conditions()).order_by(Message.id.desc()).limit(limit)
     if status:
         query = query.where(Message.status == status)
+    if to:
+        query = query.where(Message.to == to)
     if before_id is not None:
         query = query.where(Message.id < before_id)
     return list(await session.scalars(query))

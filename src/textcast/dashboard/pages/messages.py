@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from textcast import status
+from textcast import phone, status
 from textcast.callback_meta import sign_meta, with_meta
 from textcast.callback_urls import callback_base
 from textcast.dashboard.auth import CanRead
@@ -17,6 +17,7 @@ from textcast.dashboard.pages.filters import Chosen, choices
 from textcast.dashboard.render import page
 from textcast.db.models import Contact, Message, Sender, WebhookReceipt
 from textcast.db.models import Provider as ProviderRow
+from textcast.errors import ValidationFailed
 from textcast.services import message_search, stats
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
@@ -38,9 +39,16 @@ async def messages(
     campaign: Text = "",
     since: Text = "",
     until: Text = "",
+    to: Annotated[str, Query(max_length=40)] = "",
     before_id: IdQuery = None,
 ) -> HTMLResponse:
     chosen = Chosen(sender, campaign, since, until)
+    number, to_error = None, None
+    if to.strip():
+        try:
+            number = phone.normalize(to, me.ctx.settings.default_region, field="to")
+        except ValidationFailed as exc:
+            to_error = exc.message
     scope = stats.Scope(
         since=chosen.since_at,
         until=chosen.until_at,
@@ -48,12 +56,17 @@ async def messages(
         campaign=campaign or None,
     )
     async with me.ctx.session() as session:
-        rows = await message_search.find(
-            session,
-            scope,
-            status=status_filter if status_filter in status.ALL else None,
-            before_id=before_id,
-            limit=PAGE_SIZE,
+        rows = (
+            []
+            if to_error
+            else await message_search.find(
+                session,
+                scope,
+                status=status_filter if status_filter in status.ALL else None,
+                to=number,
+                before_id=before_id,
+                limit=PAGE_SIZE,
+            )
         )
         options = await choices(session)
     return page(
@@ -63,6 +76,8 @@ async def messages(
         messages=[message_view(m) for m in rows],
         statuses=sorted(status.ALL),
         status_chosen=status_filter,
+        to=to,
+        errors={"to": to_error} if to_error else {},
         chosen=chosen,
         next_url=str(request.url.include_query_params(before_id=rows[-1].id))
         if len(rows) == PAGE_SIZE
