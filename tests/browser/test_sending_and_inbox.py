@@ -93,6 +93,17 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
     await expect(page.locator("[data-totals]")).not_to_contain_text("delivered")
+    # By error code, and one message's history.
+    await page.select_option("#f-type", "")
+    await page.fill("#f-error_code", "21211")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-totals]")).to_contain_text("message.failed: 1")
+    await expect(page.locator("[data-totals]")).not_to_contain_text("queued")
+    await page.fill("#f-error_code", "")
+    await page.fill("#f-message", "2")  # the delivered one
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-totals]")).to_contain_text("message.delivered: 1")
+    await expect(page.locator("[data-totals]")).not_to_contain_text("failed")
     await screenshot(page, "events-desktop")
 
 

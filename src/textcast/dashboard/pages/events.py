@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from textcast.dashboard.auth import CanRead
 from textcast.dashboard.pages.filters import Chosen, choices
 from textcast.dashboard.render import page
-from textcast.db.models import utcnow
+from textcast.db.models import MAX_ID, utcnow
 from textcast.services import events
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -57,14 +57,19 @@ async def event_log(
     campaign: Text = "",
     since: Text = "",
     until: Text = "",
+    error_code: Annotated[str, Query(max_length=32)] = "",
+    message: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     chosen = Chosen(sender, campaign, since, until)
     end = chosen.until_at or utcnow()
     start = chosen.since_at or end - timedelta(hours=24)
+    message_id = int(message) if message.strip().isdigit() else None
     where = events.EventFilter(
         types=(type,) if type in events.TYPES else (),
+        message_id=message_id if message_id is not None and message_id <= MAX_ID else None,
         sender_id=chosen.sender_id,
         campaign=campaign or None,
+        error_code=error_code.strip() or None,
         since=start,
         until=end,
     )
@@ -80,6 +85,8 @@ async def event_log(
         events=found,
         types=events.TYPES,
         type_chosen=type,
+        error_code=error_code,
+        message=message,
         chosen=chosen,
         window=(start, end),
         step=step,
