@@ -4,6 +4,8 @@ delivered, sign out."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import aiohttp
 from playwright.async_api import Browser, expect
 
@@ -53,6 +55,14 @@ async def test_sign_in_with_a_key_send_a_test_sms_and_see_it_delivered(
     await page.click("nav >> text=Overview")
     await expect(page.locator("[data-stat=delivered]")).to_have_text("1")
     await expect(page.locator("[data-stat=delivery-rate]")).to_have_text("100.0%")
+    # The numbers for chosen days, as GET /api/v1/stats?since= gives them.
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    await page.fill("#f-since", tomorrow)
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("[data-stat=delivered]")).to_have_text("0")
+    await expect(page.locator("#f-since")).to_have_value(tomorrow)
+    await page.click("main >> text=Clear")
+    await expect(page.locator("[data-stat=delivered]")).to_have_text("1")
     await page.click("nav >> text=Providers")
     await expect(page.locator("code").first).to_contain_text("/webhooks/twilio/")
 
