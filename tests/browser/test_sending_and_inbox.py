@@ -260,6 +260,14 @@ async def test_reply_from_the_inbox_until_the_contact_opts_out(
     await page.fill("#f-reason", "asked by phone")
     await page.get_by_role("button", name="Suppress", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text("+14155550199 suppressed")
+    # Found by number as people write it; another number finds nothing.
+    await page.fill("#l-phone", "(415) 555-0199")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("main tbody tr")).to_have_count(1)
+    await expect(page.locator("main tbody")).to_contain_text("asked by phone")
+    await page.fill("#l-phone", "+14155550198")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("main tbody")).to_contain_text("Nobody is suppressed")
 
     # The contact: opt-out state, tags, the timeline.
     await page.goto(f"{server.url}/dashboard/contacts?q={SUBSCRIBER}")

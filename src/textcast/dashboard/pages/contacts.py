@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from textcast import phone
@@ -23,7 +22,7 @@ from textcast.errors import NotFound, ValidationFailed
 from textcast.services import audit, events
 from textcast.services import providers as provider_service
 from textcast.views.audience import contact_view, contact_views
-from textcast.web.deps import CursorQuery, IdPath
+from textcast.web.deps import CursorQuery, IdPath, IdQuery
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGE_SIZE = 100
@@ -183,10 +182,36 @@ async def change_tags(
 # --- suppressions ------------------------------------------------------------------
 
 
-async def _suppressions_page(request: Request, me: Visitor, **values: Any) -> HTMLResponse:
+SUPPRESSIONS_PAGE = 200
+
+
+async def _suppressions_page(
+    request: Request,
+    me: Visitor,
+    listed: dict[str, str] | None = None,
+    before_id: int | None = None,
+    **values: Any,
+) -> HTMLResponse:
+    """The list (newest first, filtered by provider and number as the API's
+    GET /suppressions is, paged on) and the form to add one."""
+    listed = listed or {"provider": "", "phone": ""}
+    number, list_error = None, None
+    if listed["phone"].strip():
+        try:
+            number = phone.normalize(listed["phone"], me.ctx.settings.default_region, field="phone")
+        except ValidationFailed as exc:
+            list_error = exc.message
+    where = suppressions.ListFilter(
+        provider_id=int(listed["provider"]) if listed["provider"].isdigit() else None,
+        phone=number,
+    )
     async with me.ctx.session() as session:
-        rows = list(
-            await session.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(500))
+        rows = (
+            []
+            if list_error
+            else await suppressions.find(
+                session, where, before_id=before_id, limit=SUPPRESSIONS_PAGE
+            )
         )
         providers = await provider_service.list_providers(session)
     return page(
@@ -194,6 +219,11 @@ async def _suppressions_page(request: Request, me: Visitor, **values: Any) -> HT
         "contacts/suppressions.html",
         "Suppressions",
         rows=rows,
+        listed=listed,
+        list_error=list_error,
+        next_url=str(request.url.include_query_params(before_id=rows[-1].id))
+        if len(rows) == SUPPRESSIONS_PAGE
+        else None,
         providers=providers,
         provider_names={p.id: p.name for p in providers},
         sender_names={s.id: s.name for p in providers for s in p.senders},
@@ -202,8 +232,15 @@ async def _suppressions_page(request: Request, me: Visitor, **values: Any) -> HT
 
 
 @router.get("/suppressions")
-async def suppression_list(request: Request, me: CanRead) -> HTMLResponse:
-    return await _suppressions_page(request, me)
+async def suppression_list(
+    request: Request,
+    me: CanRead,
+    provider: Annotated[str, Query(max_length=20)] = "",
+    number: Annotated[str, Query(alias="phone", max_length=40)] = "",
+    before_id: IdQuery = None,
+) -> HTMLResponse:
+    listed = {"provider": provider, "phone": number}
+    return await _suppressions_page(request, me, listed, before_id)
 
 
 async def _scope(
