@@ -20,7 +20,7 @@ SHOWN_VARIANT_ROWS = 3  # rows shown at least; one more than those filled, when 
 VARIANT_KEYS = ("name", "kind", "template", "body", "percent")
 CHECKBOXES = ("click_tracking", "ab")
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    "audience": ("name", "audience_kind", "segment", "phones"),
+    "audience": ("name", "labels", "audience_kind", "segment", "phones", "contact_ids"),
     "content": (
         "sender",
         "category",
@@ -90,6 +90,9 @@ def payload(v: dict[str, str]) -> dict[str, Any]:
     audience: dict[str, Any] = {}
     if v["audience_kind"] == "phones":
         audience["phones"] = phones_of(v["phones"])
+    elif v["audience_kind"] == "contacts":
+        # IDs as typed: the service refuses one that is not, naming it.
+        audience["contacts"] = [_number(i) for i in phones_of(v["contact_ids"])]
     elif v["segment"]:
         audience["segment"] = v["segment"]
     variants = _variants(v) if v["ab"] == "true" else []
@@ -97,6 +100,7 @@ def payload(v: dict[str, str]) -> dict[str, Any]:
     when = v["when"] or "now"
     data: dict[str, Any] = {
         "name": v["name"],
+        "labels": [label.strip() for label in v["labels"].split(",") if label.strip()],
         "sender": v["sender"] or None,
         "category": v["category"] or "promotional",
         "template": (v["template"] or None) if by_template and not variants else None,
@@ -185,10 +189,14 @@ def from_view(
     v.update(DEFAULTS)
     audience = view["audience"]
     v["name"] = view["name"]
+    v["labels"] = ", ".join(view.get("labels") or [])
     if "phones" in audience:
         v["audience_kind"], v["phones"] = "phones", "\n".join(audience["phones"])
+    elif "contacts" in audience:
+        v["audience_kind"] = "contacts"
+        v["contact_ids"] = "\n".join(str(i) for i in audience["contacts"])
     elif "segment" not in audience:
-        v["audience_kind"] = KEEP  # rules or contact IDs, given through the API
+        v["audience_kind"] = KEEP  # an unsaved rule tree, given through the API
     else:
         v["segment"] = segment_name or str(audience.get("segment", ""))
     v["sender"] = str(view["sender_id"] or "")
@@ -237,6 +245,8 @@ def form_field(field: str) -> str:
     head = re.split(r"[.\[]", field, maxsplit=1)[0]
     if head == "audience":
         rest = field[len("audience") :].lstrip(".")
+        if rest.startswith("contacts"):
+            return "contact_ids"
         return "phones" if rest.startswith("phones") else ("segment" if rest else "audience_kind")
     if head == "quiet_hours":
         part = field.rsplit(".", 1)[-1]

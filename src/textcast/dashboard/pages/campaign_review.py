@@ -53,8 +53,13 @@ async def audience_numbers(
             }
         elif audience.get("phones"):
             numbers, found = await _phone_numbers(session, settings, audience["phones"])
+        elif audience.get("contacts"):
+            listed = len(set(audience["contacts"]))
+            numbers = {"total": listed, "opted_out": None, "invalid": None, "sendable": None}
+            numbers.update(by_country=[], new=0)
+            found = None
         else:
-            return {"error": "choose a segment or give phone numbers"}
+            return {"error": "choose a segment, or give phone numbers or contact IDs"}
     except NotFound as exc:
         return {"error": str(exc)}
     except ValidationFailed as exc:
