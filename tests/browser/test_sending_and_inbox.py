@@ -159,6 +159,48 @@ async def test_send_test_and_inbox_reply_with_a_template_id_and_a_picture(
     await expect(page).to_have_url(re.compile(r"\?sent=\d+$"))
 
 
+async def test_send_test_sms_from_a_saved_template_with_its_data_and_a_label(
+    server: RunningServer, simulator: Simulator, browser: Browser
+) -> None:
+    """Every option of POST /api/v1/test-messages from the page: a saved
+    template rendered with the message's data, a campaign label, the
+    sender's unsubscribe text."""
+    await add_provider(server, simulator)
+    async with aiohttp.ClientSession() as http:
+        status, body = await api(
+            http,
+            "POST",
+            f"{server.url}/api/v1/templates",
+            server.headers,
+            {"name": "order-ready", "body": "Order {{ data.order }} is ready."},
+        )
+        assert status == 201, body
+    page = await sign_in(browser, server, "editor")
+    await page.goto(f"{server.url}/dashboard/send-test")
+    await page.select_option("#f-country", "US")
+    await page.fill("#f-number", "4155552671")
+    await page.click("summary >> text=A saved template instead")
+    await page.select_option("#f-template", "order-ready")
+    await page.fill("#f-data", "order A-1042")
+    await page.click("main button[type=submit]")
+    await expect(page.locator("#f-data-error")).to_contain_text("name=value")
+    await page.fill("#f-data", "order=A-1042")
+    await page.click("summary >> text=Unsubscribe text, tracked links, labels")
+    await page.fill("#f-campaign", "pickup")
+    await page.click("main button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/dashboard/messages/\d+$"))
+    message_id = page.url.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as http:
+        _, sent = await api(
+            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
+        )
+    assert (sent["body"], sent["campaign"], sent["is_test"]) == (
+        "Order A-1042 is ready.",
+        "pickup",
+        True,
+    )
+
+
 async def test_messages_and_events_are_filtered_by_sender_campaign_and_day(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from textcast import phone, sms_segments
+from textcast.content import templates
 from textcast.context import Context
 from textcast.dashboard.auth import CanSend
 from textcast.dashboard.render import field_errors, page
@@ -22,6 +23,24 @@ from textcast.services.senders import validation_failed
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 DEFAULT_TEXT = "This is a test message from Textcast."
+
+
+async def _template_names(ctx: Context) -> list[str]:
+    async with ctx.session() as session:
+        return [t.name for t in await templates.list_templates(session, limit=500)]
+
+
+def _data(lines: str) -> dict[str, str]:
+    """``name=value`` lines as the message's data (``{{ data.name }}``)."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise ValidationFailed("data", f"line {number}: write name=value")
+        found[name.strip()] = value.strip()
+    return found
 
 
 async def _senders(ctx: Context) -> list[dict[str, Any]]:
@@ -45,6 +64,7 @@ def _form(
 ) -> HTMLResponse:
     values.setdefault("country", me.ctx.settings.default_region)
     values.setdefault("body", DEFAULT_TEXT)
+    values.setdefault("template_names", [])
     counted = sms_segments.analyze(values["body"])
     return page(
         request,
@@ -60,7 +80,8 @@ def _form(
 
 @router.get("/send-test")
 async def send_test_form(request: Request, me: CanSend) -> HTMLResponse:
-    return _form(request, me, await _senders(me.ctx))
+    names = await _template_names(me.ctx)
+    return _form(request, me, await _senders(me.ctx), template_names=names)
 
 
 @router.post("/send-test/segments")
@@ -81,17 +102,31 @@ async def send_test(
     sender: Annotated[str, Form(max_length=100)] = "",
     template_id: Annotated[str, Form(max_length=100)] = "",
     media_url: Annotated[str, Form(max_length=2000)] = "",
+    template: Annotated[str, Form(max_length=100)] = "",
+    data: Annotated[str, Form(max_length=5000)] = "",
+    append_unsubscribe_text: Annotated[str, Form(max_length=5)] = "",
+    click_tracking: Annotated[str, Form(max_length=5)] = "",
+    campaign: Annotated[str, Form(max_length=100)] = "",
+    automation: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
+    """The message as ``POST /api/v1/test-messages`` takes it: a text or a saved
+    template with its data, and every option of the API's."""
     code = next((str(c) for region, c, _ in calling_codes() if region == country), "")
     to = phone.with_country_code(code, number)
     try:
         try:
             send = message_service.SendRequest(
                 to=to or "-",
-                body=body,
+                body="" if template else body,
+                template=template or None,
+                data=_data(data),
                 sender=sender or None,
                 template_id=template_id.strip() or None,
                 media_urls=[media_url.strip()] if media_url.strip() else [],
+                append_unsubscribe_text=append_unsubscribe_text == "true",
+                click_tracking=click_tracking == "true",
+                campaign=campaign.strip() or None,
+                automation=automation.strip() or None,
             )
         except ValidationError as exc:
             raise validation_failed(exc) from None
@@ -115,5 +150,12 @@ async def send_test(
             sender=sender,
             template_id=template_id,
             media_url=media_url,
+            saved_template=template,  # not "template": page() takes that name
+            data=data,
+            append_unsubscribe_text=append_unsubscribe_text == "true",
+            click_tracking=click_tracking == "true",
+            campaign=campaign,
+            automation=automation,
+            template_names=await _template_names(me.ctx),
         )
     return RedirectResponse(f"/dashboard/messages/{submitted.message.id}", status_code=303)
