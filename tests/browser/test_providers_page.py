@@ -109,9 +109,11 @@ async def test_add_a_twilio_provider_and_manage_its_senders(
     await page.select_option("#f-sender_type", "long_code")
     await page.fill("#f-sender_id", "+14155550123")
     await page.fill("#f-a2p_10dlc_campaign_id", "CX7QK2M")
+    await page.uncheck("#f-keyword_responses")  # the provider answers keywords itself
+    await page.check("#f-is_default")
     await page.get_by_role("button", name="Add sender").click()
     await expect(page.get_by_role("status")).to_contain_text("Sender added")
-    await page.click("main >> text=us-local")
+    await expect(page.locator("#f-keyword_responses")).not_to_be_checked()
     registration = page.locator("#f-a2p_10dlc_campaign_id")
     await expect(registration).to_have_value("CX7QK2M")
     warning = page.locator("main p.error", has_text="A2P 10DLC")
@@ -125,6 +127,9 @@ async def test_add_a_twilio_provider_and_manage_its_senders(
     await page.click("text=Save sender")
     await expect(warning).to_be_visible()
     await page.click("text=← twilio-main")
+    # us-local was made the default as it was added; brand is no longer it.
+    await expect(page.locator("tr", has_text="us-local")).not_to_contain_text("Mark as default")
+    await expect(page.locator("tr", has_text="brand")).to_contain_text("Mark as default")
 
     await page.click("text=Delete provider")
     await expect(page).to_have_url(f"{server.url}/dashboard/providers")

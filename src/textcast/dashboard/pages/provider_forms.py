@@ -62,6 +62,9 @@ def sender_payload(form: FormData) -> dict[str, Any] | None:
         payload["custom_callback_url"] = text(form, "custom_callback_url")
     if text(form, "a2p_10dlc_campaign_id"):
         payload["a2p_10dlc_campaign_id"] = text(form, "a2p_10dlc_campaign_id")
+    if "sender_options" in form:  # the Add sender page's own checkboxes
+        payload["keyword_responses"] = checked(form, "keyword_responses")
+        payload["is_default"] = checked(form, "is_default")
     return payload
 
 
@@ -225,6 +228,8 @@ def sender_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {key: text(form, key) for key in keys}
     values["mms_capable"] = checked(form, "mms_capable")
     values["template_id_required"] = checked(form, "template_id_required")
+    values["keyword_responses"] = checked(form, "keyword_responses")
+    values["is_default"] = checked(form, "is_default")
     values["custom_callback_url"] = text(form, "custom_callback_url")
     return values
 

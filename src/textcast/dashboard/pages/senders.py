@@ -42,7 +42,7 @@ async def new_sender(request: Request, provider_id: IdPath, me: CanManageProvide
         "providers/sender_new.html",
         "Add sender",
         provider={"id": row.id, "name": row.name},
-        v={"sender_type": "long_code"},
+        v={"sender_type": "long_code", "keyword_responses": True},
         sender_types=_types(row.type),
     )
 
