@@ -85,8 +85,13 @@ async def test_a_contact_is_created_edited_found_and_erased(
     await page.fill("#f-phone", "+33 6 12 34 56 78")
     await page.fill("#f-external_id", "crm-42")
     await page.fill("#f-tags", "vip, newsletter")
+    await page.fill("#f-attributes", "plan=gold\nno equals sign")
+    await page.get_by_role("button", name="Create contact").click()
+    await expect(page.locator("#f-attributes-error")).to_contain_text("line 2")
+    await page.fill("#f-attributes", "plan=gold")
     await page.get_by_role("button", name="Create contact").click()
     await expect(page.get_by_role("status")).to_contain_text("Contact created")
+    await expect(page.locator("[data-attribute=plan]")).to_have_text("gold")
     await expect(page.locator("h1")).to_have_text("+33612345678")
     await expect(page.locator("[data-time-zone]")).to_contain_text("Europe/Paris")
 

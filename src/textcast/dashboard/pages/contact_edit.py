@@ -32,6 +32,20 @@ def _input_errors(exc: ValidationFailed, renames: dict[str, str]) -> dict[str, s
     return {renames.get(head, head): exc.message}
 
 
+def _attribute_lines(lines: str) -> dict[str, str]:
+    """``name=value`` lines as text attributes (the contact's page types them)."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ValidationFailed("attributes", f"line {number}: write name=value")
+        name = attributes.check_name(name.strip(), "attributes")
+        found[name] = attributes.text(value.strip(), "attributes")
+    return found
+
+
 def _tag_list(text: str) -> list[str]:
     return [t for t in text.split(",") if t.strip()]
 
@@ -63,14 +77,22 @@ async def create_contact(
     external_id: Short = "",
     time_zone: Annotated[str, Form(max_length=64)] = "",
     tags: Annotated[str, Form(max_length=2000)] = "",
+    typed_attributes: Annotated[str, Form(alias="attributes", max_length=20000)] = "",
 ) -> Response:
-    values = {"phone": number, "external_id": external_id, "time_zone": time_zone, "tags": tags}
+    values = {
+        "phone": number,
+        "external_id": external_id,
+        "time_zone": time_zone,
+        "tags": tags,
+        "attributes": typed_attributes,
+    }
     try:
         try:
             data = contacts.ContactIn(
                 phone=number.strip() or None,
                 external_id=external_id.strip() or None,
                 tags=_tag_list(tags),
+                attributes=_attribute_lines(typed_attributes),
                 **({"time_zone": time_zone.strip()} if time_zone.strip() else {}),
             )
         except ValidationError as exc:
