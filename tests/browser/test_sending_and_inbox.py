@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import fits_and_passes, screenshot, sign_in
 from tests.conftest import RunningServer, Simulator, twilio_provider_payload
@@ -107,6 +107,17 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await screenshot(page, "events-desktop")
 
 
+async def message_shown(page: Page, server: RunningServer) -> dict[str, Any]:
+    """The message whose page the browser landed on, as the API shows it."""
+    await expect(page).to_have_url(re.compile(r"/dashboard/messages/\d+$"))
+    message_id = page.url.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as http:
+        _, sent = await api(
+            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
+        )
+    return dict(sent)
+
+
 async def test_send_test_and_inbox_reply_with_a_template_id_and_a_picture(
     server: RunningServer, simulator: Simulator, browser: Browser
 ) -> None:
@@ -139,12 +150,7 @@ async def test_send_test_and_inbox_reply_with_a_template_id_and_a_picture(
 
     await page.fill("#f-media_url", "")
     await page.click("main button[type=submit]")
-    await expect(page).to_have_url(re.compile(r"/dashboard/messages/\d+$"))
-    message_id = page.url.rsplit("/", 1)[1]
-    async with aiohttp.ClientSession() as http:
-        _, sent = await api(
-            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
-        )
+    sent = await message_shown(page, server)
     assert (sent["template_id"], sent["is_test"]) == ("HX" + "0" * 32, True)
 
     # A reply from the inbox through the same sender needs one too.
@@ -188,12 +194,7 @@ async def test_send_test_sms_from_a_saved_template_with_its_data_and_a_label(
     await page.click("summary >> text=Unsubscribe text, tracked links, labels")
     await page.fill("#f-campaign", "pickup")
     await page.click("main button[type=submit]")
-    await expect(page).to_have_url(re.compile(r"/dashboard/messages/\d+$"))
-    message_id = page.url.rsplit("/", 1)[1]
-    async with aiohttp.ClientSession() as http:
-        _, sent = await api(
-            http, "GET", f"{server.url}/api/v1/messages/{message_id}", server.headers
-        )
+    sent = await message_shown(page, server)
     assert (sent["body"], sent["campaign"], sent["is_test"]) == (
         "Order A-1042 is ready.",
         "pickup",

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from textcast.audience import attributes, contacts, erasure
 from textcast.dashboard.auth import CanEditAudience, Visitor
 from textcast.dashboard.pages.contacts import contact_page
+from textcast.dashboard.pages.lines import attribute_values
 from textcast.dashboard.render import page
 from textcast.errors import Conflict, ValidationFailed
 from textcast.services import audit
@@ -30,20 +31,6 @@ def _input_errors(exc: ValidationFailed, renames: dict[str, str]) -> dict[str, s
     """The service's field (``attributes.age``, ``time_zone`` …) as the form's input name."""
     head = exc.field.split(".", 1)[0]
     return {renames.get(head, head): exc.message}
-
-
-def _attribute_lines(lines: str) -> dict[str, str]:
-    """``name=value`` lines as text attributes (the contact's page types them)."""
-    found: dict[str, str] = {}
-    for number, line in enumerate(lines.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition("=")
-        if not sep:
-            raise ValidationFailed("attributes", f"line {number}: write name=value")
-        name = attributes.check_name(name.strip(), "attributes")
-        found[name] = attributes.text(value.strip(), "attributes")
-    return found
 
 
 def _tag_list(text: str) -> list[str]:
@@ -92,7 +79,7 @@ async def create_contact(
                 phone=number.strip() or None,
                 external_id=external_id.strip() or None,
                 tags=_tag_list(tags),
-                attributes=_attribute_lines(typed_attributes),
+                attributes=attribute_values(typed_attributes, "attributes"),
                 **({"time_zone": time_zone.strip()} if time_zone.strip() else {}),
             )
         except ValidationError as exc:

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from textcast.audience import attributes
 from textcast.content import templates
 from textcast.content.preview import Preview
 from textcast.dashboard.auth import CanEditContent, CanRead, Visitor
+from textcast.dashboard.pages.lines import attribute_values, name_values
 from textcast.dashboard.pages.provider_forms import checked, rows, text
 from textcast.dashboard.render import field_errors, page
 from textcast.errors import Conflict, NotFound, ValidationFailed
@@ -82,33 +82,6 @@ def _sample(form: Any) -> tuple[str, _Sample]:
     return text(form, "preview_contact"), typed
 
 
-def _sample_data(lines: str) -> dict[str, str]:
-    """``name=value`` lines as the values a send gives ``{{ data.name }}``."""
-    found: dict[str, str] = {}
-    for number, line in enumerate(lines.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            raise ValidationFailed("sample_data", f"line {number}: write name=value")
-        found[name.strip()] = value.strip()
-    return found
-
-
-def _sample_attributes(lines: str) -> dict[str, Any]:
-    """``name=value`` lines as a made-up contact's attributes."""
-    found: dict[str, Any] = {}
-    for number, line in enumerate(lines.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition("=")
-        if not sep:
-            raise ValidationFailed("sample_attributes", f"line {number}: write name=value")
-        name = attributes.check_name(name.strip(), "sample_attributes")
-        found[name] = attributes.text(value.strip(), "sample_attributes")
-    return found
-
-
 async def _preview(
     me: Visitor, values: dict[str, Any], contact: str, sample: _Sample
 ) -> tuple[Preview | None, str | None]:
@@ -123,8 +96,10 @@ async def _preview(
                 contact=contact or None,
                 sample_contact=None
                 if contact
-                else previews.SampleContact(attributes=_sample_attributes(sample.attributes)),
-                data=_sample_data(sample.data),
+                else previews.SampleContact(
+                    attributes=attribute_values(sample.attributes, "sample_attributes")
+                ),
+                data=name_values(sample.data, "sample_data"),
             )
         except ValidationError as exc:
             raise validation_failed(exc) from None

@@ -13,6 +13,7 @@ from textcast import phone, sms_segments
 from textcast.content import templates
 from textcast.context import Context
 from textcast.dashboard.auth import CanSend
+from textcast.dashboard.pages.lines import name_values
 from textcast.dashboard.render import field_errors, page
 from textcast.errors import ValidationFailed
 from textcast.phone import calling_codes
@@ -28,19 +29,6 @@ DEFAULT_TEXT = "This is a test message from Textcast."
 async def _template_names(ctx: Context) -> list[str]:
     async with ctx.session() as session:
         return [t.name for t in await templates.list_templates(session, limit=500)]
-
-
-def _data(lines: str) -> dict[str, str]:
-    """``name=value`` lines as the message's data (``{{ data.name }}``)."""
-    found: dict[str, str] = {}
-    for number, line in enumerate(lines.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            raise ValidationFailed("data", f"line {number}: write name=value")
-        found[name.strip()] = value.strip()
-    return found
 
 
 async def _senders(ctx: Context) -> list[dict[str, Any]]:
@@ -119,7 +107,7 @@ async def send_test(
                 to=to or "-",
                 body="" if template else body,
                 template=template or None,
-                data=_data(data),
+                data=name_values(data, "data"),
                 sender=sender or None,
                 template_id=template_id.strip() or None,
                 media_urls=[media_url.strip()] if media_url.strip() else [],
