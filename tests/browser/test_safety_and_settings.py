@@ -16,6 +16,7 @@ from tests.browser.conftest import fits_and_passes, make_user, sign_in
 from tests.browser.test_sending_and_inbox import add_provider
 from tests.conftest import RunningServer, Simulator, free_port
 from tests.integration.helpers import api, eventually
+from textcast.dashboard.pages import webhooks as webhooks_page
 from textcast.services import stats
 
 
@@ -248,8 +249,10 @@ async def test_a_webhook_endpoint_shows_its_secret_once_and_logs_every_delivery(
     simulator: Simulator,
     browser: Browser,
     receiver: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, received = receiver
+    monkeypatch.setattr(webhooks_page, "DELIVERIES_PAGE", 1)  # two messages: two pages
     await add_provider(server, simulator)
     page = await sign_in(browser, server, "admin")
     await page.goto(f"{server.url}/dashboard/webhooks")
@@ -259,16 +262,21 @@ async def test_a_webhook_endpoint_shows_its_secret_once_and_logs_every_delivery(
     secret = page.locator("#signing-secret")
     await expect(secret).to_contain_text("whsec_")
 
-    await page.goto(f"{server.url}/dashboard/send-test")
-    await page.fill("#f-number", "4155552671")
-    await page.click("main button[type=submit]")
-    await expect(page.locator("[data-status]")).to_have_text("delivered", timeout=15_000)
-    await eventually(lambda: _true(len(received) >= 1))
+    for number in ("4155552671", "4155552672"):
+        await page.goto(f"{server.url}/dashboard/send-test")
+        await page.fill("#f-number", number)
+        await page.click("main button[type=submit]")
+        await expect(page.locator("[data-status]")).to_have_text("delivered", timeout=15_000)
+    await eventually(lambda: _true(len(received) >= 2))
 
     await page.goto(f"{server.url}/dashboard/webhooks/1")
     await expect(page.locator("#signing-secret")).to_have_count(0)  # shown once only
     row = page.locator("main tbody tr").first
     await expect(row).to_contain_text("delivered", timeout=10_000)
+    newest = await row.locator("a").first.inner_text()
+    await page.click("text=Older deliveries")  # one a page here: the first delivery
+    await expect(page.locator("main tbody tr")).to_have_count(1)
+    await expect(row.locator("a").first).not_to_have_text(newest)
     await row.locator("a").first.click()
     await expect(page.locator("main tbody tr").first).to_contain_text("200")
 

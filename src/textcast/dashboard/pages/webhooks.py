@@ -4,6 +4,7 @@ their signing secret (shown once), and the log of every delivery attempt."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,7 +18,7 @@ from textcast.notify import endpoints
 from textcast.services import audit
 from textcast.services.events import TYPES
 from textcast.services.senders import validation_failed
-from textcast.web.deps import IdPath
+from textcast.web.deps import IdPath, IdQuery
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -67,19 +68,36 @@ async def add_endpoint(request: Request, me: CanManageWebhooks) -> Response:
     return await _endpoint_page(request, me, int(str(view["id"])), secret=secret)
 
 
+DELIVERIES_PAGE = 100
+
+
 async def _endpoint_page(
-    request: Request, me: Visitor, endpoint_id: int, status: str = "", **values: Any
+    request: Request,
+    me: Visitor,
+    endpoint_id: int,
+    status: str = "",
+    before_id: int | None = None,
+    **values: Any,
 ) -> HTMLResponse:
     async with me.ctx.session() as session:
         view = endpoints.endpoint_view(await endpoints.get(session, endpoint_id))
         log = await endpoints.deliveries(
-            session, endpoint_id, status=status or None, before_id=None, limit=100
+            session,
+            endpoint_id,
+            status=status or None,
+            before_id=before_id,
+            limit=DELIVERIES_PAGE,
         )
+    older = None
+    if len(log) == DELIVERIES_PAGE:
+        query = {"before_id": log[-1].id, **({"status": status} if status else {})}
+        older = f"/dashboard/webhooks/{endpoint_id}?{urlencode(query)}"
     return page(
         request,
         "webhooks/detail.html",
         f"Webhook {endpoint_id}",
         e=view,
+        older_url=older,
         deliveries=[endpoints.delivery_view(d) for d in log],
         types=TYPES,
         status_chosen=status,
@@ -94,8 +112,10 @@ async def endpoint(
     endpoint_id: IdPath,
     me: CanRead,
     status: Annotated[str, Query(pattern="^(|pending|delivered|failed)$")] = "",
+    before_id: IdQuery = None,
 ) -> HTMLResponse:
-    return await _endpoint_page(request, me, endpoint_id, status)
+    """The endpoint, its settings and its deliveries newest first, paged on."""
+    return await _endpoint_page(request, me, endpoint_id, status, before_id)
 
 
 @router.post("/webhooks/{endpoint_id}")
