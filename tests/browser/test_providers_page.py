@@ -203,6 +203,15 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     await page.click("text=Save the request")
     await expect(page.locator("#f-url-error")).to_contain_text("http")
     await expect(page.locator("#f-url")).to_have_value("ftp://example.com/send")
+    # The preset's receipt mapping, shown and changed as JSON.
+    receipt = page.locator("#f-receipt")
+    await expect(receipt).to_contain_text('"message_id"')
+    await receipt.fill("{not json")
+    await page.click("text=Save the request")
+    await expect(page.locator("#f-receipt-error")).to_contain_text("not valid JSON")
+    await receipt.fill(
+        '{"message_id": "MessageUUID", "status": "Status", "status_map": {"delivered": "delivered"}}'
+    )
 
     await page.fill("#f-url", "http://127.0.0.1:9/v2/send")
     await page.fill("input[name=header_name] >> nth=-1", "X-Campaign-Source")
@@ -229,6 +238,7 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     assert config["headers"]["X-Campaign-Source"] == "textcast"
     assert config.get("message_id") is None
     assert config["default_template_id"] == "1107160000000012345"
+    assert config["receipt"]["message_id"] == "MessageUUID"
     assert config["params"]["dst"] == "$$To"  # what was not changed stays
 
     # A secret of its own, added by re-authenticating, then used in the request.

@@ -126,13 +126,20 @@ def generic_payload(form: FormData) -> dict[str, Any]:
             payload[name] = rule
     payload[geo.SETTING] = countries(form)
     if text(form, "receipt"):
-        try:
-            payload["receipt"] = json.loads(text(form, "receipt"))
-        except ValueError:
-            raise ValidationFailed("receipt", "not valid JSON") from None
+        payload["receipt"] = _receipt(form)
     sender = sender_payload(form)
     payload["senders"] = [sender] if sender else []
     return payload
+
+
+def _receipt(form: FormData) -> Any:
+    """The receipt mapping as typed (JSON; blank: none); the service checks its shape."""
+    if not text(form, "receipt"):
+        return None
+    try:
+        return json.loads(text(form, "receipt"))
+    except ValueError:
+        raise ValidationFailed("receipt", "not valid JSON") from None
 
 
 def generic_request_changes(form: FormData) -> dict[str, Any]:
@@ -151,6 +158,7 @@ def generic_request_changes(form: FormData) -> dict[str, Any]:
         "to_format": text(form, "to_format") or "e164",
         "basic_username": text(form, "basic_username") or None,
         "default_template_id": text(form, "default_template_id") or None,
+        "receipt": _receipt(form),
     }
     for name in RULES:
         changes[name] = _rule(form, name)

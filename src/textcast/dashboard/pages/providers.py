@@ -245,8 +245,8 @@ async def save_request(request: Request, provider_id: IdPath, me: CanManageProvi
     view = await _generic_view(me, provider_id)
     form = await request.form()
     values = forms.generic_values_from_form(form)
-    changes = forms.generic_request_changes(form)
     try:
+        changes = forms.generic_request_changes(form)
         async with me.ctx.session() as session:
             if forms.text(form, "action") == "preview":
                 row = await provider_service.get_provider(session, provider_id)
