@@ -9,6 +9,8 @@ clipboard."""
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 from playwright.async_api import Browser, Page, expect
 
@@ -209,9 +211,8 @@ async def test_a_generic_providers_request_is_changed_in_the_dashboard(
     await receipt.fill("{not json")
     await page.click("text=Save the request")
     await expect(page.locator("#f-receipt-error")).to_contain_text("not valid JSON")
-    await receipt.fill(
-        '{"message_id": "MessageUUID", "status": "Status", "status_map": {"delivered": "delivered"}}'
-    )
+    mapping = {"message_id": "MessageUUID", "status": "Status", "status_map": {"sent": "sent"}}
+    await receipt.fill(json.dumps(mapping))
 
     await page.fill("#f-url", "http://127.0.0.1:9/v2/send")
     await page.fill("input[name=header_name] >> nth=-1", "X-Campaign-Source")
