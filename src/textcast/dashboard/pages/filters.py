@@ -1,5 +1,5 @@
-"""The filters Messages and Analytics > Events share: sender, campaign and a
-date range (whole UTC days), read from the query string."""
+"""The filters Messages, the Overview and Analytics > Events share: sender,
+campaign and a date range (whole UTC days), read from the query string."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from textcast.services import message_search
+from textcast.services import message_search, stats
 from textcast.services import providers as provider_service
 
 
@@ -44,6 +44,15 @@ class Chosen:
     @property
     def until_at(self) -> datetime | None:
         return day_start(self.until, plus_days=1)  # the "to" day is included
+
+    def scope(self) -> stats.Scope:
+        """The messages these filters choose, as the stats and the message search take them."""
+        return stats.Scope(
+            since=self.since_at,
+            until=self.until_at,
+            sender_id=self.sender_id,
+            campaign=self.campaign or None,
+        )
 
 
 async def choices(session: AsyncSession) -> dict[str, Any]:

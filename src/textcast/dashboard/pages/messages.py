@@ -18,7 +18,7 @@ from textcast.dashboard.render import page
 from textcast.db.models import Contact, Message, Sender, WebhookReceipt
 from textcast.db.models import Provider as ProviderRow
 from textcast.errors import ValidationFailed
-from textcast.services import message_search, stats
+from textcast.services import message_search
 from textcast.services import messages as message_service
 from textcast.services import providers as provider_service
 from textcast.tracking import click_log
@@ -49,12 +49,7 @@ async def messages(
             number = phone.normalize(to, me.ctx.settings.default_region, field="to")
         except ValidationFailed as exc:
             to_error = exc.message
-    scope = stats.Scope(
-        since=chosen.since_at,
-        until=chosen.until_at,
-        sender_id=chosen.sender_id,
-        campaign=campaign or None,
-    )
+    scope = chosen.scope()
     async with me.ctx.session() as session:
         rows = (
             []

@@ -29,12 +29,7 @@ async def overview(
     """The numbers for everything, or for a sender, a campaign and days (as
     ``GET /api/v1/stats``); the latest events of the same."""
     chosen = Chosen(sender, campaign, since, until)
-    scope = stats.Scope(
-        since=chosen.since_at,
-        until=chosen.until_at,
-        sender_id=chosen.sender_id,
-        campaign=campaign or None,
-    )
+    scope = chosen.scope()
     where = events.EventFilter(
         sender_id=chosen.sender_id,
         campaign=campaign or None,
