@@ -87,12 +87,17 @@ async def choose(ctx: Context, campaign_id: int, now: datetime) -> None:
         await materialise(session, campaign, sender, ctx.settings.default_time_zone, now)
 
 
-async def fan_out(ctx: Context, campaign_id: int, now: datetime) -> None:
-    """Every batch due at ``now``, as the runner makes them."""
+async def planned(ctx: Context, campaign_id: int) -> fanout.Plan:
+    """The campaign's plan, as the runner works it out before its batches."""
     async with ctx.session() as session:
         campaign = await session.get(Campaign, campaign_id)
         assert campaign is not None
-        plan = await fanout.plan(ctx.settings, session, campaign)
+        return await fanout.plan(ctx.settings, session, campaign)
+
+
+async def fan_out(ctx: Context, campaign_id: int, now: datetime) -> None:
+    """Every batch due at ``now``, as the runner makes them."""
+    plan = await planned(ctx, campaign_id)
     while True:
         async with ctx.write_session() as session:
             if (await fanout.run_batch(session, plan, now)).touched == 0:
@@ -185,10 +190,7 @@ async def test_expiry_skips_the_rest_and_cancels_waiting_messages(ctx: Context) 
     campaign_id = await launch(ctx, expires_at="2099-01-01T00:00:00Z", throttle_per_minute=10)
     now = at("2026-06-01T15:00:00")
     await choose(ctx, campaign_id, now)
-    async with ctx.session() as session:
-        campaign = await session.get(Campaign, campaign_id)
-        assert campaign is not None
-        plan = await fanout.plan(ctx.settings, session, campaign)
+    plan = await planned(ctx, campaign_id)
     async with ctx.write_session() as session:
         assert (await fanout.run_batch(session, plan, now)).queued == 10  # the throttle's batch
     async with ctx.write_session() as session:
@@ -505,10 +507,8 @@ async def test_a_batch_whose_recipients_moved_is_not_written(ctx: Context) -> No
     campaign_id = await launch(ctx)
     now = datetime.now(UTC)
     await choose(ctx, campaign_id, now)
+    plan = await planned(ctx, campaign_id)
     async with ctx.session() as session:
-        campaign = await session.get(Campaign, campaign_id)
-        assert campaign is not None
-        plan = await fanout.plan(ctx.settings, session, campaign)
         rows = await fanout.due(session, plan, now)
         # The next batch passes over one being written, by position and by ID.
         rest = await fanout.due(session, plan, now, passing_over={r.id for r in rows[:2]})
@@ -656,10 +656,8 @@ async def test_a_batch_read_before_midnight_and_written_after_counts_for_the_new
     first = await launch(ctx, name="first", frequency_caps=cap, send_at="2026-01-10T23:00:00Z")
     decided, written = at("2026-01-10T23:59:59.900000"), at("2026-01-11T00:00:00.200000")
     await choose(ctx, first, decided)
+    plan = await planned(ctx, first)
     async with ctx.session() as session:
-        campaign = await session.get(Campaign, first)
-        assert campaign is not None
-        plan = await fanout.plan(ctx.settings, session, campaign)
         rows = await fanout.due(session, plan, decided)
     batch = fanout.prepare(plan, rows, decided)
     async with ctx.write_session() as session:
@@ -718,10 +716,8 @@ async def test_long_texts_are_not_kept_for_the_next_recipient(ctx: Context) -> N
     campaign_id = await launch(ctx, body=body)
     now = datetime.now(UTC)
     await choose(ctx, campaign_id, now)
+    plan = await planned(ctx, campaign_id)
     async with ctx.session() as session:
-        campaign = await session.get(Campaign, campaign_id)
-        assert campaign is not None
-        plan = await fanout.plan(ctx.settings, session, campaign)
         rows = await fanout.due(session, plan, now)
     prepared = fanout.prepare(plan, rows, now)
     assert [text for _, text in plan.shapes] == ["short"]
