@@ -104,6 +104,9 @@ async def test_send_test_sms_counts_segments_and_shows_a_failure_with_its_descri
     await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.locator("[data-totals]")).to_contain_text("message.delivered: 1")
     await expect(page.locator("[data-totals]")).not_to_contain_text("failed")
+    await page.goto(f"{server.url}/dashboard/events?message=abc")  # typed into the URL
+    await expect(page.locator("#f-message-error")).to_contain_text("message number")
+    await expect(page.locator("[data-totals]")).not_to_contain_text("message.")
     await screenshot(page, "events-desktop")
 
 
@@ -311,6 +314,9 @@ async def test_reply_from_the_inbox_until_the_contact_opts_out(
     await page.fill("#l-phone", "+14155550198")
     await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.locator("main tbody")).to_contain_text("Nobody is suppressed")
+    await page.fill("#l-phone", "not a number")
+    await page.get_by_role("button", name="Filter", exact=True).click()
+    await expect(page.locator("#l-phone-error")).to_be_visible()
 
     # The contact: opt-out state, tags, the timeline.
     await page.goto(f"{server.url}/dashboard/contacts?q={SUBSCRIBER}")

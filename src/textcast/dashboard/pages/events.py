@@ -64,9 +64,11 @@ async def event_log(
     end = chosen.until_at or utcnow()
     start = chosen.since_at or end - timedelta(hours=24)
     message_id = int(message) if message.strip().isdigit() else None
+    # A message number that is none shows nothing and says so, not every event.
+    bad_message = bool(message.strip()) and not (message_id and message_id <= MAX_ID)
     where = events.EventFilter(
         types=(type,) if type in events.TYPES else (),
-        message_id=message_id if message_id is not None and message_id <= MAX_ID else None,
+        message_id=message_id,
         sender_id=chosen.sender_id,
         campaign=campaign or None,
         error_code=error_code.strip() or None,
@@ -75,8 +77,10 @@ async def event_log(
     )
     step = bucket_for(end - start)
     async with me.ctx.session() as session:
-        found = await events.find(session, where, after_id=None, limit=200, newest_first=True)
-        counts = await events.counts_over_time(session, where, step)
+        found, counts = [], []
+        if not bad_message:
+            found = await events.find(session, where, after_id=None, limit=200, newest_first=True)
+            counts = await events.counts_over_time(session, where, step)
         options = await choices(session)
     return page(
         request,
@@ -87,6 +91,7 @@ async def event_log(
         type_chosen=type,
         error_code=error_code,
         message=message,
+        errors={"message": "give a message number, e.g. 42"} if bad_message else {},
         chosen=chosen,
         window=(start, end),
         step=step,
