@@ -68,6 +68,13 @@ async def test_add_a_twilio_provider_and_manage_its_senders(
 
     await page.click("text=Check balance")
     await expect(page.locator("[data-balance]")).to_contain_text("USD")
+    # A Twilio account has no request of its own to edit: a page saying so.
+    provider_url = page.url.split("/balance")[0]
+    await expect(page.locator("text=Edit the request")).to_have_count(0)
+    answer = await page.goto(f"{provider_url}/request")
+    assert answer is not None and answer.status == 404
+    await expect(page.locator("main")).to_contain_text("not a generic HTTP provider")
+    await page.goto(provider_url)
 
     # Re-authenticate: a wrong token is refused by the provider, the right one saved.
     await page.fill("#reauth-token", "still-not-the-token")

@@ -174,3 +174,11 @@ async def test_a_resume_past_the_expiry_releases_nothing(
     await drive_all(ctx, campaign_id)
     assert await by_status(ctx) == {"canceled": 6}
     assert simulator.state.post_count == 0
+
+
+def test_the_outbox_names_the_campaign_states_as_the_lifecycle_does() -> None:
+    """services.campaign_outbox sits a floor below the campaigns and spells
+    their states itself: a state renamed in one place only would hold or
+    cancel nothing."""
+    assert campaign_outbox.PAUSED == lifecycle.PAUSED
+    assert set(campaign_outbox.ENDED_EARLY) == {lifecycle.CANCELLED, lifecycle.FAILED}
