@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+from textcast.db import json_values
 from textcast.db.sqlite_thread import apply_pragmas
 
 
@@ -18,6 +19,7 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so the API and the
     dispatcher can share one file without "database is locked" errors."""
+    kwargs.setdefault("json_deserializer", json_values.loads)
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
