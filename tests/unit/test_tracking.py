@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,6 +29,15 @@ def test_codes_are_random_not_sequential() -> None:
     codes = {links.new_code() for _ in range(2000)}
     assert len(codes) == 2000
     assert all(len(c) == links.CODE_LENGTH and c.isalnum() for c in codes)
+
+
+def test_every_character_of_a_code_is_equally_likely() -> None:
+    """A random byte becomes a character through a table: each character must
+    stand for as many bytes as every other, and the bytes that would make
+    some likelier are dropped, never mapped."""
+    kept = bytes(range(256)).translate(links._AS_CHARACTER, links._DROPPED)
+    assert Counter(kept) == {ord(c): 256 // len(links.ALPHABET) for c in links.ALPHABET}
+    assert len(kept) + len(links._DROPPED) == 256
 
 
 def test_a_forked_process_draws_codes_of_its_own() -> None:

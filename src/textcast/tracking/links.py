@@ -29,48 +29,47 @@ URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 TRAILING = ".,;:!?)]}’”'\""
 
 
-_CODES: int = len(ALPHABET) ** CODE_LENGTH
-# A code's number is 6 random bytes (2**48, ~80 times the codes), taken only
-# below the largest multiple of the codes they hold: uniform over the codes.
-_DRAW = 6
-_BELOW = (256**_DRAW // _CODES) * _CODES
-# Draws read from the operating system's CSPRNG at a time: one ``os.urandom``
-# per code was an eighth of a campaign's fan-out CPU (a syscall each).
-_POOL_DRAWS = 512
+# Each character of a code is one byte from the operating system's CSPRNG,
+# kept only below 248 (4 × 62) and written as ALPHABET[byte % 62]: uniform
+# over the alphabet, the 8 bytes above dropped, so no character is likelier.
+# One bytes.translate makes a pool of characters at C speed: one
+# ``os.urandom`` per code was an eighth of a campaign's fan-out CPU (a
+# syscall each), and base-62 arithmetic per code most of the rest.
+_KEPT = len(ALPHABET) * (256 // len(ALPHABET))
+_AS_CHARACTER = bytes(ord(ALPHABET[b % len(ALPHABET)]) if b < _KEPT else 0 for b in range(256))
+_DROPPED = bytes(range(_KEPT, 256))
+_POOL_BYTES = 4096
 
 
-class _Draws:
-    """Random numbers below ``_BELOW`` from the CSPRNG, read a pool at a time;
-    a forked process reads a pool of its own, never its parent's (emptied at
-    the fork: comparing ``os.getpid()`` per code would be a syscall again)."""
+class _Characters:
+    """Code characters read a pool at a time; a forked process reads a pool
+    of its own, never its parent's (emptied at the fork: comparing
+    ``os.getpid()`` per code would be a syscall again)."""
 
     def __init__(self) -> None:
-        self._pool: list[int] = []
-        os.register_at_fork(after_in_child=self._pool.clear)
+        self._empty()
+        os.register_at_fork(after_in_child=self._empty)
 
-    def next(self) -> int:
-        while True:
-            if not self._pool:
-                raw = secrets.token_bytes(_DRAW * _POOL_DRAWS)
-                self._pool[:] = [
-                    int.from_bytes(raw[i : i + _DRAW]) for i in range(0, len(raw), _DRAW)
-                ]
-            number = self._pool.pop()
-            if number < _BELOW:
-                return number % _CODES
+    def _empty(self) -> None:
+        self._pool = ""
+        self._at = 0
+
+    def take(self, count: int) -> str:
+        end = self._at + count
+        while end > len(self._pool):
+            raw = secrets.token_bytes(_POOL_BYTES)
+            self._pool = self._pool[self._at :] + raw.translate(_AS_CHARACTER, _DROPPED).decode()
+            self._at, end = 0, count
+        taken = self._pool[self._at : end]
+        self._at = end
+        return taken
 
 
-_draws = _Draws()
+_characters = _Characters()
 
 
 def new_code() -> str:
-    # One draw, written in base 62: the same uniform codes as a draw per character.
-    number = _draws.next()
-    digits = []
-    for _ in range(CODE_LENGTH):
-        number, digit = divmod(number, len(ALPHABET))
-        digits.append(ALPHABET[digit])
-    return "".join(digits)
+    return _characters.take(CODE_LENGTH)
 
 
 def link_base(settings: Settings) -> str:
