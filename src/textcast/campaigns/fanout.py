@@ -28,7 +28,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, String, Table, Text, and_, exists, func, select, update
@@ -251,9 +251,30 @@ class Prepared:
     deferred: list[tuple[int, datetime]] = field(default_factory=list)
 
 
+class Due(NamedTuple):
+    """A pending recipient due now, with its contact, as :func:`due` reads it.
+    ``contact`` is None when the contact was erased: then every field after
+    it is None too, and none is read (typed as a live contact's are).
+
+    A tuple, not SQLAlchemy's Row: reading a field of a Row by name cost
+    ~0.4 µs, and deciding a recipient reads fifteen."""
+
+    id: int
+    contact_id: int
+    phone: str
+    variant: str | None
+    contact: int | None
+    attributes: dict[str, Any]
+    tags: list[str]
+    country: str
+    time_zone: str | None
+    time_zone_source: str
+    external_id: str | None
+
+
 async def due(
     session: AsyncSession, p: Plan, now: datetime, passing_over: Collection[int] = ()
-) -> Sequence[Any]:
+) -> list[Due]:
     """Up to one batch of the campaign's pending recipients due by ``now``,
     with their contacts; none of ``passing_over``, batches read earlier and
     being written now.
@@ -307,7 +328,7 @@ async def due(
         .select_from(chosen.outerjoin(CONTACTS, CONTACTS.c.id == chosen.c.contact_id))
         .order_by(chosen.c.due_at)
     )
-    rows = (await session.execute(query)).all()
+    rows = [Due._make(row) for row in await session.execute(query)]
     if passing_over:
         rows = [row for row in rows if row.id not in passing_over]
     return rows
@@ -321,7 +342,7 @@ def _still_pending(dialect: DatabaseDialect, ids: Collection[int]) -> Any:
     )
 
 
-def prepare(p: Plan, rows: Sequence[Any], now: datetime, into: Prepared | None = None) -> Prepared:
+def prepare(p: Plan, rows: Sequence[Due], now: datetime, into: Prepared | None = None) -> Prepared:
     """Decide ``rows`` (from :func:`due`) as far as can be done unlocked."""
     prepared = Prepared(now) if into is None else into
     for row in rows:
@@ -436,7 +457,7 @@ async def _recent_messages(
     return found
 
 
-def _decide(p: Plan, row: Any, now: datetime, batch: Prepared) -> None:
+def _decide(p: Plan, row: Due, now: datetime, batch: Prepared) -> None:
     def skip(reason: str, detail: str | None = None) -> None:
         batch.skipped.append((row.id, reason, detail))
 
@@ -612,8 +633,9 @@ async def _write(
         # a message stamped then could fall on the day before the one whose
         # cap it passed.
         at = dialect.bind_time(now)
-        shared = p.message_values
-        rows = [(*shared, *m.values, at, at, at) for m in made]
+        shared, times = p.message_values, (at, at, at)
+        # Concatenated: unpacking builds a list per row first, at three times the cost.
+        rows = [shared + m.values + times for m in made]
         ids = await dialect.insert_ids_of(session, MESSAGES, _MESSAGE_COLUMNS, rows)
         # Accepted into the outbox like an API message (event_type would read
         # a queued status from anything but the API as a requeue).

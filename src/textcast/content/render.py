@@ -285,12 +285,16 @@ def _join(pieces: tuple[Piece, ...], contact: Record) -> str:
     its Record); a missing one its default, or the error Jinja's would be."""
     out: list[str] = []
     size = 0
+    values = contact._values
     for piece in pieces:
         if isinstance(piece, str):
             text = piece
         else:
             key, default = piece
-            if key in contact:
+            value = values.get(key, _NO_DEFAULT)
+            if type(value) is str:  # most fields: skip the Mapping check (an ABC's, slow)
+                text = value
+            elif value is not _NO_DEFAULT:
                 text = str(contact[key])
             elif default is _NO_DEFAULT:
                 path = f"contact.{key}"

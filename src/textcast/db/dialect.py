@@ -347,7 +347,8 @@ class PostgresDialect(DatabaseDialect):
                 (table.name, len(rows)),
             )
         ]
-        values = [(mid, *row) for mid, row in zip(ids, rows, strict=True)]
+        # Concatenated, not unpacked: unpacking builds a list per row first.
+        values = [(mid,) + row for mid, row in zip(ids, rows, strict=True)]  # noqa: RUF005
         await self.copy_rows(connection, table, ("id", *columns), values)
         return ids
 
