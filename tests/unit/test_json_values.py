@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textcast.db import json_values
+from textcast import json_values
 
 DOCUMENTS = st.recursive(
     st.none()

@@ -58,6 +58,7 @@ FLOORS: list[tuple[str, frozenset[str]]] = [
                 "listeners",
                 "runtime",
                 "storable_text",
+                "json_values",
             }
         ),
     ),

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
-from textcast.db import json_values
+from textcast import json_values
 from textcast.db.sqlite_thread import apply_pragmas
 
 

@@ -4,7 +4,6 @@ with ``permanent`` saying whether another try can help."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -12,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from textcast import error_codes, status
+from textcast import error_codes, json_values, status
 from textcast.errors import ProviderError
 from textcast.providers.base import OutboundMessage, SendResult
 from textcast.providers.http import parse_retry_after
@@ -63,11 +62,11 @@ def _error_of(resource: Mapping[str, Any]) -> dict[str, str | None]:
 
 async def json_or_text(response: aiohttp.ClientResponse) -> Any:
     """The answer as parsed JSON, or its first 500 characters of text when it is not JSON."""
-    # json.loads reads UTF-8 bytes itself; skipping response.text() skips its
-    # charset detection on every answer.
+    # Parsed from the bytes: skipping response.text() skips its charset
+    # detection on every answer.
     raw = await response.read()
     try:
-        return json.loads(raw)
+        return json_values.loads(raw)
     except ValueError:  # also UnicodeDecodeError
         return (await response.text(errors="replace"))[:500]
 
