@@ -121,9 +121,16 @@ class DatabaseDialect(ABC):
         statement sees one snapshot where the database can keep one."""
 
     @abstractmethod
-    def insert_unless_exists(self, table: Table | type[Base], *, key: Sequence[Any]) -> Insert:
+    def insert_unless_exists(
+        self,
+        table: Table | type[Base],
+        *,
+        key: Sequence[Any],
+        where: ColumnElement[bool] | None = None,
+    ) -> Insert:
         """``INSERT ... ON CONFLICT (key) DO NOTHING`` into ``table`` (a Table or
-        a mapped class): the transaction stays usable when the row exists."""
+        a mapped class): the transaction stays usable when the row exists.
+        ``where`` is the condition of a partial unique index on ``key``."""
 
     @abstractmethod
     def one_of(self, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
@@ -277,8 +284,16 @@ class PostgresDialect(DatabaseDialect):
             "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         )
 
-    def insert_unless_exists(self, table: Table | type[Base], *, key: Sequence[Any]) -> Insert:
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+    def insert_unless_exists(
+        self,
+        table: Table | type[Base],
+        *,
+        key: Sequence[Any],
+        where: ColumnElement[bool] | None = None,
+    ) -> Insert:
+        return postgresql.insert(table).on_conflict_do_nothing(
+            index_elements=key, index_where=where
+        )
 
     def one_of(self, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
         return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))
@@ -456,8 +471,14 @@ class SqliteDialect(DatabaseDialect):
         # own, so a number that must agree with another is read in one statement.
         return None
 
-    def insert_unless_exists(self, table: Table | type[Base], *, key: Sequence[Any]) -> Insert:
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+    def insert_unless_exists(
+        self,
+        table: Table | type[Base],
+        *,
+        key: Sequence[Any],
+        where: ColumnElement[bool] | None = None,
+    ) -> Insert:
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=key, index_where=where)
 
     def one_of(self, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
         items: Select[Any] = select(literal_column("value")).select_from(

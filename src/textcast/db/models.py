@@ -235,6 +235,13 @@ class Message(Base):
         Index("ix_messages_to", "to", "created_at"),
         # A campaign's messages by status: stats, completion, the failure-rate pause.
         Index("ix_messages_campaign_id_status", "campaign_id", "status"),
+        # Partial (migration 0019): most messages have no key, and each took an entry.
+        Index(
+            "uq_messages_idempotency_key",
+            "idempotency_key",
+            unique=True,
+            **_filled("idempotency_key"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -261,7 +268,7 @@ class Message(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None, unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     # Free-form labels from the caller, carried into events and the callback's meta.

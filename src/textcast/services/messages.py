@@ -201,7 +201,11 @@ async def _insert_unless_key_taken(session: AsyncSession, **values: object) -> M
     """
     query = (
         dialect_of(session)
-        .insert_unless_exists(Message, key=[Message.idempotency_key])
+        .insert_unless_exists(
+            Message,
+            key=[Message.idempotency_key],
+            where=Message.idempotency_key.is_not(None),  # the unique index is partial
+        )
         .values(**values)
         .returning(Message)
     )

@@ -1,4 +1,4 @@
-"""no per-row foreign-key checks on the tables a campaign fills
+"""fewer writes per row on the tables a campaign fills
 
 Revision ID: 0019
 Revises: 0018
@@ -15,11 +15,17 @@ nothing the code can do: providers and senders are only ever soft-deleted
 which has no recipients, can be deleted. Dropped; the columns and their
 indexes stay.
 
+A message's idempotency key was unique over every message, most of which
+have none: an index entry per message that no look-up reads. It becomes a
+unique index of the messages that have a key (both databases use it for
+``= key`` and for ``ON CONFLICT (idempotency_key) WHERE … IS NOT NULL``).
+
 SQLite names none of its constraints: the batch rebuild finds them by the
 names the naming convention below gives (alembic's recipe), with foreign-key
 enforcement off during migrations (see env.py).
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
@@ -35,7 +41,13 @@ KEYS = (
     ("campaign_recipients", "campaign_id", "campaigns", "CASCADE"),
 )
 TABLES = ("messages", "message_events", "campaign_recipients")
-NAMING = {"fk": "%(table_name)s_%(column_0_name)s_fkey"}  # PostgreSQL's own names
+# PostgreSQL's own names
+NAMING = {
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+}
+KEY_INDEX = "uq_messages_idempotency_key"
+HAS_KEY = sa.text("idempotency_key IS NOT NULL")
 
 
 def _name(table: str, column: str) -> str:
@@ -46,16 +58,32 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table in TABLES:
         keys = [column for t, column, _, _ in KEYS if t == table]
+        unique = ["messages_idempotency_key_key"] if table == "messages" else []
         if sqlite:
             with op.batch_alter_table(table, naming_convention=NAMING) as batch:
                 for column in keys:
                     batch.drop_constraint(_name(table, column), type_="foreignkey")
+                for name in unique:
+                    batch.drop_constraint(name, type_="unique")
         else:
             for column in keys:
                 op.drop_constraint(_name(table, column), table, type_="foreignkey")
+            for name in unique:
+                op.drop_constraint(name, table, type_="unique")
+    op.create_index(
+        KEY_INDEX,
+        "messages",
+        ["idempotency_key"],
+        unique=True,
+        sqlite_where=HAS_KEY,
+        postgresql_where=HAS_KEY,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(KEY_INDEX, table_name="messages")
+    with op.batch_alter_table("messages") as batch:
+        batch.create_unique_constraint("messages_idempotency_key_key", ["idempotency_key"])
     for table, column, parent, on_delete in KEYS:
         with op.batch_alter_table(table) as batch:
             batch.create_foreign_key(
