@@ -22,6 +22,8 @@ from textcast.campaigns.materialise import bucket_of, materialise
 from textcast.campaigns.spec import CampaignIn
 from textcast.context import Context
 from textcast.db.models import (
+    RECIPIENT_PENDING,
+    RECIPIENT_UNQUEUED,
     Campaign,
     CampaignRecipient,
     Contact,
@@ -332,6 +334,64 @@ async def test_opted_out_and_invalid_numbers_are_skipped_in_sql(ctx: Context) ->
         "+14155550002": ("skipped", "opted_out"),
         "+1999": ("skipped", "invalid_number"),
     }
+
+
+async def test_recipient_counts_are_exact_and_read_through_the_partial_indexes(
+    ctx: Context,
+) -> None:
+    """A queued recipient leaves the due and stats indexes: the counts take
+    the queued ones from the campaign's counter, the rest from the index, and
+    agree with the rows; every read of pending or unqueued recipients names
+    the indexes' conditions literally, or neither database would use them."""
+    await add_provider(ctx)
+    await add_contacts(ctx, [(f"+1415555{i:04d}", {}, None) for i in range(5)])
+    async with ctx.session() as session:
+        session.add(Contact(phone="+1999", phone_type="invalid", country="ZZ"))
+    campaign_id = await launch(ctx)
+    now = at("2026-06-01T15:00:00")
+    await choose(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        assert await service.recipient_counts(session, campaign_id) == {
+            "pending": 5,
+            "skipped": 1,
+            "skipped:invalid_number": 1,
+        }
+    await fan_out(ctx, campaign_id, now)
+    async with ctx.session() as session:
+        counted = await service.recipient_counts(session, campaign_id)
+        rows = await session.execute(
+            select(CampaignRecipient.status, func.count())
+            .where(CampaignRecipient.campaign_id == campaign_id)
+            .group_by(CampaignRecipient.status)
+        )
+        assert dict(rows.all()) == {"queued": 5, "skipped": 1}
+        assert counted == {"queued": 5, "skipped": 1, "skipped:invalid_number": 1}
+        r = CampaignRecipient
+        mine = r.campaign_id == campaign_id
+        reads = [
+            (
+                "ix_campaign_recipients_due",
+                "'pending'",
+                select(r.id).where(mine, RECIPIENT_PENDING).order_by(r.due_at),
+            ),
+            (
+                "ix_campaign_recipients_stats",
+                "'queued'",
+                select(r.status, func.count()).where(mine, RECIPIENT_UNQUEUED).group_by(r.status),
+            ),
+        ]
+        connection = await session.connection()
+        postgres = ctx.dialect.name == "postgresql"
+        if postgres:
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for index, literal, query in reads:
+            # As sent: the status written into the statement, not bound.
+            sent = str(query.compile(connection, compile_kwargs={"render_postcompile": True}))
+            assert literal in sent, sent
+            sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+            explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+            plan = " ".join(str(row[-1]) for row in await connection.exec_driver_sql(explain + sql))
+            assert index in plan, (index, plan)
 
 
 async def test_the_runner_starts_a_scheduled_campaign_at_its_time_and_pauses_on_failures(

@@ -45,6 +45,7 @@ from textcast.content.render import Compiled, RenderError, compile_template, con
 from textcast.db import bulk
 from textcast.db.dialect import DIALECTS, DatabaseDialect, dialect_of
 from textcast.db.models import (
+    RECIPIENT_PENDING,
     Campaign,
     CampaignRecipient,
     Message,
@@ -301,11 +302,11 @@ async def due(
         )
         .where(
             RECIPIENTS.c.campaign_id == p.campaign_id,
-            RECIPIENTS.c.status == "pending",
+            RECIPIENT_PENDING,
             RECIPIENTS.c.due_at <= now,
         )
-        # due_at alone: the index (campaign_id, status, due_at) gives that
-        # order, where a second key would sort every pending row per batch.
+        # due_at alone: the index of pending recipients (campaign_id, due_at)
+        # gives that order, where a second key would sort every one per batch.
         .order_by(RECIPIENTS.c.due_at)
         .offset(_still_pending(dialect, passing_over) if passing_over else 0)
         .limit(size)
@@ -678,7 +679,7 @@ async def expire(session: AsyncSession, campaign_id: int) -> int:
     cancelled — late is worse than never for an offer that has ended."""
     result = await session.execute(
         update(CampaignRecipient)
-        .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.status == "pending")
+        .where(CampaignRecipient.campaign_id == campaign_id, RECIPIENT_PENDING)
         .values(status="skipped", reason="campaign_expired")
         .execution_options(synchronize_session=False)
     )
@@ -694,18 +695,14 @@ async def expire(session: AsyncSession, campaign_id: int) -> int:
 
 
 async def has_pending(session: AsyncSession, campaign_id: int) -> bool:
-    query = select(
-        exists().where(
-            CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.status == "pending"
-        )
-    )
+    query = select(exists().where(CampaignRecipient.campaign_id == campaign_id, RECIPIENT_PENDING))
     return bool(await session.scalar(query))
 
 
 async def next_due(session: AsyncSession, campaign_id: int) -> datetime | None:
     return await session.scalar(
         select(func.min(CampaignRecipient.due_at)).where(
-            CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.status == "pending"
+            CampaignRecipient.campaign_id == campaign_id, RECIPIENT_PENDING
         )
     )
 

@@ -51,7 +51,14 @@ from textcast.audience import numbers, rules, segments
 from textcast.audience.segment_sql import CONTACTS, SUPPRESSIONS
 from textcast.campaigns.spec import CONTROL
 from textcast.db.dialect import dialect_of
-from textcast.db.models import Campaign, CampaignRecipient, Segment, Sender, UTCDateTime
+from textcast.db.models import (
+    RECIPIENT_UNQUEUED,
+    Campaign,
+    CampaignRecipient,
+    Segment,
+    Sender,
+    UTCDateTime,
+)
 from textcast.errors import ValidationFailed
 from textcast.policy import geo
 from textcast.services import senders as sender_service
@@ -194,7 +201,8 @@ async def materialise(
     await session.execute(insert(RECIPIENTS).from_select(columns, chosen))
     grouped = await session.execute(
         select(RECIPIENTS.c.status, func.count())
-        .where(RECIPIENTS.c.campaign_id == campaign.id)
+        # None is queued yet: the condition lets the stats index answer alone.
+        .where(RECIPIENTS.c.campaign_id == campaign.id, RECIPIENT_UNQUEUED)
         .group_by(RECIPIENTS.c.status)
     )
     counts: dict[str, int] = {state: number for state, number in grouped}

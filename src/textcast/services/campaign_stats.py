@@ -63,6 +63,7 @@ from textcast import status
 from textcast.context import Context
 from textcast.db.dialect import dialect_of
 from textcast.db.models import (
+    RECIPIENT_UNQUEUED,
     Campaign,
     CampaignRecipient,
     Contact,
@@ -233,7 +234,7 @@ async def _recipients(session: AsyncSession, campaign_id: int, tally: Tally) -> 
     r = RECIPIENTS.c
     rows = await session.execute(
         select(r.variant, r.status, r.reason, func.count())
-        .where(r.campaign_id == campaign_id, r.status.in_(NOT_QUEUED))
+        .where(r.campaign_id == campaign_id, RECIPIENT_UNQUEUED, r.status.in_(NOT_QUEUED))
         .group_by(r.variant, r.status, r.reason)
     )
     for variant, state, reason, count in rows:
