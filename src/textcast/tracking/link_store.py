@@ -30,7 +30,9 @@ class MessageLinks:
 
 async def save(connection: AsyncConnection, batch: Sequence[MessageLinks]) -> None:
     """Insert every link of ``batch`` in one statement (a campaign's batch of
-    messages has one link each, typically)."""
+    messages has one link each, typically): ``COPY`` on PostgreSQL, which
+    writes them a page at a time, as the fan-out writes its messages. A code
+    already taken is an :class:`~sqlalchemy.exc.IntegrityError` either way."""
     dialect = dialect_of(connection)
     at = dialect.bind_time
     now = at(utcnow())
@@ -39,4 +41,4 @@ async def save(connection: AsyncConnection, batch: Sequence[MessageLinks]) -> No
         for m in batch
         for code, url in m.links
     ]
-    await dialect.insert_rows(connection, LINKS, COLUMNS, rows)
+    await dialect.copy_rows(connection, LINKS, COLUMNS, rows)
