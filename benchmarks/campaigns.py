@@ -4,9 +4,11 @@ Prints, for each database and size (1 % of the contacts suppressed, 0.5 %
 with invalid numbers, 1 % already at a frequency cap of 2 per 24 h, caps
 "2/24h,5/week" active, quiet hours off so the clock does not matter):
   - launch → every recipient materialised and every message queued: wall
-    seconds, of which the one INSERT … SELECT; peak RSS of the fan-out
-    process (a fresh child process running the campaign runner's own
-    ``drive``, with no outbox look-ahead limit so the fan-out runs flat out);
+    seconds, of which the one INSERT … SELECT; peak RSS, CPU per recipient
+    and the garbage collector's share of it in the fan-out process (a fresh
+    child process running the campaign runner's own ``drive`` through
+    ``runtime.run``, as ``textcast serve`` does, with no outbox look-ahead
+    limit so the fan-out runs flat out); PostgreSQL's CPU per recipient;
   - recipients queued and skipped, as a check.
 Then, on each database, ``--rounds`` pairs: ``--dispatch`` campaign messages
 dispatched against the simulator, then as many plain API messages

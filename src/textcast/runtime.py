@@ -28,6 +28,7 @@ YOUNG_OBJECTS = 50_000  # CPython's default is 700
 
 
 def tune_garbage_collector() -> None:
+    gc.collect()  # the imports' own cyclic garbage, before the rest is frozen
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_OBJECTS, middle, old)

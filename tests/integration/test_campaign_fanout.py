@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from textcast.audience import contacts, suppressions
@@ -33,6 +34,7 @@ from textcast.db.models import (
     ShortLink,
 )
 from textcast.dispatch import claims
+from textcast.errors import ValidationFailed
 from textcast.services import events, installation_defaults
 from textcast.services.providers import create_provider
 from textcast.services.roles import CLI
@@ -366,6 +368,19 @@ async def test_recipient_counts_are_exact_and_read_through_the_partial_indexes(
         )
         assert dict(rows.all()) == {"queued": 5, "skipped": 1}
         assert counted == {"queued": 5, "skipped": 1, "skipped:invalid_number": 1}
+        listed: dict[str, list[str]] = {}
+        for state in ("pending", "queued", "skipped", "control"):
+            found = await service.list_recipients(session, campaign_id, status_filter=state)
+            listed[state] = [x.phone for x in found]
+        assert {state: len(phones) for state, phones in listed.items()} == {
+            "pending": 0,
+            "queued": 5,
+            "skipped": 1,
+            "control": 0,
+        }
+        assert listed["skipped"] == ["+1999"]
+        with pytest.raises(ValidationFailed, match="one of: pending, queued"):
+            await service.list_recipients(session, campaign_id, status_filter="sent'; --")
         r = CampaignRecipient
         mine = r.campaign_id == campaign_id
         reads = [

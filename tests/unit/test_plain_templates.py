@@ -86,3 +86,11 @@ def test_a_missing_field_names_its_path_and_a_long_text_is_refused() -> None:
     assert missing.value.variable == "contact.first_name"
     with pytest.raises(RenderError, match="longer than"):
         compile_template("{{ contact.big }}!").render(contact, {}, None)
+
+
+def test_a_value_python_cannot_write_is_the_render_error_jinja_gives() -> None:
+    contact = contact_scope(phone="+15550001111", attributes={"big": 10**5000})
+    compiled = compile_template("{{ contact.big }}")
+    assert compiled.pieces is not None
+    assert outcome(compiled, contact) == outcome(jinja(compiled), contact)
+    assert outcome(compiled, contact)[0].startswith("error: cannot render")

@@ -212,7 +212,7 @@ async def materialise(
         .values(
             targeted=sum(counts.values()),
             skipped=counts.get("skipped", 0),
-            queued=counts.get("queued", 0),
+            queued=0,  # none before the first batch
             materialised_at=now,
         )
         .execution_options(synchronize_session=False)

@@ -22,12 +22,14 @@ from textcast.content.render import compile_template
 from textcast.db.models import (
     MAX_ID,
     RECIPIENT_PENDING,
+    RECIPIENT_STATES,
     RECIPIENT_UNQUEUED,
     Campaign,
     CampaignRecipient,
     Message,
     Sender,
     TemplateVersion,
+    recipients_in_status,
     utcnow,
 )
 from textcast.errors import Conflict, NotFound, ValidationFailed
@@ -126,7 +128,9 @@ async def list_recipients(
         .limit(limit)
     )
     if status_filter:
-        query = query.where(CampaignRecipient.status == status_filter)
+        if status_filter not in RECIPIENT_STATES:
+            raise ValidationFailed("status", f"one of: {', '.join(RECIPIENT_STATES)}")
+        query = query.where(*recipients_in_status(status_filter))
     if reason:
         query = query.where(CampaignRecipient.reason == reason)
     if after_id is not None:

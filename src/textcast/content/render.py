@@ -295,7 +295,10 @@ def _join(pieces: tuple[Piece, ...], contact: Record) -> str:
             if type(value) is str:  # most fields: skip the Mapping check (an ABC's, slow)
                 text = value
             elif value is not _NO_DEFAULT:
-                text = str(contact[key])
+                try:
+                    text = str(contact[key])
+                except (TypeError, ValueError, ArithmeticError) as exc:  # as the Jinja path
+                    raise RenderError(f"cannot render: {exc}") from None
             elif default is _NO_DEFAULT:
                 path = f"contact.{key}"
                 raise RenderError(f"{path} is not set and has no default", variable=path)

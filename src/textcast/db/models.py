@@ -15,6 +15,7 @@ from sqlalchemy import (
     BindParameter,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -847,14 +848,33 @@ Index(
 
 
 def _in_the_sql(value: str) -> BindParameter[str]:
-    """``value`` written into the statement, as in a partial index's
-    condition: with a bound parameter neither database can tell a query
-    matches the index."""
+    """``value`` written into the statement, so a query states a partial
+    index's condition as the index does: a plan PostgreSQL keeps for any
+    bound value cannot rely on one."""
     return bindparam(None, value, type_=String(), literal_execute=True)
 
 
 RECIPIENT_PENDING = CampaignRecipient.status == _in_the_sql("pending")
 RECIPIENT_UNQUEUED = CampaignRecipient.status != _in_the_sql("queued")
+
+
+RECIPIENT_STATES = ("pending", "queued", "skipped", "control")
+
+
+def recipients_in_status(state: str) -> list[ColumnElement[bool]]:
+    """The conditions for recipients in ``state``, as the partial indexes
+    find them: pending ones in the due index, skipped and control ones in
+    the stats index; queued ones (most of a sent campaign) in neither.
+    ``state`` is one of :data:`RECIPIENT_STATES` (it is written into the SQL)."""
+    if state not in RECIPIENT_STATES:
+        raise ValueError(f"not a recipient state: {state!r}")
+    if state == "pending":
+        return [RECIPIENT_PENDING]
+    if state == "queued":
+        return [CampaignRecipient.status == _in_the_sql(state)]
+    return [CampaignRecipient.status == _in_the_sql(state), RECIPIENT_UNQUEUED]
+
+
 Index(
     "ix_message_events_to_roll_up",
     MessageEvent.message_id,

@@ -44,7 +44,8 @@ _POOL_BYTES = 4096
 class _Characters:
     """Code characters read a pool at a time; a forked process reads a pool
     of its own, never its parent's (emptied at the fork: comparing
-    ``os.getpid()`` per code would be a syscall again)."""
+    ``os.getpid()`` per code would be a syscall again). Codes are minted on
+    the event loop's thread only, so the pool takes no lock."""
 
     def __init__(self) -> None:
         self._empty()
