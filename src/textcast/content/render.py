@@ -221,15 +221,28 @@ class Compiled:
             for piece in self.template.generate(values):
                 size += len(piece)
                 if size > MAX_OUTPUT:
-                    raise RenderError(f"the text is longer than {MAX_OUTPUT} characters")
+                    raise _too_long()
                 out.append(piece)
             return "".join(out)
         except RenderError:
             raise
         except UndefinedError as exc:
-            raise RenderError(f"{exc} is not set and has no default", variable=str(exc)) from None
+            raise _not_set(str(exc)) from None
         except (SecurityError, TypeError, ValueError, ArithmeticError) as exc:
-            raise RenderError(f"cannot render: {exc}") from None
+            raise _cannot_render(exc) from None
+
+
+# The errors a render gives, one wording for Jinja's path and the plain one.
+def _too_long() -> RenderError:
+    return RenderError(f"the text is longer than {MAX_OUTPUT} characters")
+
+
+def _not_set(path: str) -> RenderError:
+    return RenderError(f"{path} is not set and has no default", variable=path)
+
+
+def _cannot_render(exc: Exception) -> RenderError:
+    return RenderError(f"cannot render: {exc}")
 
 
 @lru_cache(maxsize=256)
@@ -298,15 +311,14 @@ def _join(pieces: tuple[Piece, ...], contact: Record) -> str:
                 try:
                     text = str(contact[key])
                 except (TypeError, ValueError, ArithmeticError) as exc:  # as the Jinja path
-                    raise RenderError(f"cannot render: {exc}") from None
+                    raise _cannot_render(exc) from None
             elif default is _NO_DEFAULT:
-                path = f"contact.{key}"
-                raise RenderError(f"{path} is not set and has no default", variable=path)
+                raise _not_set(f"contact.{key}")
             else:
                 text = cast(str, default)
         size += len(text)
         if size > MAX_OUTPUT:
-            raise RenderError(f"the text is longer than {MAX_OUTPUT} characters")
+            raise _too_long()
         out.append(text)
     return "".join(out)
 
