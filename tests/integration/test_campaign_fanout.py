@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from textcast.audience import contacts, suppressions
 from textcast.callback_meta import sign_meta, verify_meta
@@ -399,7 +399,18 @@ async def test_recipient_counts_are_exact_and_read_through_the_partial_indexes(
                 select(r.status, func.count()).where(mine, RECIPIENT_UNQUEUED).group_by(r.status),
             ),
         ]
+        # As a sent campaign looks: thousands queued, a few not. With six rows
+        # the planner may take any index; with these only the partial ones fit.
+        await session.execute(
+            insert(CampaignRecipient),
+            [
+                {"campaign_id": campaign_id, "contact_id": 10_000 + i, "phone": f"+1{i}",
+                 "status": "queued", "due_at": now}
+                for i in range(3_000)
+            ],
+        )  # fmt: skip
         connection = await session.connection()
+        await connection.exec_driver_sql("ANALYZE campaign_recipients")
         postgres = ctx.dialect.name == "postgresql"
         if postgres:
             await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")

@@ -82,6 +82,9 @@ async def test_a_campaign_goes_from_draft_to_completed_through_the_simulator(
     _, listed = await call(server, http, "GET", "campaigns/spring/recipients?status=skipped")
     (skipped,) = listed["recipients"]
     assert (skipped["phone"], skipped["detail"]) == ("+14155552673", "contact.first_name")
+    # A state no recipient can be in is refused by name, not answered with nothing.
+    refused, problem = await call(server, http, "GET", "campaigns/spring/recipients?status=sent")
+    assert refused == 422 and "one of: pending, queued, skipped, control" in str(problem)
     _, listed = await call(server, http, "GET", "campaigns/spring/recipients?status=queued")
     bodies = set()
     for recipient in listed["recipients"]:

@@ -34,6 +34,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from textcast.errors import ValidationFailed
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 # The largest ID either column holds (64-bit signed). A larger number sent as an
@@ -865,9 +867,9 @@ def recipients_in_status(state: str) -> list[ColumnElement[bool]]:
     """The conditions for recipients in ``state``, as the partial indexes
     find them: pending ones in the due index, skipped and control ones in
     the stats index; queued ones (most of a sent campaign) in neither.
-    ``state`` is one of :data:`RECIPIENT_STATES` (it is written into the SQL)."""
+    Any other ``state`` is refused (it is written into the SQL)."""
     if state not in RECIPIENT_STATES:
-        raise ValueError(f"not a recipient state: {state!r}")
+        raise ValidationFailed("status", f"one of: {', '.join(RECIPIENT_STATES)}")
     if state == "pending":
         return [RECIPIENT_PENDING]
     if state == "queued":
